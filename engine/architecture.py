@@ -1,0 +1,402 @@
+"""Model architectures and writing model folders in the diffusers AudioLDM layout.
+
+Presets: ``s-full`` (the public AudioLDM-S-full shapes, for benchmarks with random weights), ``tiny``
+(seconds-fast tests) and ``mini`` (the bundled model's size). Training assembles its trained parts
+with :func:`save_model_folder`, so every folder the project writes has one layout, the public one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+MODEL_INDEX = {
+    "_class_name": "AudioLDMPipeline",
+    "_diffusers_version": "0.42.1",
+    "scheduler": ["diffusers", "DDIMScheduler"],
+    "text_encoder": ["transformers", "ClapTextModelWithProjection"],
+    "tokenizer": ["transformers", "RobertaTokenizerFast"],
+    "unet": ["diffusers", "UNet2DConditionModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+    "vocoder": ["transformers", "SpeechT5HifiGan"],
+}
+
+# The paper's training schedule (DESIGN.md): 1000 steps, linear betas on sqrt scale 0.0015..0.0195.
+SCHEDULER_CONFIG: dict[str, Any] = {
+    "_class_name": "DDIMScheduler",
+    "num_train_timesteps": 1000,
+    "beta_start": 0.0015,
+    "beta_end": 0.0195,
+    "beta_schedule": "scaled_linear",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
+    "prediction_type": "epsilon",
+    "trained_betas": None,
+}
+
+MEL_BINS = 64
+SAMPLE_RATE = 16000
+HOP = 160
+
+# Words for the tokenizer corpus of generated folders (real checkpoints ship RoBERTa's own BPE).
+_CORPUS_WORDS = [
+    "a",
+    "an",
+    "the",
+    "of",
+    "and",
+    "with",
+    "in",
+    "on",
+    "is",
+    "are",
+    "plays",
+    "sound",
+    "sounds",
+    "music",
+    "drum",
+    "drums",
+    "kick",
+    "snare",
+    "hat",
+    "hi-hat",
+    "beat",
+    "piano",
+    "guitar",
+    "bass",
+    "strings",
+    "flute",
+    "organ",
+    "brass",
+    "synth",
+    "pad",
+    "lead",
+    "pluck",
+    "bell",
+    "choir",
+    "voice",
+    "man",
+    "woman",
+    "speaks",
+    "speech",
+    "sings",
+    "bird",
+    "dog",
+    "rain",
+    "wind",
+    "water",
+    "noise",
+    "white",
+    "pink",
+    "brown",
+    "tone",
+    "sine",
+    "sweep",
+    "rising",
+    "falling",
+    "siren",
+    "beep",
+    "impact",
+    "knock",
+    "drone",
+    "low",
+    "high",
+    "middle",
+    "slow",
+    "fast",
+    "soft",
+    "loud",
+    "steady",
+    "melody",
+    "chord",
+    "chords",
+    "pattern",
+    "warm",
+    "bright",
+    "dark",
+    "ambient",
+    "loop",
+    "groove",
+    "rhythm",
+    "techno",
+    "house",
+    "jazz",
+    "ambient",
+    "cinematic",
+    "texture",
+    "short",
+    "long",
+]
+
+
+@dataclass
+class Architecture:
+    """Shapes of every component; ``None`` audio tower means no ``clap/`` in the folder."""
+
+    unet_channels: tuple[int, ...] = (128, 256, 384, 640)
+    unet_layers: int = 2
+    unet_groups: int = 32
+    unet_head_dim: int = 8
+    latent_channels: int = 8
+    vae_channels: tuple[int, ...] = (128, 256, 512)
+    vae_layers: int = 2
+    vae_groups: int = 32
+    vae_scaling: float = 0.9392935633659363
+    text_hidden: int = 768
+    text_layers: int = 12
+    text_heads: int = 12
+    text_ffn: int = 3072
+    embed_dim: int = 512
+    max_tokens: int = 77
+    vocoder_channels: int = 1024
+    vocoder_kernels: tuple[int, ...] = (16, 16, 8, 4, 4)
+    vocoder_rates: tuple[int, ...] = (5, 4, 2, 2, 2)
+    vocoder_res_kernels: tuple[int, ...] = (3, 7, 11)
+    vocoder_res_dilations: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+    clap_audio: dict[str, Any] | None = None
+    clap_features: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Architecture] = {
+    "s-full": Architecture(),
+    "tiny": Architecture(
+        unet_channels=(32, 64),
+        unet_layers=1,
+        unet_groups=8,
+        unet_head_dim=8,
+        latent_channels=4,
+        vae_channels=(16, 32),
+        vae_layers=1,
+        vae_groups=8,
+        vae_scaling=1.0,
+        text_hidden=32,
+        text_layers=2,
+        text_heads=2,
+        text_ffn=64,
+        embed_dim=32,
+        max_tokens=32,
+        vocoder_channels=32,
+        vocoder_kernels=(10, 8, 4, 4, 4),
+        vocoder_res_kernels=(3,),
+        vocoder_res_dilations=((1, 3),),
+        clap_audio={
+            "num_mel_bins": 16,
+            "spec_size": 64,
+            "window_size": 4,
+            "patch_size": 4,
+            "patch_stride": (4, 4),
+            "patch_embeds_hidden_size": 16,
+            "hidden_size": 32,
+            "depths": (1, 1),
+            "num_attention_heads": (2, 2),
+            "num_hidden_layers": 2,
+        },
+        clap_features={"feature_size": 16, "hop_length": 1920, "max_length_s": 10, "fft_window_size": 2048},
+    ),
+    "mini": Architecture(
+        unet_channels=(64, 128, 192),
+        unet_layers=1,
+        unet_groups=32,
+        unet_head_dim=8,
+        latent_channels=8,
+        vae_channels=(32, 64, 128),
+        vae_layers=1,
+        vae_groups=32,
+        vae_scaling=1.0,
+        text_hidden=128,
+        text_layers=2,
+        text_heads=4,
+        text_ffn=256,
+        embed_dim=128,
+        max_tokens=32,
+        vocoder_channels=128,
+        vocoder_kernels=(10, 8, 4, 4, 4),
+        vocoder_res_kernels=(3, 7),
+        vocoder_res_dilations=((1, 3), (1, 3)),
+        clap_audio={
+            "num_mel_bins": 64,
+            "spec_size": 256,
+            "window_size": 8,
+            "patch_size": 4,
+            "patch_stride": (4, 4),
+            "patch_embeds_hidden_size": 32,
+            "hidden_size": 128,
+            "depths": (1, 1, 1),
+            "num_attention_heads": (2, 4, 4),
+            "num_hidden_layers": 3,
+        },
+        clap_features={"feature_size": 64, "hop_length": 480, "max_length_s": 10, "fft_window_size": 1024},
+    ),
+}
+
+
+def train_tokenizer(out_dir: Path, words: Iterable[str] = (), max_tokens: int = 77, vocab_size: int = 600) -> Any:
+    """A small byte-level BPE (RoBERTa special tokens) trained locally, saved as RobertaTokenizerFast.
+
+    Real checkpoints ship RoBERTa's vocabulary; generated folders need a tokenizer that exists without
+    a download, and byte-level BPE encodes any text, so unseen words still tokenize.
+    """
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    corpus = list(_CORPUS_WORDS) + [w for w in words if w]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        [" ".join(corpus)] * 4 + corpus,
+        vocab_size=vocab_size,
+        min_frequency=1,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+    )
+    raw = out_dir / "_bpe"
+    raw.mkdir(parents=True, exist_ok=True)
+    bpe.save_model(str(raw))
+    tok = RobertaTokenizerFast.from_pretrained(str(raw), model_max_length=max_tokens)
+    tok.save_pretrained(str(out_dir))
+    for f in raw.iterdir():
+        f.unlink()
+    raw.rmdir()
+    return tok
+
+
+def text_config(arch: Architecture, vocab_size: int) -> Any:
+    from transformers import ClapTextConfig
+
+    return ClapTextConfig(
+        vocab_size=vocab_size,
+        hidden_size=arch.text_hidden,
+        num_hidden_layers=arch.text_layers,
+        num_attention_heads=arch.text_heads,
+        intermediate_size=arch.text_ffn,
+        max_position_embeddings=arch.max_tokens + 2,
+        projection_dim=arch.embed_dim,
+    )
+
+
+def build_components(arch: Architecture, vocab_size: int, seed: int = 0) -> dict[str, Any]:
+    """Randomly initialised components with ``arch``'s shapes (deterministic for a seed)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import (
+        ClapConfig,
+        ClapModel,
+        ClapTextModelWithProjection,
+        SpeechT5HifiGan,
+        SpeechT5HifiGanConfig,
+    )
+
+    torch.manual_seed(seed)
+    n = len(arch.unet_channels)
+    unet = UNet2DConditionModel(
+        sample_size=128,
+        in_channels=arch.latent_channels,
+        out_channels=arch.latent_channels,
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1),
+        up_block_types=("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",),
+        block_out_channels=arch.unet_channels,
+        layers_per_block=arch.unet_layers,
+        norm_num_groups=arch.unet_groups,
+        attention_head_dim=arch.unet_head_dim,
+        cross_attention_dim=arch.unet_channels,
+        class_embed_type="simple_projection",
+        projection_class_embeddings_input_dim=arch.embed_dim,
+        class_embeddings_concat=True,
+    )
+    m = len(arch.vae_channels)
+    vae = AutoencoderKL(
+        in_channels=1,
+        out_channels=1,
+        latent_channels=arch.latent_channels,
+        down_block_types=("DownEncoderBlock2D",) * m,
+        up_block_types=("UpDecoderBlock2D",) * m,
+        block_out_channels=arch.vae_channels,
+        layers_per_block=arch.vae_layers,
+        norm_num_groups=arch.vae_groups,
+        sample_size=256,
+        scaling_factor=arch.vae_scaling,
+    )
+    tcfg = text_config(arch, vocab_size)
+    text_encoder = ClapTextModelWithProjection(tcfg)
+    vocoder = SpeechT5HifiGan(
+        SpeechT5HifiGanConfig(
+            model_in_dim=MEL_BINS,
+            sampling_rate=SAMPLE_RATE,
+            upsample_initial_channel=arch.vocoder_channels,
+            upsample_rates=list(arch.vocoder_rates),
+            upsample_kernel_sizes=list(arch.vocoder_kernels),
+            resblock_kernel_sizes=list(arch.vocoder_res_kernels),
+            resblock_dilation_sizes=[list(d) for d in arch.vocoder_res_dilations],
+            normalize_before=False,
+        )
+    )
+    # HiFi-GAN's own init (normal, std 0.01) makes an untrained vocoder output ~1e-10; torch's default
+    # conv init keeps random folders audible (tests score and listen to them) and trains just as well.
+    for mod in vocoder.modules():
+        if isinstance(mod, torch.nn.Conv1d | torch.nn.ConvTranspose1d):
+            mod.reset_parameters()
+    parts: dict[str, Any] = {"unet": unet, "vae": vae, "text_encoder": text_encoder, "vocoder": vocoder}
+    if arch.clap_audio is not None:
+        from transformers import ClapAudioConfig
+
+        acfg = ClapAudioConfig(projection_dim=arch.embed_dim, **arch.clap_audio)
+        clap = ClapModel(
+            ClapConfig(text_config=tcfg.to_dict(), audio_config=acfg.to_dict(), projection_dim=arch.embed_dim)
+        )
+        # One CLAP text tower: the conditioning encoder and the full model share weights, as in AudioLDM.
+        clap.text_model.load_state_dict(text_encoder.text_model.state_dict())
+        clap.text_projection.load_state_dict(text_encoder.text_projection.state_dict())
+        parts["clap"] = clap
+    return parts
+
+
+def clap_feature_extractor(arch: Architecture) -> Any:
+    from transformers import ClapFeatureExtractor
+
+    return ClapFeatureExtractor(truncation="rand_trunc", padding="repeatpad", **arch.clap_features)
+
+
+def save_model_folder(
+    out: Path,
+    parts: dict[str, Any],
+    tokenizer_dir: Path | None = None,
+    tokenizer: Any | None = None,
+    feature_extractor: Any | None = None,
+    extra_index: dict[str, Any] | None = None,
+) -> Path:
+    """Write components into ``out`` in the diffusers AudioLDM layout (``clap/`` when present)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    index = dict(MODEL_INDEX)
+    index.update(extra_index or {})
+    (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    for name in ("unet", "vae", "text_encoder", "vocoder"):
+        parts[name].save_pretrained(out / name)
+    (out / "scheduler").mkdir(exist_ok=True)
+    (out / "scheduler" / "scheduler_config.json").write_text(json.dumps(SCHEDULER_CONFIG, indent=2) + "\n")
+    if tokenizer is None:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    tokenizer.save_pretrained(str(out / "tokenizer"))
+    if parts.get("clap") is not None:
+        parts["clap"].save_pretrained(out / "clap")
+        if feature_extractor is not None:
+            feature_extractor.save_pretrained(str(out / "clap"))
+    return out
+
+
+def build_random_folder(out: Path, preset: str = "tiny", seed: int = 0, with_clap: bool = True) -> Path:
+    """A complete model folder with random weights: tests (``tiny``) and benchmarks (``s-full``)."""
+    arch = PRESETS[preset]
+    out = Path(out)
+    tok = train_tokenizer(out / "tokenizer", max_tokens=arch.max_tokens)
+    vocab = len(tok) if preset != "s-full" else 50265
+    parts = build_components(arch, vocab, seed)
+    if not with_clap:
+        parts.pop("clap", None)
+    fe = clap_feature_extractor(arch) if "clap" in parts else None
+    return save_model_folder(out, parts, tokenizer=tok, feature_extractor=fe)

@@ -1,0 +1,268 @@
+"""Loading an AudioLDM model folder in the diffusers layout of the public checkpoints.
+
+The same code loads ``cvssp/audioldm-s-full-v2`` (via the hub cache), a local copy of it, the bundled
+model and the tiny random folders the tests build: there is no second loading path for tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from audioldm_daw.engine.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+REQUIRED_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "vocoder", "scheduler")
+ENV_DEFAULT_MODEL = "AUDIOLDM_DAW_MODEL"
+
+
+@dataclass
+class AudioLDMModel:
+    """The components of one model folder, on one device and dtype.
+
+    ``clap``/``clap_processor`` are present only when the folder has a ``clap/`` audio tower; they are
+    needed for CLAP re-ranking of candidates and for audio conditioning (variation, training).
+    """
+
+    model_id: str
+    path: Path
+    content_hash: str
+    unet: Any
+    vae: Any
+    text_encoder: Any
+    tokenizer: Any
+    vocoder: Any
+    scheduler_config: dict[str, Any]
+    device: torch.device
+    dtype: torch.dtype
+    clap: Any | None = None
+    clap_tokenizer: Any | None = None
+    clap_feature_extractor: Any | None = None
+
+    @property
+    def sampling_rate(self) -> int:
+        """Native audio rate of the vocoder (16 kHz for the public checkpoints)."""
+        return int(self.vocoder.config.sampling_rate)
+
+    @property
+    def hop_length(self) -> int:
+        """Waveform samples per mel frame: the vocoder's total upsampling."""
+        n = 1
+        for r in self.vocoder.config.upsample_rates:
+            n *= int(r)
+        return n
+
+    @property
+    def vae_scale_factor(self) -> int:
+        """Mel frames (and mel bins) per latent cell."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def unet_time_multiple(self) -> int:
+        """The latent time length must be a multiple of this for the UNet's down/up sampling to line up."""
+        return 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    @property
+    def latent_bins(self) -> int:
+        """Latent size along frequency: mel bins divided by the VAE's compression."""
+        return int(self.vocoder.config.model_in_dim) // self.vae_scale_factor
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of the UNet's input latent."""
+        return int(self.unet.config.in_channels)
+
+
+def default_model() -> str:
+    """The model used when none is given: ``$AUDIOLDM_DAW_MODEL``, else the bundled model folder."""
+    env = os.environ.get(ENV_DEFAULT_MODEL)
+    if env:
+        return env
+    return str(bundled_model_dir())
+
+
+def bundled_model_dir() -> Path:
+    """Where the bundled small model lives in a source checkout (``models/audioldm-daw-mini``)."""
+    return Path(__file__).resolve().parent.parent / "models" / "audioldm-daw-mini"
+
+
+def resolve_model_dir(model: str | os.PathLike[str]) -> tuple[str, Path]:
+    """Turn a local folder or a hub id into (model id, local folder).
+
+    A hub id is looked up in the local hub cache first and downloaded only when missing, so a model
+    fetched once keeps working offline.
+    """
+    text = str(model)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"model: expected a folder in the diffusers AudioLDM layout, got file {path}")
+        return path.name, path.resolve()
+    looks_like_hub_id = text.count("/") == 1 and not text.startswith((".", "/", "~"))
+    if not looks_like_hub_id:
+        raise ModelLoadError(
+            f"model: folder {text!r} does not exist (expected a model folder, or a hub id like "
+            "'cvssp/audioldm-s-full-v2')"
+        )
+    from huggingface_hub import snapshot_download
+
+    try:
+        return text, Path(snapshot_download(text, local_files_only=True))
+    except Exception:
+        pass
+    try:
+        return text, Path(snapshot_download(text))
+    except Exception as exc:
+        raise ModelLoadError(
+            f"model: could not fetch {text!r} from the Hugging Face Hub and it is not in the local cache "
+            f"({type(exc).__name__}). Connect to the internet once so it is cached, or pass --model with a "
+            "local folder in the diffusers AudioLDM layout."
+        ) from exc
+
+
+def check_layout(path: Path) -> None:
+    """Fail early, naming the missing part, instead of deep inside from_pretrained."""
+    if not (path / "model_index.json").is_file():
+        raise ModelLoadError(f"model folder {path}: missing model_index.json (not a diffusers AudioLDM folder)")
+    missing = [p for p in REQUIRED_PARTS if not (path / p).is_dir()]
+    if missing:
+        raise ModelLoadError(f"model folder {path}: missing {', '.join(missing)}/ (diffusers AudioLDM layout)")
+
+
+def content_hash(path: Path) -> str:
+    """sha256 over every file's relative path and bytes: identifies the exact weights a clip came from.
+
+    Cached in a small JSON beside the user's cache keyed by path, size and mtime, because hashing a
+    1 GB checkpoint on every start would cost seconds.
+    """
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    stamp = [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = hashlib.sha256(json.dumps([str(path), stamp]).encode()).hexdigest()
+    cache = _hash_cache_file()
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return str(known[key])
+    h = hashlib.sha256()
+    for p in files:
+        h.update(str(p.relative_to(path)).encode())
+        with p.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    digest = h.hexdigest()
+    known[key] = digest
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known))
+        os.replace(tmp, cache)
+    except OSError:
+        log.debug("could not write hash cache %s", cache)
+    return digest
+
+
+def _hash_cache_file() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("audioldm-daw")) / "model_hashes.json"
+
+
+def pick_device(device: str | None = None, dtype: str | torch.dtype | None = None) -> tuple[torch.device, torch.dtype]:
+    """cuda (fp16) > mps > cpu (fp32) unless overridden; half precision on CPU is refused (too slow/lossy)."""
+    if device is None:
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ModelLoadError(f"device: expected cpu, cuda, cuda:N or mps, got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("device: cuda was asked for but torch sees no CUDA GPU")
+    if isinstance(dtype, str):
+        table = {
+            "fp32": torch.float32,
+            "float32": torch.float32,
+            "fp16": torch.float16,
+            "float16": torch.float16,
+            "bf16": torch.bfloat16,
+            "bfloat16": torch.bfloat16,
+        }
+        if dtype not in table:
+            raise ModelLoadError(f"dtype: expected fp32, fp16 or bf16, got {dtype!r}")
+        dtype = table[dtype]
+    if dtype is None:
+        dtype = torch.float16 if dev.type in ("cuda", "mps") else torch.float32
+    return dev, dtype
+
+
+def load_model(
+    model: str | os.PathLike[str], device: str | None = None, dtype: str | torch.dtype | None = None
+) -> AudioLDMModel:
+    """Load every component of a model folder (or hub id) onto one device, in eval mode."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import AutoTokenizer, ClapTextModelWithProjection, SpeechT5HifiGan
+
+    model_id, path = resolve_model_dir(model)
+    check_layout(path)
+    dev, dt = pick_device(device, dtype)
+    try:
+        unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet")
+        vae = AutoencoderKL.from_pretrained(path, subfolder="vae")
+        text_encoder = ClapTextModelWithProjection.from_pretrained(path / "text_encoder")
+        tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer")
+        vocoder = SpeechT5HifiGan.from_pretrained(path / "vocoder")
+        scheduler_config = _read_scheduler_config(path)
+    except Exception as exc:
+        raise ModelLoadError(f"model folder {path}: could not load ({type(exc).__name__}: {exc})") from exc
+    clap = clap_tok = clap_fe = None
+    if (path / "clap").is_dir():
+        from transformers import ClapFeatureExtractor, ClapModel
+
+        try:
+            clap = ClapModel.from_pretrained(path / "clap")
+            clap_fe = ClapFeatureExtractor.from_pretrained(path / "clap")
+            has_tok = (path / "clap" / "tokenizer_config.json").is_file()
+            clap_tok = AutoTokenizer.from_pretrained(path / "clap") if has_tok else tokenizer
+        except Exception as exc:
+            raise ModelLoadError(f"model folder {path}: clap/ could not load ({type(exc).__name__}: {exc})") from exc
+    for m in (unet, vae, text_encoder, vocoder, clap):
+        if m is not None:
+            m.to(dev, dt).eval().requires_grad_(False)
+    if clap is not None:
+        clap.to(dev, torch.float32)  # CLAP scores are compared across candidates: keep them exact
+    return AudioLDMModel(
+        model_id=model_id,
+        path=path,
+        content_hash=content_hash(path),
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        vocoder=vocoder,
+        scheduler_config=scheduler_config,
+        device=dev,
+        dtype=dt,
+        clap=clap,
+        clap_tokenizer=clap_tok,
+        clap_feature_extractor=clap_fe,
+    )
+
+
+def _read_scheduler_config(path: Path) -> dict[str, Any]:
+    cfg_file = path / "scheduler" / "scheduler_config.json"
+    if not cfg_file.is_file():
+        raise ModelLoadError(f"model folder {path}: missing scheduler/scheduler_config.json")
+    return dict(json.loads(cfg_file.read_text()))

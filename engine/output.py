@@ -1,0 +1,142 @@
+"""From the vocoder's waveform to a finished clip on disk: rate, length, level, fades, atomic writes.
+
+A clip and its JSON sidecar are written under temporary names and renamed into place, sidecar first,
+so a program watching the folder never sees a partial file or a WAV without its recall data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+from audioldm_daw.engine.errors import EngineError, InvalidRequest
+
+FADE_MS = 5.0
+SUBTYPES = {"float32": "FLOAT", "pcm24": "PCM_24", "pcm16": "PCM_16"}
+
+
+def resample(audio: np.ndarray, sr_in: int, sr_out: int, *, circular: bool = False) -> np.ndarray:
+    """Band-limited resampling with torchaudio; ``circular`` treats the signal as one period of a loop,
+    so the filter sees the wrap-around instead of silence at both ends."""
+    if sr_in == sr_out:
+        return audio.astype(np.float32, copy=False)
+    import torchaudio.functional as AF
+
+    x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+    if not circular:
+        return AF.resample(x, sr_in, sr_out).numpy()
+    n_out = round(len(audio) * sr_out / sr_in)
+    y = AF.resample(torch.cat([x, x, x]), sr_in, sr_out).numpy()
+    start = round(len(audio) * sr_out / sr_in)
+    return y[start : start + n_out]
+
+
+def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
+    """Trim or zero-pad to exactly ``n`` samples."""
+    if len(audio) >= n:
+        return audio[:n]
+    return np.concatenate([audio, np.zeros(n - len(audio), dtype=audio.dtype)])
+
+
+def fade(audio: np.ndarray, sr: int, ms: float = FADE_MS) -> np.ndarray:
+    """Raised-cosine fade in and out against clicks at the clip's edges."""
+    n = min(int(sr * ms / 1000), len(audio) // 2)
+    if n <= 0:
+        return audio
+    ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n, dtype=np.float32))).astype(np.float32)
+    out = audio.copy()
+    out[:n] *= ramp
+    out[-n:] *= ramp[::-1]
+    return out
+
+
+def normalize_peak(audio: np.ndarray, db: float | None) -> np.ndarray:
+    """Scale so the peak sits at ``db`` dBFS (None: leave the level as the model made it)."""
+    if db is None:
+        return audio
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    if peak < 1e-9:
+        return audio
+    return (audio * (10.0 ** (db / 20.0) / peak)).astype(np.float32)
+
+
+def finish(
+    audio: np.ndarray, sr_in: int, sr_out: int, duration: float, *, normalize_db: float | None, loop: bool
+) -> np.ndarray:
+    """Native waveform -> delivered clip: resample, exact length, fades (not for loops), peak level."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if not np.all(np.isfinite(audio)):
+        raise EngineError("the model produced non-finite audio (NaN/inf); try another seed or fp32")
+    n_out = round(duration * sr_out)
+    audio = fit_length(resample(audio, sr_in, sr_out, circular=loop), n_out)
+    if not loop:
+        audio = fade(audio, sr_out)
+    return normalize_peak(audio, normalize_db).astype(np.float32)
+
+
+_STEM_BAD = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def safe_stem(name: str, fallback: str = "clip") -> str:
+    """A file-name stem from user text: no folders, no dots at the start, no odd characters."""
+    stem = _STEM_BAD.sub("_", os.path.basename(str(name).replace("\\", "/"))).strip(" ._")
+    stem = re.sub(r"\.wav$", "", stem, flags=re.IGNORECASE)
+    return stem[:80] or fallback
+
+
+def path_in_folder(folder: Path, stem: str, suffix: str = ".wav") -> Path:
+    """A path for ``stem`` inside ``folder`` that exists nowhere yet; never outside ``folder``."""
+    folder = folder.resolve()
+    base = safe_stem(stem)
+    candidate = folder / f"{base}{suffix}"
+    n = 1
+    while candidate.exists() or candidate.with_suffix(".json").exists():
+        n += 1
+        candidate = folder / f"{base}-{n}{suffix}"
+    if candidate.resolve().parent != folder:
+        raise InvalidRequest(f"name: {stem!r} would leave the clips folder")
+    return candidate
+
+
+def write_clip(path: Path, audio: np.ndarray, sr: int, sidecar: dict[str, Any], sample_format: str = "float32") -> Path:
+    """Write ``path`` (WAV) and ``path.with_suffix('.json')`` atomically; returns the WAV path."""
+    if sample_format not in SUBTYPES:
+        raise InvalidRequest(f"format: expected one of {', '.join(SUBTYPES)}, got {sample_format!r}")
+    path = Path(path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp_wav = path.with_name(f".{path.stem}.{tag}.wav.part")
+    tmp_json = path.with_name(f".{path.stem}.{tag}.json.part")
+    side = path.with_suffix(".json")
+    try:
+        sf.write(tmp_wav, audio, sr, subtype=SUBTYPES[sample_format], format="WAV")
+        tmp_json.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp_json, side)
+        os.replace(tmp_wav, path)
+    finally:
+        for t in (tmp_wav, tmp_json):
+            t.unlink(missing_ok=True)
+    return path
+
+
+def read_sidecar(path: Path) -> dict[str, Any]:
+    """Load a clip's sidecar (accepts the .json or the .wav path)."""
+    p = Path(path)
+    if p.suffix.lower() == ".wav":
+        p = p.with_suffix(".json")
+    if not p.is_file():
+        raise InvalidRequest(f"sidecar: {p} does not exist (expected the .json written beside a clip)")
+    try:
+        data = json.loads(p.read_text())
+    except ValueError as exc:
+        raise InvalidRequest(f"sidecar: {p} is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict) or "request" not in data:
+        raise InvalidRequest(f"sidecar: {p} has no 'request' section (not written by audioldm-daw?)")
+    return data
