@@ -140,3 +140,13 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or "request" not in data:
         raise InvalidRequest(f"sidecar: {p} has no 'request' section (not written by audioldm-daw?)")
     return data
+
+
+def default_clips_dir() -> Path:
+    """Per-user data folder for clips (``$AUDIOLDM_DAW_CLIPS`` overrides), never the working directory."""
+    env = os.environ.get("AUDIOLDM_DAW_CLIPS")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("audioldm-daw")) / "clips"

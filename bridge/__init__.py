@@ -1,0 +1,1 @@
+"""audioldm_daw.bridge: the doors into the engine (command line, OSC server, audition)."""

@@ -1,0 +1,24 @@
+"""Choosing the decode backend for the engine (torch, or ONNX Runtime where it measures faster).
+
+This is the one place that joins ``audioldm_daw.export`` to the engine; the engine itself only knows
+the DecodeBackend protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def decoder_factory(choice: str) -> Callable[[Any], Any] | None:
+    """A factory for Engine.load: None keeps the engine's torch decoder.
+
+    ``auto`` and ``onnx`` use the export package when it is available; until then both mean torch.
+    """
+    if choice == "torch":
+        return None
+    try:
+        from audioldm_daw.export.select import choose_decoder
+    except ModuleNotFoundError:
+        return None
+    return lambda model: choose_decoder(model, choice)

@@ -1,0 +1,38 @@
+"""``audioldm-daw regenerate SIDECAR.json``: re-render a clip exactly from its sidecar."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from audioldm_daw.bridge.cmd_generate import output_path, report
+from audioldm_daw.bridge.options import add_model_options, load_engine
+from audioldm_daw.bridge.progress import StepBar
+from audioldm_daw.engine.output import read_sidecar
+
+HELP = "re-render a clip from its JSON sidecar (same model + seed + parameters = same audio)"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sidecar", help="the .json written beside a clip (or the clip's .wav)")
+    p.add_argument("--out", default=None, help="output WAV path (default: the clips folder)")
+    p.add_argument("--seed", type=int, default=None, help="override the recorded seed (a variation)")
+    add_model_options(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    data = read_sidecar(args.sidecar)
+    if args.model is None:
+        args.model = data.get("model", {}).get("path") or data.get("model", {}).get("id")
+    engine = load_engine(args)
+    request = engine.request_from_sidecar(args.sidecar)
+    if args.seed is not None:
+        request = dataclasses.replace(request, seed=args.seed)
+    out = output_path(args.out, request.prompt[:40] or "clip")
+    bar = StepBar()
+    try:
+        result = engine.render(request, out, progress=bar)
+    finally:
+        bar.close()
+    report(result, engine)
+    return 0

@@ -1,0 +1,39 @@
+"""Shared fixtures: tiny random AudioLDM model folders in the diffusers layout, built locally.
+
+Nothing is downloaded: the tokenizer is a byte-level BPE trained on the spot and every weight is
+random. The folders go through the same loading code as the public checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random model folder with a clap/ audio tower (read-only by convention: copy to modify)."""
+    from audioldm_daw.engine.architecture import build_random_folder
+
+    return build_random_folder(tmp_path_factory.mktemp("models") / "tiny", "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir_no_clap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same tiny architecture without clap/ (features that need an audio tower must say so)."""
+    from audioldm_daw.engine.architecture import build_random_folder
+
+    return build_random_folder(tmp_path_factory.mktemp("models") / "tiny-noclap", "tiny", seed=0, with_clap=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_model_dir: Path):
+    """One loaded Engine on the tiny folder, shared by the tests (CPU, fp32, torch decoder)."""
+    from audioldm_daw.engine import Engine
+
+    return Engine.load(tiny_model_dir, device="cpu")
