@@ -114,8 +114,10 @@ class Engine:
         m = self.model
         if req.candidates > 1:
             require_clap(m, "re-ranking candidates (candidates > 1)")
+        if req.mode != "generate":
+            raise InvalidRequest(f"mode: {req.mode} is not available in this build yet")
         if req.loop:
-            raise InvalidRequest("loop: seamless loops need the manipulations feature, not in this build")
+            raise InvalidRequest("loop: seamless loops are not available in this build yet")
         k = req.candidates
         cond = self.conditioning(req.prompt, req.negative, req.guidance, k)
         scheduler = make_scheduler(req.scheduler, m.scheduler_config)

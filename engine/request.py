@@ -14,6 +14,7 @@ from typing import Any
 from audioldm_daw.engine.errors import InvalidRequest
 
 SCHEDULERS = ("ddim", "dpm")
+MODES = ("generate", "variation", "transfer", "inpaint", "upsample", "continue")
 OUTPUT_SAMPLE_RATES = (16000, 22050, 44100, 48000)
 SAMPLE_FORMATS = ("float32", "pcm24", "pcm16")
 MIN_DURATION_S = 0.5
@@ -79,6 +80,13 @@ class GenerateRequest:
     bpm: float | None = None
     bars: float | None = None
     beats_per_bar: float = 4.0
+    mode: str = "generate"
+    input_path: str | None = None
+    strength: float = 0.5
+    span_start: float | None = None
+    span_end: float | None = None
+    cutoff_hz: float | None = None
+    extend_s: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.prompt, str):
@@ -109,6 +117,25 @@ class GenerateRequest:
             object.__setattr__(self, "normalize_db", check_range("normalize", self.normalize_db, -60, 0))
         if self.sample_format not in SAMPLE_FORMATS:
             raise InvalidRequest(f"format: expected one of {', '.join(SAMPLE_FORMATS)}, got {self.sample_format!r}")
+
+        if self.mode not in MODES:
+            raise InvalidRequest(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode != "generate" and not self.input_path:
+            raise InvalidRequest(f"input_path: {self.mode} needs an input audio file")
+        object.__setattr__(self, "strength", check_range("strength", self.strength, 0, 1))
+        if self.mode == "inpaint":
+            if self.span_start is None or self.span_end is None:
+                raise InvalidRequest("start_s and end_s: inpaint needs the span to regenerate, in seconds")
+            a = check_range("start_s", self.span_start, 0, MAX_DURATION_S)
+            b = check_range("end_s", self.span_end, 0, MAX_DURATION_S)
+            if b <= a:
+                raise InvalidRequest(f"end_s: expected a time after start_s ({a:g}), got {b:g}")
+        if self.cutoff_hz is not None:
+            check_range("cutoff", self.cutoff_hz, 500, 8000)
+        if self.mode == "continue":
+            if self.extend_s is None:
+                raise InvalidRequest("seconds: continue needs how many seconds to add")
+            check_range("seconds", self.extend_s, 0.5, MAX_DURATION_S)
 
     def resolved(self) -> GenerateRequest:
         """A copy whose seed is set (drawn now if it was missing)."""

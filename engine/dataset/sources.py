@@ -324,8 +324,9 @@ def _plan_sweep(attrs: dict[str, str], rng: np.random.Generator, clip_seconds: f
     """Exponential sine sweeps: one long sweep (slow) or a train of short ones (fast)."""
     (a0, a1), (b0, b1) = SWEEP_RANGE_HZ[attrs["register"]]
     lo, hi = float(rng.uniform(a0, a1)), float(rng.uniform(b0, b1))
-    length = float(rng.uniform(3.8, 4.4)) * clip_seconds / 5.12 if attrs["tempo"] == "slow" else float(
-        rng.uniform(0.4, 0.6))
+    length = (
+        float(rng.uniform(3.8, 4.4)) * clip_seconds / 5.12 if attrs["tempo"] == "slow" else float(rng.uniform(0.4, 0.6))
+    )
     gap = float(rng.uniform(0.05, 0.15))
     return {"f_start": lo if attrs["direction"] == "rising" else hi,
             "f_end": hi if attrs["direction"] == "rising" else lo,
@@ -425,7 +426,7 @@ def render_procedural(spec: ItemSpec, sample_rate: int, clip_seconds: float) -> 
             knock = knock * np.exp(-tt / p["decay"])
             click = rng.standard_normal(length) * np.exp(-tt / 0.003) * 0.5
             hit = knock + click
-            hit[: 16] *= np.linspace(0, 1, 16)
+            hit[:16] *= np.linspace(0, 1, 16)
             i = round(max(0.0, onset) * sample_rate)
             seg = hit[: n - i]
             out[i : i + seg.size] += seg
