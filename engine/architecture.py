@@ -280,18 +280,32 @@ def text_config(arch: Architecture, vocab_size: int) -> Any:
 
 def build_components(arch: Architecture, vocab_size: int, seed: int = 0) -> dict[str, Any]:
     """Randomly initialised components with ``arch``'s shapes (deterministic for a seed)."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import (
-        ClapConfig,
-        ClapModel,
-        ClapTextModelWithProjection,
-        SpeechT5HifiGan,
-        SpeechT5HifiGanConfig,
-    )
-
     torch.manual_seed(seed)
+    unet = build_unet(arch)
+    vae = build_vae(arch)
+    text_encoder = build_text_encoder(arch, vocab_size)
+    vocoder = build_vocoder(arch)
+    parts: dict[str, Any] = {"unet": unet, "vae": vae, "text_encoder": text_encoder, "vocoder": vocoder}
+    if arch.clap_audio is not None:
+        clap = build_clap(arch, vocab_size)
+        # One CLAP text tower: the conditioning encoder and the full model share weights, as in AudioLDM.
+        clap.text_model.load_state_dict(text_encoder.text_model.state_dict())
+        clap.text_projection.load_state_dict(text_encoder.text_projection.state_dict())
+        parts["clap"] = clap
+    return parts
+
+
+# One builder per component, so training can build only the part a stage trains; build_components calls
+# them in a fixed order after one seed, which keeps every random folder identical for a seed.
+
+
+def build_unet(arch: Architecture) -> Any:
+    """The latent diffusion UNet: CLAP embedding as a projected class embedding concatenated to the time
+    embedding (AudioLDM's FiLM route); its attention blocks run without cross-attention inputs."""
+    from diffusers import UNet2DConditionModel
+
     n = len(arch.unet_channels)
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         sample_size=128,
         in_channels=arch.latent_channels,
         out_channels=arch.latent_channels,
@@ -306,8 +320,14 @@ def build_components(arch: Architecture, vocab_size: int, seed: int = 0) -> dict
         projection_class_embeddings_input_dim=arch.embed_dim,
         class_embeddings_concat=True,
     )
+
+
+def build_vae(arch: Architecture) -> Any:
+    """The mel-spectrogram VAE: one input channel, (frames, mel bins) as the image."""
+    from diffusers import AutoencoderKL
+
     m = len(arch.vae_channels)
-    vae = AutoencoderKL(
+    return AutoencoderKL(
         in_channels=1,
         out_channels=1,
         latent_channels=arch.latent_channels,
@@ -319,8 +339,19 @@ def build_components(arch: Architecture, vocab_size: int, seed: int = 0) -> dict
         sample_size=256,
         scaling_factor=arch.vae_scaling,
     )
-    tcfg = text_config(arch, vocab_size)
-    text_encoder = ClapTextModelWithProjection(tcfg)
+
+
+def build_text_encoder(arch: Architecture, vocab_size: int) -> Any:
+    """The CLAP text tower with its projection (the conditioning encoder at sampling time)."""
+    from transformers import ClapTextModelWithProjection
+
+    return ClapTextModelWithProjection(text_config(arch, vocab_size))
+
+
+def build_vocoder(arch: Architecture) -> Any:
+    """HiFi-GAN from 64 mel bins to 16 kHz audio (upsampling product = hop 160)."""
+    from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
+
     vocoder = SpeechT5HifiGan(
         SpeechT5HifiGanConfig(
             model_in_dim=MEL_BINS,
@@ -338,19 +369,20 @@ def build_components(arch: Architecture, vocab_size: int, seed: int = 0) -> dict
     for mod in vocoder.modules():
         if isinstance(mod, torch.nn.Conv1d | torch.nn.ConvTranspose1d):
             mod.reset_parameters()
-    parts: dict[str, Any] = {"unet": unet, "vae": vae, "text_encoder": text_encoder, "vocoder": vocoder}
-    if arch.clap_audio is not None:
-        from transformers import ClapAudioConfig
+            if mod.bias is not None:
+                torch.nn.init.zeros_(mod.bias)  # no DC offset: the output follows the mel input
+    return vocoder
 
-        acfg = ClapAudioConfig(projection_dim=arch.embed_dim, **arch.clap_audio)
-        clap = ClapModel(
-            ClapConfig(text_config=tcfg.to_dict(), audio_config=acfg.to_dict(), projection_dim=arch.embed_dim)
-        )
-        # One CLAP text tower: the conditioning encoder and the full model share weights, as in AudioLDM.
-        clap.text_model.load_state_dict(text_encoder.text_model.state_dict())
-        clap.text_projection.load_state_dict(text_encoder.text_projection.state_dict())
-        parts["clap"] = clap
-    return parts
+
+def build_clap(arch: Architecture, vocab_size: int) -> Any:
+    """A full CLAP model (text + HTSAT audio tower) sharing ``embed_dim`` with the conditioning space."""
+    from transformers import ClapAudioConfig, ClapConfig, ClapModel
+
+    if arch.clap_audio is None:
+        raise ValueError("this architecture has no CLAP audio tower (clap_audio is None)")
+    tcfg = text_config(arch, vocab_size)
+    acfg = ClapAudioConfig(projection_dim=arch.embed_dim, **arch.clap_audio)
+    return ClapModel(ClapConfig(text_config=tcfg.to_dict(), audio_config=acfg.to_dict(), projection_dim=arch.embed_dim))
 
 
 def clap_feature_extractor(arch: Architecture) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+
 from audioldm_daw.engine.errors import EngineError
 from audioldm_daw.engine.model import AudioLDMModel
 

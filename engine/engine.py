@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from audioldm_daw import __version__
 from audioldm_daw.engine.conditioning import clap_scores, require_clap, text_embeddings
 from audioldm_daw.engine.decode import DecodeBackend, TorchDecoder
 from audioldm_daw.engine.errors import InvalidRequest
@@ -36,8 +38,6 @@ from audioldm_daw.engine.sampling import (
     step_kwargs,
 )
 from audioldm_daw.engine.schedulers import make_scheduler
-
-from audioldm_daw import __version__
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from audioldm_daw.engine.errors import ModelLoadError
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import torch
+
 from audioldm_daw.engine.errors import EngineError, InvalidRequest
 
 FADE_MS = 5.0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
 from audioldm_daw.engine.errors import Cancelled
 
 ProgressFn = Callable[[int, int], None]

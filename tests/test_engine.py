@@ -1,0 +1,234 @@
+"""Engine core on the tiny random model: parity with diffusers, lengths, seeds, cancel, candidates,
+recall from sidecars, and errors that say what is wrong."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audioldm_daw.engine import Cancelled, Engine, EngineError, GenerateRequest, InvalidRequest, ModelLoadError
+from audioldm_daw.engine.sampling import initial_noise
+
+
+def _req(**kw) -> GenerateRequest:
+    base = {"prompt": "a low piano melody", "duration": 1.28, "steps": 4, "seed": 11, "sample_rate": 16000}
+    base.update(kw)
+    return GenerateRequest(**base)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a = (a - a.mean()) / a.std()
+    b = (b - b.mean()) / b.std()
+    return float(np.mean(a * b))
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpm"])
+def test_matches_diffusers_pipeline(tiny_engine: Engine, scheduler: str) -> None:
+    """Same folder, seed, steps, guidance, scheduler and duration -> the reference pipeline's waveform."""
+    from diffusers import AudioLDMPipeline
+
+    from audioldm_daw.engine.schedulers import make_scheduler
+
+    m = tiny_engine.model
+    pipe = AudioLDMPipeline(
+        vae=m.vae,
+        text_encoder=m.text_encoder,
+        tokenizer=m.tokenizer,
+        unet=m.unet,
+        scheduler=make_scheduler(scheduler, m.scheduler_config),
+        vocoder=m.vocoder,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    duration, steps, guidance, seed = 2.56, 6, 3.0, 1234
+    ref = pipe(
+        "a fast hi-hat pattern",
+        audio_length_in_s=duration,
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        generator=torch.Generator("cpu").manual_seed(seed),
+        negative_prompt="noise",
+    ).audios[0]
+    clip = tiny_engine.generate(
+        _req(
+            prompt="a fast hi-hat pattern",
+            duration=duration,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+            scheduler=scheduler,
+            negative="noise",
+            normalize_db=None,
+        )
+    )
+    n = len(clip.audio)
+    assert n == len(ref) == round(duration * 16000)
+    edge = 200  # the engine's 5 ms fades; the pipeline has none
+    assert _corr(clip.audio[edge:-edge], ref[edge:-edge]) >= 0.999
+
+
+def test_initial_noise_is_diffusers_randn_tensor() -> None:
+    from diffusers.utils.torch_utils import randn_tensor
+
+    ours, _ = initial_noise((2, 4, 8, 16), 42, torch.device("cpu"), torch.float32)
+    theirs = randn_tensor((2, 4, 8, 16), generator=torch.Generator("cpu").manual_seed(42), dtype=torch.float32)
+    assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize(("duration", "sr"), [(0.7, 48000), (7.3, 16000), (12.0, 44100), (0.5, 22050)])
+def test_exact_length(tiny_engine: Engine, duration: float, sr: int) -> None:
+    clip = tiny_engine.generate(_req(duration=duration, sample_rate=sr, steps=2))
+    assert len(clip.audio) == round(duration * sr)
+    assert clip.sample_rate == sr
+    assert np.all(np.isfinite(clip.audio)) and np.max(np.abs(clip.audio)) > 0
+
+
+def test_tempo_length_is_exact(tiny_engine: Engine) -> None:
+    clip = tiny_engine.generate(_req(bpm=128, bars=2, sample_rate=44100, steps=2))
+    assert len(clip.audio) == round(2 * 4 * 60 / 128 * 44100)
+    assert clip.request.duration == pytest.approx(3.75)
+
+
+def test_same_seed_same_audio_other_seed_differs(tiny_engine: Engine) -> None:
+    a = tiny_engine.generate(_req(seed=5)).audio
+    b = tiny_engine.generate(_req(seed=5)).audio
+    c = tiny_engine.generate(_req(seed=6)).audio
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_missing_seed_is_drawn_and_reported(tiny_engine: Engine) -> None:
+    clip = tiny_engine.generate(_req(seed=None, steps=1))
+    assert isinstance(clip.request.seed, int)
+    again = tiny_engine.generate(_req(seed=clip.request.seed, steps=1))
+    assert np.array_equal(clip.audio, again.audio)
+
+
+def test_output_level_and_fades(tiny_engine: Engine) -> None:
+    clip = tiny_engine.generate(_req(normalize_db=-6.0, sample_rate=48000))
+    assert np.max(np.abs(clip.audio)) == pytest.approx(10 ** (-6 / 20), rel=1e-4)
+    assert abs(clip.audio[0]) < 1e-6 and abs(clip.audio[-1]) < 1e-3
+
+
+def test_cancel_lands_within_one_step(tiny_engine: Engine) -> None:
+    calls = []
+    hook = tiny_engine.model.unet.register_forward_hook(lambda *a: calls.append(1))
+    seen: list[int] = []
+    try:
+        with pytest.raises(Cancelled):
+            tiny_engine.generate(
+                _req(steps=50), progress=lambda done, total: seen.append(done), cancel=lambda: len(seen) >= 3
+            )
+    finally:
+        hook.remove()
+    assert seen == [1, 2, 3]
+    assert len(calls) == 3  # no UNet call after the cancel request
+
+
+def test_progress_every_step(tiny_engine: Engine) -> None:
+    seen: list[tuple[int, int]] = []
+    tiny_engine.generate(_req(steps=5), progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(i, 5) for i in range(1, 6)]
+
+
+def test_candidates_are_scored_with_clap(tiny_engine: Engine) -> None:
+    clip = tiny_engine.generate(_req(candidates=3, steps=3))
+    scores = clip.candidate_scores
+    assert scores is not None and len(scores) == 3
+    assert all(-1.0 <= s <= 1.0 for s in scores) and len(set(scores)) == 3
+    assert clip.chosen == int(np.argmax(scores))
+
+
+@pytest.mark.parametrize(("fake_scores", "chosen"), [([0.9, 0.1, 0.3], 0), ([0.1, 0.3, 0.9], 2)])
+def test_candidates_keep_the_best_scoring_one(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch, fake_scores: list[float], chosen: int
+) -> None:
+    import audioldm_daw.engine.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "clap_scores", lambda *a, **k: list(fake_scores))
+    clip = tiny_engine.generate(_req(candidates=3, normalize_db=None, steps=3))
+    assert clip.chosen == chosen
+    # candidate 0 of K is the K=1 clip: the seed's noise is drawn as one batch
+    single = tiny_engine.generate(_req(candidates=1, normalize_db=None, steps=3)).audio
+    diff = float(np.max(np.abs(clip.audio - single))) / float(np.max(np.abs(single)))
+    if chosen == 0:
+        assert diff < 1e-4
+    else:
+        assert diff > 1e-2
+
+
+def test_candidates_without_audio_tower_say_so(tiny_model_dir_no_clap: Path) -> None:
+    engine = Engine.load(tiny_model_dir_no_clap, device="cpu")
+    with pytest.raises(EngineError, match="clap/"):
+        engine.generate(_req(candidates=2))
+
+
+def test_sidecar_regenerates_the_same_audio(tiny_engine: Engine, tmp_path: Path) -> None:
+    res = tiny_engine.render(_req(seed=None, sample_rate=22050, sample_format="pcm24"), tmp_path / "a.wav")
+    side = json.loads(res.sidecar.read_text())
+    assert side["request"]["seed"] == res.clip.request.seed
+    assert side["model"]["hash"] == tiny_engine.model.content_hash
+    assert sf.info(str(res.path)).subtype == "PCM_24"
+    again = tiny_engine.render(tiny_engine.request_from_sidecar(res.sidecar), tmp_path / "b.wav")
+    a, sr_a = sf.read(res.path)
+    b, sr_b = sf.read(again.path)
+    assert sr_a == sr_b == 22050
+    assert np.array_equal(a, b)
+    assert not list(tmp_path.glob(".*part"))
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"duration": -1}, "duration: expected 0.5..60"),
+        ({"duration": float("nan")}, "duration: expected a finite number"),
+        ({"duration": 61}, "duration"),
+        ({"steps": 0}, "steps: expected 1..1000"),
+        ({"steps": 2.5}, "steps: expected an integer"),
+        ({"scheduler": "euler"}, "scheduler: expected one of ddim, dpm"),
+        ({"guidance": -1}, "guidance"),
+        ({"sample_rate": 32000}, "sr: expected one of"),
+        ({"candidates": 9}, "candidates"),
+        ({"bpm": 120}, "bpm and bars"),
+        ({"duration": "10"}, "duration: expected a number"),
+        ({"mode": "inpaint", "input_path": "x.wav"}, "start_s and end_s"),
+    ],
+)
+def test_bad_requests_say_what_is_wrong(kw: dict, match: str) -> None:
+    with pytest.raises(InvalidRequest, match=match):
+        _req(**kw)
+
+
+def test_missing_model_folder(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        Engine.load(tmp_path / "nothing-here")
+
+
+def test_broken_model_folders(tiny_model_dir: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    shutil.copytree(tiny_model_dir, missing)
+    shutil.rmtree(missing / "vocoder")
+    with pytest.raises(ModelLoadError, match="missing vocoder/"):
+        Engine.load(missing)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(tiny_model_dir, corrupt)
+    (corrupt / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ModelLoadError, match="could not load"):
+        Engine.load(corrupt)
+    no_index = tmp_path / "noindex"
+    shutil.copytree(tiny_model_dir, no_index)
+    (no_index / "model_index.json").unlink()
+    with pytest.raises(ModelLoadError, match=r"model_index\.json"):
+        Engine.load(no_index)
+
+
+def test_hub_id_offline_without_cache_names_the_id(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ModelLoadError, match=r"cvssp/audioldm-s-full-v2.*local folder"):
+        Engine.load("cvssp/audioldm-s-full-v2")
