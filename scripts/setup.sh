@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up everything audioldm-daw needs on a fresh Debian/Ubuntu machine: system packages (when run as
+# root or with sudo), a virtual environment in .venv, and the package with its test extras.
+# Safe to run again: each step is skipped or cheap when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(libsndfile1 libportaudio2 puredata-core liblo-tools jackd2 fluidsynth timgm6mb-soundfont espeak-ng sox)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null; then SUDO="sudo"; else SUDO="none"; fi
+  if [ "$SUDO" = none ]; then
+    echo "setup: please install these Debian packages first: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  # jackd2 asks about real-time priority unless told not to.
+  echo "jackd2 jackd/tweak_rt_limits boolean false" | $SUDO debconf-set-selections
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+echo "setup: installing audioldm-daw and its dependencies into .venv (first time: a few minutes)"
+.venv/bin/python -m pip install -q -e ".[test]"
+echo "setup: done"

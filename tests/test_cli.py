@@ -1,0 +1,61 @@
+"""The command line on a real model folder, as a user runs it (a subprocess of the console script)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+EXE = [sys.executable, "-m", "audioldm_daw.bridge.cli"]
+
+
+def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", AUDIOLDM_DAW_CLIPS=str(tmp_path / "clips"))
+    return subprocess.run(EXE + args, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_generate_then_regenerate(tiny_model_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pad.wav"
+    r = _run(["generate", "warm pad", "--model", str(tiny_model_dir), "--out", str(out), "--duration", "0.7",
+              "--steps", "3", "--sr", "44100", "--format", "pcm24"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"wrote {out}" in r.stdout and "seed" in r.stdout
+    info = sf.info(str(out))
+    assert (info.frames, info.samplerate, info.subtype) == (round(0.7 * 44100), 44100, "PCM_24")
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["request"]["prompt"] == "warm pad" and isinstance(side["request"]["seed"], int)
+
+    again = tmp_path / "again.wav"
+    r2 = _run(["regenerate", str(out.with_suffix(".json")), "--out", str(again)], tmp_path)
+    assert r2.returncode == 0, r2.stderr
+    assert np.array_equal(sf.read(out)[0], sf.read(again)[0])
+
+
+def test_default_output_goes_to_the_clips_folder(tiny_model_dir: Path, tmp_path: Path) -> None:
+    r = _run(["generate", "a ../../escape attempt", "--model", str(tiny_model_dir), "--duration", "0.5",
+              "--steps", "1", "--seed", "3"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    wavs = list((tmp_path / "clips").glob("*.wav"))
+    assert len(wavs) == 1 and wavs[0].with_suffix(".json").is_file()
+
+
+def test_bad_arguments_exit_non_zero_with_a_message(tiny_model_dir: Path, tmp_path: Path) -> None:
+    cases = [
+        (["--duration", "-2"], "duration: expected 0.5..60"),
+        (["--duration", "nan"], "duration: expected a finite number"),
+        (["--steps", "0"], "steps: expected 1..1000"),
+        (["--scheduler", "euler"], "invalid choice"),
+        (["--sr", "12345"], "invalid choice"),
+        (["--out", str(tmp_path / "x.mp3")], "expected a path ending in .wav"),
+    ]
+    for extra, message in cases:
+        r = _run(["generate", "x", "--model", str(tiny_model_dir), *extra], tmp_path)
+        assert r.returncode != 0, extra
+        assert message in r.stderr, (extra, r.stderr)
+    r = _run(["generate", "x", "--model", str(tmp_path / "missing")], tmp_path)
+    assert r.returncode == 2 and "does not exist" in r.stderr
