@@ -23,16 +23,36 @@ FORMS: dict[str, dict[str, dict[str, str]]] = {
     },
     "tempo": {"slow": {"": "slow", "adv": "slowly"}, "fast": {"": "fast", "adv": "quickly"}},
     "direction": {
-        "rising": {"": "rising", "verb": "rises", "verb_pl": "rise", "gerund": "rising",
-                   "updown": "upward", "pitch": "rising in pitch"},
-        "falling": {"": "falling", "verb": "falls", "verb_pl": "fall", "gerund": "falling",
-                    "updown": "downward", "pitch": "falling in pitch"},
-        "steady": {"": "steady", "verb": "stays level", "verb_pl": "stay level", "gerund": "staying level",
-                   "updown": "", "pitch": "holding a steady pitch"},
+        "rising": {
+            "": "rising",
+            "verb": "rises",
+            "verb_pl": "rise",
+            "gerund": "rising",
+            "updown": "upward",
+            "pitch": "rising in pitch",
+        },
+        "falling": {
+            "": "falling",
+            "verb": "falls",
+            "verb_pl": "fall",
+            "gerund": "falling",
+            "updown": "downward",
+            "pitch": "falling in pitch",
+        },
+        "steady": {
+            "": "steady",
+            "verb": "stays level",
+            "verb_pl": "stay level",
+            "gerund": "staying level",
+            "updown": "",
+            "pitch": "holding a steady pitch",
+        },
     },
     "loudness": {"soft": {"": "soft", "adv": "softly"}, "loud": {"": "loud", "adv": "loudly"}},
     "pattern": {
-        "melody": {"": "melody"}, "chords": {"": "chord progression"}, "arpeggio": {"": "arpeggio"},
+        "melody": {"": "melody"},
+        "chords": {"": "chord progression"},
+        "arpeggio": {"": "arpeggio"},
         "bassline": {"": "bassline"},
     },
     "voice": {"male": {"": "male", "speaker": "a man"}, "female": {"": "female", "speaker": "a woman"}},
@@ -46,14 +66,14 @@ FORMS: dict[str, dict[str, dict[str, str]]] = {
         "pink": {"": "pink", "verb": "hisses", "noun": "hiss", "gerund": "hissing"},
         "brown": {"": "brown", "verb": "rumbles", "noun": "rumble", "gerund": "rumbling"},
     },
-}  # fmt: skip
+}
 
 # Category -> (noun with article, bare noun) for the melodic instruments.
 INSTRUMENT_NOUNS: dict[str, tuple[str, str]] = {
     "piano": ("a piano", "piano"),
     "strings": ("a string ensemble", "string"),
     "flute": ("a flute", "flute"),
-    "organ": ("a church organ", "organ"),
+    "organ": ("an organ", "organ"),
     "guitar": ("an acoustic guitar", "acoustic guitar"),
     "brass": ("a brass section", "brass"),
     "bass": ("a bass guitar", "bass guitar"),
@@ -195,8 +215,7 @@ def caption_variants(category: str, attributes: Mapping[str, str], split: str) -
     return [_tidy(t.format(**fields)) for t in TEMPLATES[family(category)][split]]
 
 
-def make_caption(category: str, attributes: Mapping[str, str], split: str, rng: np.random.Generator
-                 ) -> tuple[str, str]:  # fmt: skip
+def make_caption(category: str, attributes: Mapping[str, str], split: str, rng: np.random.Generator) -> tuple[str, str]:
     """Pick a template of ``split`` with ``rng``; returns the caption and the template id."""
     variants = caption_variants(category, attributes, split)
     index = int(rng.integers(len(variants)))

@@ -128,9 +128,27 @@ def render_parts(
         mid, wav = Path(tmp) / "batch.mid", Path(tmp) / "batch.wav"
         write_smf(events, mid)
         cmd = [
-            fluidsynth, "-n", "-i", "-q", "-R", "0", "-C", "0", "-g", f"{gain:g}",
-            "-r", str(sample_rate), "-O", "float", "-T", "wav", "-F", str(wav), str(font), str(mid),
-        ]  # fmt: skip
+            fluidsynth,
+            "-n",
+            "-i",
+            "-q",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            f"{gain:g}",
+            "-r",
+            str(sample_rate),
+            "-O",
+            "float",
+            "-T",
+            "wav",
+            "-F",
+            str(wav),
+            str(font),
+            str(mid),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not wav.is_file():
             raise RuntimeError(f"fluidsynth failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")

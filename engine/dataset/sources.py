@@ -41,7 +41,7 @@ INSTRUMENTS: dict[str, Instrument] = {
     "piano": Instrument(0, {"low": 45, "middle": 62, "high": 79}, ("melody", "chords", "arpeggio")),
     "strings": Instrument(48, {"low": 50, "middle": 64, "high": 79}, ("melody", "chords")),
     "flute": Instrument(73, {"low": 67, "middle": 77, "high": 88}, ("melody",)),
-    "organ": Instrument(19, {"low": 48, "middle": 62, "high": 76}, ("melody", "chords")),
+    "organ": Instrument(20, {"low": 48, "middle": 62, "high": 76}, ("melody", "chords")),
     "guitar": Instrument(25, {"low": 48, "middle": 60, "high": 72}, ("melody", "chords", "arpeggio")),
     "brass": Instrument(61, {"low": 50, "middle": 62, "high": 74}, ("melody", "chords")),
     "bass": Instrument(33, {"low": 38}, ("bassline",)),
@@ -63,11 +63,10 @@ ATTRIBUTE_SPACE: dict[str, dict[str, tuple[str, ...]]] = {
     "speech": {"voice": ("male", "female"), "tempo": TEMPOS, "loudness": LOUDNESS},
     "siren": {"register": ("low", "high"), "tempo": TEMPOS, "loudness": LOUDNESS},
     "beeps": {"register": REGISTERS, "tempo": TEMPOS, "direction": DIRECTIONS, "loudness": LOUDNESS},
-    "sweep": {"register": ("low", "high"), "tempo": TEMPOS, "direction": ("rising", "falling"),
-              "loudness": LOUDNESS},
+    "sweep": {"register": ("low", "high"), "tempo": TEMPOS, "direction": ("rising", "falling"), "loudness": LOUDNESS},
     "noise": {"color": ("white", "pink", "brown"), "loudness": LOUDNESS},
     "knocking": {"register": ("low", "high"), "tempo": TEMPOS, "loudness": LOUDNESS},
-}  # fmt: skip
+}
 
 CATEGORIES: tuple[str, ...] = tuple(ATTRIBUTE_SPACE)
 MIDI_CATEGORIES = frozenset([*INSTRUMENTS, "drums"])
@@ -78,20 +77,36 @@ SPEECH_CATEGORIES = frozenset(["speech"])
 LOUDNESS_DB = {"soft": -32.0, "loud": -15.0}
 
 SPEECH_VOICES = {
-    "male": ("en-us+m1", "en-us+m3", "en+m2", "en-gb+m4", "en-us+m7"),
-    "female": ("en-us+f1", "en-us+f2", "en+f3", "en-gb+f4", "en-us+f5"),
+    "male": ("en-us+m1", "en-us+m3", "en+m2", "en+m4", "en-us+m7"),
+    "female": ("en-us+f1", "en-us+f2", "en+f3", "en+f4", "en-us+f5"),
 }
 SPEECH_WPM = {"slow": (105, 125), "fast": (215, 245)}
 SPEECH_PHRASES = (
-    "the weather is nice today", "please close the door behind you", "the train leaves at seven",
-    "I will call you back later", "turn left at the next corner", "the meeting starts in ten minutes",
-    "can you hear me now", "we need more coffee in the kitchen", "the package arrived this morning",
-    "let us go for a walk", "this is a short announcement", "the store opens at nine",
-    "my phone is almost out of battery", "thank you for waiting", "the red car is parked outside",
-    "remember to water the plants", "the results will be ready tomorrow", "please speak a little louder",
-    "the children are playing in the garden", "dinner is ready", "the bus is running late again",
-    "she found the keys under the table", "we are landing in twenty minutes", "the music was too quiet",
-)  # fmt: skip
+    "the weather is nice today",
+    "please close the door behind you",
+    "the train leaves at seven",
+    "I will call you back later",
+    "turn left at the next corner",
+    "the meeting starts in ten minutes",
+    "can you hear me now",
+    "we need more coffee in the kitchen",
+    "the package arrived this morning",
+    "let us go for a walk",
+    "this is a short announcement",
+    "the store opens at nine",
+    "my phone is almost out of battery",
+    "thank you for waiting",
+    "the red car is parked outside",
+    "remember to water the plants",
+    "the results will be ready tomorrow",
+    "please speak a little louder",
+    "the children are playing in the garden",
+    "dinner is ready",
+    "the bus is running late again",
+    "she found the keys under the table",
+    "we are landing in twenty minutes",
+    "the music was too quiet",
+)
 
 
 @dataclass
@@ -110,16 +125,16 @@ class ItemSpec:
         """A compact, JSON-friendly record of how the clip was made (for metadata and re-rendering)."""
         info: dict[str, Any] = {"engine": self.engine}
         if self.midi is not None:
-            info |= {"program": self.midi.program, "channel": self.midi.channel,
-                     "notes": len(self.midi.notes)}  # fmt: skip
+            info |= {"program": self.midi.program, "channel": self.midi.channel, "notes": len(self.midi.notes)}
         if self.speech is not None:
             info |= self.speech
         info |= {k: v for k, v in self.params.items() if isinstance(v, int | float | str) and k != "seed"}
         return info
 
 
-def sample_attributes(category: str, rng: np.random.Generator, overrides: Mapping[str, str] | None = None
-                      ) -> dict[str, str]:  # fmt: skip
+def sample_attributes(
+    category: str, rng: np.random.Generator, overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Draw every attribute of ``category`` then apply ``overrides``.
 
     All attributes are always drawn so the generator is in the same state whatever is overridden: two
@@ -134,8 +149,9 @@ def sample_attributes(category: str, rng: np.random.Generator, overrides: Mappin
     return attrs
 
 
-def plan_item(category: str, rng: np.random.Generator, clip_seconds: float,
-              overrides: Mapping[str, str] | None = None) -> ItemSpec:  # fmt: skip
+def plan_item(
+    category: str, rng: np.random.Generator, clip_seconds: float, overrides: Mapping[str, str] | None = None
+) -> ItemSpec:
     """Plan one clip of ``category``: attributes, loudness target and the notes/parameters to render."""
     if category not in ATTRIBUTE_SPACE:
         raise ValueError(f"unknown category {category!r}; choose from {CATEGORIES}")
@@ -165,6 +181,8 @@ IOI = {
     "arpeggio": {"slow": (0.3, 0.38), "fast": (0.11, 0.14)},
     "chords": {"slow": (1.0, 1.3), "fast": (0.32, 0.42)},
 }
+# Scale-degree offsets of a "steady" line: each motif averages out around its starting pitch.
+STEADY_MOTIFS = ((0, 1, 0, -1), (0, 0, 1, 0), (0, -1, 0, 1), (0, 1, -1, 0), (0, 0, 0, 0))
 # Pitch span (semitones) of a rising or falling line over the clip.
 SPAN = {"melody": (12, 16), "bassline": (10, 14), "arpeggio": (10, 13), "chords": (7, 10)}
 
@@ -180,8 +198,7 @@ def _onsets(ioi: float, start: float, clip_seconds: float, tail: float) -> np.nd
     return np.arange(start, clip_seconds - tail, ioi)
 
 
-def _plan_tonal(inst: Instrument, attrs: dict[str, str], rng: np.random.Generator, clip_seconds: float
-                ) -> MidiPart:  # fmt: skip
+def _plan_tonal(inst: Instrument, attrs: dict[str, str], rng: np.random.Generator, clip_seconds: float) -> MidiPart:
     """Notes of a melody, chord progression, arpeggio or bassline following the drawn attributes."""
     pattern, direction, tempo = attrs["pattern"], attrs["direction"], attrs["tempo"]
     centre = inst.registers[attrs.get("register", "low")] + int(rng.integers(-2, 3))
@@ -208,7 +225,9 @@ def _plan_tonal(inst: Instrument, attrs: dict[str, str], rng: np.random.Generato
         degrees = np.maximum.accumulate(degrees) if direction == "rising" else np.minimum.accumulate(degrees)
     elif direction == "steady":
         if pattern in ("melody", "bassline"):
-            degrees = degrees + rng.integers(-1, 2, size=len(degrees))  # hovers around one pitch
+            # A short motif around one pitch, repeated: it moves, but goes nowhere.
+            motif = STEADY_MOTIFS[int(rng.integers(len(STEADY_MOTIFS)))]
+            degrees = degrees + np.resize(np.array(motif), len(degrees))
         else:
             degrees = degrees + np.resize(np.array([0, 3, 0, -3]), len(degrees))  # I-IV-I-V, no trend
     notes: list[Note] = []
@@ -283,8 +302,19 @@ def render_speech(speech: Mapping[str, Any]) -> tuple[np.ndarray, int]:
     espeak = require_tool("espeak-ng")
     with tempfile.TemporaryDirectory(prefix="synth_speech_") as tmp:
         wav = Path(tmp) / "speech.wav"
-        cmd = [espeak, "-v", str(speech["voice"]), "-s", str(speech["speed"]), "-a", str(speech["amplitude"]),
-               "-w", str(wav), "--", str(speech["text"])]  # fmt: skip
+        cmd = [
+            espeak,
+            "-v",
+            str(speech["voice"]),
+            "-s",
+            str(speech["speed"]),
+            "-a",
+            str(speech["amplitude"]),
+            "-w",
+            str(wav),
+            "--",
+            str(speech["text"]),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not wav.is_file():
             raise RuntimeError(f"espeak-ng failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
@@ -297,8 +327,12 @@ def _plan_siren(attrs: dict[str, str], rng: np.random.Generator, clip_seconds: f
     """A siren sweeping between two pitches: a slow wail or a fast yelp."""
     lo = float(rng.uniform(420, 520) if attrs["register"] == "low" else rng.uniform(950, 1150))
     period = float(rng.uniform(1.8, 2.6) if attrs["tempo"] == "slow" else rng.uniform(0.22, 0.32))
-    return {"f_low": lo, "f_high": lo * float(rng.uniform(1.6, 1.8)), "period": period,
-            "phase": float(rng.uniform(0, 1))}  # fmt: skip
+    return {
+        "f_low": lo,
+        "f_high": lo * float(rng.uniform(1.6, 1.8)),
+        "period": period,
+        "phase": float(rng.uniform(0, 1)),
+    }
 
 
 BEEP_BASE_HZ = {"low": (330, 440), "middle": (750, 1000), "high": (1900, 2500)}
@@ -312,9 +346,11 @@ def _plan_beeps(attrs: dict[str, str], rng: np.random.Generator, clip_seconds: f
     span = float(rng.uniform(9, 13))
     u = np.linspace(-0.5, 0.5, len(onsets))
     semis = {"rising": span * u, "falling": -span * u, "steady": 0.0 * u}[attrs["direction"]]
-    return {"onsets": [round(float(t), 4) for t in onsets],
-            "freqs": [round(float(base * 2 ** (s / 12)), 2) for s in semis],
-            "length": round(min(0.25, 0.5 * ioi), 4)}  # fmt: skip
+    return {
+        "onsets": [round(float(t), 4) for t in onsets],
+        "freqs": [round(float(base * 2 ** (s / 12)), 2) for s in semis],
+        "length": round(min(0.25, 0.5 * ioi), 4),
+    }
 
 
 SWEEP_RANGE_HZ = {"low": ((80, 120), (600, 900)), "high": ((900, 1300), (5000, 7000))}
@@ -324,13 +360,19 @@ def _plan_sweep(attrs: dict[str, str], rng: np.random.Generator, clip_seconds: f
     """Exponential sine sweeps: one long sweep (slow) or a train of short ones (fast)."""
     (a0, a1), (b0, b1) = SWEEP_RANGE_HZ[attrs["register"]]
     lo, hi = float(rng.uniform(a0, a1)), float(rng.uniform(b0, b1))
-    length = (
-        float(rng.uniform(3.8, 4.4)) * clip_seconds / 5.12 if attrs["tempo"] == "slow" else float(rng.uniform(0.4, 0.6))
-    )
+    start = float(rng.uniform(0.1, 0.3))
+    slow = attrs["tempo"] == "slow"
+    # Slow: a single sweep over nearly the whole clip (a restart would read as a fall); fast: a train.
+    length = clip_seconds - start - float(rng.uniform(0.1, 0.4)) if slow else float(rng.uniform(0.4, 0.6))
     gap = float(rng.uniform(0.05, 0.15))
-    return {"f_start": lo if attrs["direction"] == "rising" else hi,
-            "f_end": hi if attrs["direction"] == "rising" else lo,
-            "length": length, "gap": gap, "start": float(rng.uniform(0.1, 0.3))}  # fmt: skip
+    return {
+        "f_start": lo if attrs["direction"] == "rising" else hi,
+        "f_end": hi if attrs["direction"] == "rising" else lo,
+        "length": length,
+        "gap": gap,
+        "start": start,
+        "repeat": not slow,
+    }
 
 
 def _plan_noise(attrs: dict[str, str], rng: np.random.Generator, clip_seconds: float) -> dict[str, Any]:
@@ -347,14 +389,20 @@ def _plan_knocking(attrs: dict[str, str], rng: np.random.Generator, clip_seconds
         modes, decay = rng.uniform(70, 180, size=3), float(rng.uniform(0.06, 0.12))
     else:
         modes, decay = rng.uniform(600, 1800, size=3), float(rng.uniform(0.015, 0.035))
-    return {"onsets": [round(float(t), 4) for t in onsets], "modes": [round(float(m), 2) for m in modes],
-            "decay": decay}  # fmt: skip
+    return {
+        "onsets": [round(float(t), 4) for t in onsets],
+        "modes": [round(float(m), 2) for m in modes],
+        "decay": decay,
+    }
 
 
 _PROCEDURAL_PLANNERS = {
-    "siren": _plan_siren, "beeps": _plan_beeps, "sweep": _plan_sweep, "noise": _plan_noise,
+    "siren": _plan_siren,
+    "beeps": _plan_beeps,
+    "sweep": _plan_sweep,
+    "noise": _plan_noise,
     "knocking": _plan_knocking,
-}  # fmt: skip
+}
 
 
 def _fade(n: int, sample_rate: int, seconds: float) -> np.ndarray:
@@ -408,6 +456,8 @@ def render_procedural(spec: ItemSpec, sample_rate: int, clip_seconds: float) -> 
         while i < n:
             seg = sweep[: n - i]
             out[i : i + seg.size] += seg
+            if not p["repeat"]:
+                break
             i += length + round(p["gap"] * sample_rate)
     elif spec.category == "noise":
         spectrum = np.fft.rfft(rng.standard_normal(n))

@@ -88,9 +88,15 @@ class DatasetInfo:
         """Read back the description that ``generate_dataset`` stored in ``root/dataset.json``."""
         root = Path(root)
         data = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
-        return cls(root=root, seed=int(data["seed"]), sample_rate=int(data["sample_rate"]),
-                   clip_seconds=float(data["clip_seconds"]), categories=tuple(data["categories"]),
-                   counts=dict(data["counts"]), soundfont=data.get("soundfont"))  # fmt: skip
+        return cls(
+            root=root,
+            seed=int(data["seed"]),
+            sample_rate=int(data["sample_rate"]),
+            clip_seconds=float(data["clip_seconds"]),
+            categories=tuple(data["categories"]),
+            counts=dict(data["counts"]),
+            soundfont=data.get("soundfont"),
+        )
 
 
 def item_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -139,8 +145,7 @@ def gated_rms_db(audio: np.ndarray, sample_rate: int, gate_db: float = 25.0) -> 
     return float(10 * np.log10(active.mean()))
 
 
-def finish_clip(audio: np.ndarray, sr_in: int, sample_rate: int, clip_seconds: float, target_db: float
-                ) -> np.ndarray:  # fmt: skip
+def finish_clip(audio: np.ndarray, sr_in: int, sample_rate: int, clip_seconds: float, target_db: float) -> np.ndarray:
     """Resample, crop or pad to exactly the clip length, fade the edges, set the level, limit peaks."""
     audio = _resample(np.asarray(audio, dtype=np.float64), sr_in, sample_rate)
     n = round(clip_seconds * sample_rate)
@@ -158,8 +163,9 @@ def finish_clip(audio: np.ndarray, sr_in: int, sample_rate: int, clip_seconds: f
     return audio.astype(np.float32)
 
 
-def _render_specs(specs: Sequence[ItemSpec], sample_rate: int, clip_seconds: float,
-                  soundfont: str | Path | None) -> list[np.ndarray]:  # fmt: skip
+def _render_specs(
+    specs: Sequence[ItemSpec], sample_rate: int, clip_seconds: float, soundfont: str | Path | None
+) -> list[np.ndarray]:
     """Render planned clips (MIDI ones together in one fluidsynth run) and finish them."""
     out: list[np.ndarray | None] = [None] * len(specs)
     midi_idx = [i for i, s in enumerate(specs) if s.midi is not None]
@@ -173,12 +179,21 @@ def _render_specs(specs: Sequence[ItemSpec], sample_rate: int, clip_seconds: flo
         elif spec.engine == "numpy":
             raw = render_procedural(spec, sample_rate, clip_seconds)
             out[i] = finish_clip(raw, sample_rate, sample_rate, clip_seconds, spec.target_db)
+    missing = [i for i, clip in enumerate(out) if clip is None]
+    if missing:
+        raise RuntimeError(f"no renderer produced clips {missing}")
     return [clip for clip in out if clip is not None]
 
 
-def synthesize_clip(category: str, attributes: Mapping[str, str] | None = None, seed: int = 0, index: int = 0,
-                    sample_rate: int = 16000, clip_seconds: float = 5.12,
-                    soundfont: str | Path | None = None) -> tuple[np.ndarray, ItemSpec]:  # fmt: skip
+def synthesize_clip(
+    category: str,
+    attributes: Mapping[str, str] | None = None,
+    seed: int = 0,
+    index: int = 0,
+    sample_rate: int = 16000,
+    clip_seconds: float = 5.12,
+    soundfont: str | Path | None = None,
+) -> tuple[np.ndarray, ItemSpec]:
     """Make one clip of ``category`` outside a dataset, with some attributes pinned.
 
     Attributes not given are drawn from the seed; clips with the same seed and index that differ in one
@@ -230,6 +245,10 @@ def generate_dataset(
     records: dict[str, list[dict[str, Any]]] = {}
     for split in SPLITS:
         (root / split).mkdir(parents=True, exist_ok=True)
+        # Clips of an earlier, larger run into the same folder would outlive their metadata: remove them.
+        for stale in (root / split).glob("[0-9][0-9][0-9][0-9][0-9].wav"):
+            if int(stale.stem) >= counts[split]:
+                stale.unlink()
         records[split] = []
         specs: list[ItemSpec] = []
         for index in range(counts[split]):
@@ -237,9 +256,16 @@ def generate_dataset(
             spec = plan_item(category_for(index, cats), rng, clip_seconds)
             caption, template = make_caption(spec.category, spec.attributes, split, rng)
             specs.append(spec)
-            records[split].append({"file": f"{index:05d}.wav", "caption": caption, "category": spec.category,
-                                   "attributes": spec.attributes, "template": template,
-                                   "source": spec.source_info()})  # fmt: skip
+            records[split].append(
+                {
+                    "file": f"{index:05d}.wav",
+                    "caption": caption,
+                    "category": spec.category,
+                    "attributes": spec.attributes,
+                    "template": template,
+                    "source": spec.source_info(),
+                }
+            )
         for start in range(0, counts[split], MIDI_BATCH_INDICES):
             idx = list(range(start, min(start + MIDI_BATCH_INDICES, counts[split])))
             jobs.append((split, idx, [specs[i] for i in idx]))
@@ -270,11 +296,25 @@ def generate_dataset(
         lines = [json.dumps(r, sort_keys=False, ensure_ascii=False) + "\n" for r in records[split]]
         (root / split / "metadata.jsonl").write_text("".join(lines), encoding="utf-8")
     (root / "labels.json").write_text(json.dumps(list(cats), indent=1) + "\n", encoding="utf-8")
-    info = DatasetInfo(root=root, seed=seed, sample_rate=sample_rate, clip_seconds=clip_seconds,
-                       categories=cats, counts=counts, soundfont=font.name if font else None)  # fmt: skip
-    description = {"format_version": FORMAT_VERSION, "seed": seed, "sample_rate": sample_rate,
-                   "clip_seconds": clip_seconds, "num_samples": info.num_samples, "categories": list(cats),
-                   "counts": counts, "soundfont": info.soundfont}  # fmt: skip
+    info = DatasetInfo(
+        root=root,
+        seed=seed,
+        sample_rate=sample_rate,
+        clip_seconds=clip_seconds,
+        categories=cats,
+        counts=counts,
+        soundfont=font.name if font else None,
+    )
+    description = {
+        "format_version": FORMAT_VERSION,
+        "seed": seed,
+        "sample_rate": sample_rate,
+        "clip_seconds": clip_seconds,
+        "num_samples": info.num_samples,
+        "categories": list(cats),
+        "counts": counts,
+        "soundfont": info.soundfont,
+    }
     (root / "dataset.json").write_text(json.dumps(description, indent=1) + "\n", encoding="utf-8")
     return info
 
@@ -288,10 +328,14 @@ def write_prompts_file(info_or_dir: DatasetInfo | str | Path, path: str | Path, 
     """
     info = info_or_dir if isinstance(info_or_dir, DatasetInfo) else DatasetInfo.from_dir(info_or_dir)
     rows = [
-        {"prompt": r["caption"], "category": r["category"], "attributes": r["attributes"],
-         "file": f"{split}/{r['file']}"}
+        {
+            "prompt": r["caption"],
+            "category": r["category"],
+            "attributes": r["attributes"],
+            "file": f"{split}/{r['file']}",
+        }
         for r in info.load_metadata(split)
-    ]  # fmt: skip
+    ]
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
@@ -299,7 +343,7 @@ def write_prompts_file(info_or_dir: DatasetInfo | str | Path, path: str | Path, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m audioldm_daw.engine.dataset.synth OUT --n-train 200 --n-test 50``."""
+    """Command line: ``python -m audioldm_daw.engine.dataset OUT --n-train 200 --n-test 50``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--n-train", type=int, default=200)
@@ -311,9 +355,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--prompts", type=Path, default=None, help="also write the held-out prompts here")
     args = parser.parse_args(argv)
-    info = generate_dataset(args.out_dir, args.n_train, args.n_test, seed=args.seed,
-                            sample_rate=args.sample_rate, clip_seconds=args.clip_seconds,
-                            soundfont=args.soundfont, workers=args.workers)  # fmt: skip
+    info = generate_dataset(
+        args.out_dir,
+        args.n_train,
+        args.n_test,
+        seed=args.seed,
+        sample_rate=args.sample_rate,
+        clip_seconds=args.clip_seconds,
+        soundfont=args.soundfont,
+        workers=args.workers,
+    )
     if args.prompts is not None:
         write_prompts_file(info, args.prompts)
     print(json.dumps({"root": str(info.root), "counts": dict(info.counts)}))
