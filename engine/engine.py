@@ -25,16 +25,15 @@ import torch
 from audioldm_daw import __version__
 from audioldm_daw.engine.conditioning import clap_scores, require_clap, text_embeddings
 from audioldm_daw.engine.decode import DecodeBackend, TorchDecoder
-from audioldm_daw.engine.errors import InvalidRequest
 from audioldm_daw.engine.model import AudioLDMModel, load_model
 from audioldm_daw.engine.output import finish, read_sidecar, write_clip
+from audioldm_daw.engine.plans import make_plan
 from audioldm_daw.engine.request import GenerateRequest
 from audioldm_daw.engine.sampling import (
     CancelFn,
     Conditioning,
     ProgressFn,
     denoise,
-    initial_noise,
     step_kwargs,
 )
 from audioldm_daw.engine.schedulers import make_scheduler
@@ -109,33 +108,32 @@ class Engine:
     def generate(
         self, request: GenerateRequest, progress: ProgressFn | None = None, cancel: CancelFn | None = None
     ) -> Clip:
-        """Text-to-audio. Raises :class:`Cancelled` if ``cancel()`` turns true between steps."""
+        """Make the clip ``request`` asks for (any mode). Raises :class:`Cancelled` if ``cancel()`` turns
+        true between two steps, and InvalidRequest / InputAudioError for requests it cannot serve."""
         req = request.resolved()
         m = self.model
         if req.candidates > 1:
             require_clap(m, "re-ranking candidates (candidates > 1)")
-        if req.mode != "generate":
-            raise InvalidRequest(f"mode: {req.mode} is not available in this build yet")
-        if req.loop:
-            raise InvalidRequest("loop: seamless loops are not available in this build yet")
-        k = req.candidates
-        cond = self.conditioning(req.prompt, req.negative, req.guidance, k)
         scheduler = make_scheduler(req.scheduler, m.scheduler_config)
         scheduler.set_timesteps(req.steps, device=m.device)
-        shape = (k, m.latent_channels, self.latent_frames(req.duration), m.latent_bins)
-        latents, gen = initial_noise(shape, req.seed, m.device, m.dtype)
-        latents = latents * scheduler.init_noise_sigma
+        plan = make_plan(self, req, scheduler)
         latents = denoise(
-            m.unet,
+            plan.unet,
             scheduler,
-            latents,
-            cond,
-            extra_step=step_kwargs(scheduler, gen, req.eta),
+            plan.latents,
+            plan.conditioning,
+            start=plan.start,
+            extra_step=step_kwargs(scheduler, plan.generator, req.eta),
             progress=progress,
             cancel=cancel,
+            after_step=plan.after_step,
         )
-        waves = self.decoder.decode(latents).float().cpu().numpy()[:, : self.native_samples(req.duration)]
-        return self._pick(req, waves)
+        waves = plan.decode(latents).float().cpu().numpy()
+        if plan.native_samples is not None:
+            waves = waves[:, : plan.native_samples]
+        if plan.post is not None:
+            waves = np.stack([plan.post(w) for w in waves])
+        return self._pick(plan.request, waves)
 
     def _pick(self, req: GenerateRequest, waves: np.ndarray) -> Clip:
         scores = None

@@ -23,20 +23,27 @@ FADE_MS = 5.0
 SUBTYPES = {"float32": "FLOAT", "pcm24": "PCM_24", "pcm16": "PCM_16"}
 
 
-def resample(audio: np.ndarray, sr_in: int, sr_out: int, *, circular: bool = False) -> np.ndarray:
-    """Band-limited resampling with torchaudio; ``circular`` treats the signal as one period of a loop,
-    so the filter sees the wrap-around instead of silence at both ends."""
+def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Band-limited resampling with torchaudio (a no-op at equal rates)."""
     if sr_in == sr_out:
         return audio.astype(np.float32, copy=False)
     import torchaudio.functional as AF
 
-    x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
-    if not circular:
-        return AF.resample(x, sr_in, sr_out).numpy()
-    n_out = round(len(audio) * sr_out / sr_in)
-    y = AF.resample(torch.cat([x, x, x]), sr_in, sr_out).numpy()
-    start = round(len(audio) * sr_out / sr_in)
-    return y[start : start + n_out]
+    return AF.resample(torch.as_tensor(np.asarray(audio, dtype=np.float32)), sr_in, sr_out).numpy()
+
+
+def resample_periodic(audio: np.ndarray, n_out: int) -> np.ndarray:
+    """Band-limited resampling of one period of a loop to exactly ``n_out`` samples (FFT, so the result
+    is periodic too: its last sample flows into its first). Also adjusts a loop whose model period is a
+    few milliseconds off the requested length, at the cost of a pitch change of the same ratio."""
+    spec = np.fft.rfft(np.asarray(audio, dtype=np.float64))
+    n_in = len(audio)
+    keep = min(len(spec), n_out // 2 + 1)
+    out = np.zeros(n_out // 2 + 1, dtype=np.complex128)
+    out[:keep] = spec[:keep]
+    if n_out % 2 == 0 and keep == n_out // 2 + 1 and n_out < n_in:
+        out[-1] = out[-1].real  # the Nyquist bin of an even-length real signal is real
+    return (np.fft.irfft(out, n_out) * (n_out / n_in)).astype(np.float32)
 
 
 def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
@@ -76,9 +83,10 @@ def finish(
     if not np.all(np.isfinite(audio)):
         raise EngineError("the model produced non-finite audio (NaN/inf); try another seed or fp32")
     n_out = round(duration * sr_out)
-    audio = fit_length(resample(audio, sr_in, sr_out, circular=loop), n_out)
-    if not loop:
-        audio = fade(audio, sr_out)
+    if loop:
+        audio = resample_periodic(audio, n_out)  # one period in, one period of exactly n_out samples out
+    else:
+        audio = fade(fit_length(resample(audio, sr_in, sr_out), n_out), sr_out)
     return normalize_peak(audio, normalize_db).astype(np.float32)
 
 

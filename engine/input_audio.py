@@ -1,0 +1,52 @@
+"""Reading a user's clip for the manipulations: any soundfile-readable file, any rate and channel count,
+converted to mono at the model's rate, with limits that fail early and say why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from audioldm_daw.engine.errors import InputAudioError
+from audioldm_daw.engine.output import resample
+
+MAX_INPUT_BYTES = 200 * 1024 * 1024
+MAX_INPUT_SECONDS = 60.0
+MIN_INPUT_SECONDS = 0.5
+SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a model could take style, band or context from
+
+
+def check_input_file(path: str | Path, max_seconds: float = MAX_INPUT_SECONDS) -> sf._SoundFileInfo:
+    """Validate without decoding the samples (the OSC server calls this before queueing a job)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputAudioError(f"input: {p} does not exist or is not a file (expected an audio file)")
+    size = p.stat().st_size
+    if size > MAX_INPUT_BYTES:
+        raise InputAudioError(f"input: {p} is {size / 2**20:.0f} MB, expected at most {MAX_INPUT_BYTES // 2**20} MB")
+    try:
+        info = sf.info(str(p))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise InputAudioError(f"input: {p} is not audio that soundfile can read (WAV, FLAC, OGG, AIFF ...)") from exc
+    seconds = info.frames / info.samplerate if info.samplerate else 0.0
+    if seconds > max_seconds:
+        raise InputAudioError(f"input: {p} is {seconds:.1f} s long, expected at most {max_seconds:g} s")
+    if seconds < MIN_INPUT_SECONDS:
+        raise InputAudioError(f"input: {p} is {seconds:.2f} s long, expected at least {MIN_INPUT_SECONDS:g} s")
+    return info
+
+
+def load_input(path: str | Path, sample_rate: int, max_seconds: float = MAX_INPUT_SECONDS) -> np.ndarray:
+    """Mono float32 at ``sample_rate``; raises InputAudioError for unreadable, too long/short or silent input."""
+    check_input_file(path, max_seconds)
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise InputAudioError(f"input: {path} could not be decoded ({exc})") from exc
+    mono = data.mean(axis=1)
+    if not np.all(np.isfinite(mono)):
+        raise InputAudioError(f"input: {path} contains NaN or infinite samples")
+    if float(np.max(np.abs(mono))) < SILENCE_PEAK:
+        raise InputAudioError(f"input: {path} is silent (peak below -80 dBFS); expected audible audio")
+    return resample(mono, int(sr), sample_rate)
