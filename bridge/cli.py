@@ -1,7 +1,8 @@
 """``audioldm-daw``: one command with subcommands, each living in its own module.
 
-Every subcommand module exposes ``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``,
-and is imported only when used, so ``generate`` does not pay for the OSC server's imports.
+Every subcommand module exposes ``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``
+(or a ``COMMANDS`` dict of such objects, for families like the manipulations). Modules import their
+heavy dependencies inside ``run``, so listing the commands stays cheap.
 """
 
 from __future__ import annotations
@@ -24,17 +25,26 @@ SUBCOMMANDS: dict[str, str] = {
     "dataset": "audioldm_daw.bridge.cmd_dataset",
     "evaluate": "audioldm_daw.bridge.cmd_evaluate",
     "build-random-model": "audioldm_daw.bridge.cmd_random_model",
+    "variation": "audioldm_daw.bridge.cmd_manipulate:variation",
+    "transfer": "audioldm_daw.bridge.cmd_manipulate:transfer",
+    "inpaint": "audioldm_daw.bridge.cmd_manipulate:inpaint",
+    "upsample": "audioldm_daw.bridge.cmd_manipulate:upsample",
+    "continue": "audioldm_daw.bridge.cmd_manipulate:continue",
 }
 
 
 def _available() -> dict[str, object]:
-    mods = {}
-    for name, modname in SUBCOMMANDS.items():
+    """Subcommand objects by name; ``module:key`` entries pick one of a module's ``COMMANDS``."""
+    mods: dict[str, object] = {}
+    for name, target in SUBCOMMANDS.items():
+        modname, _, key = target.partition(":")
         try:
-            mods[name] = importlib.import_module(modname)
+            mod = importlib.import_module(modname)
         except ModuleNotFoundError as exc:
             if exc.name != modname:
                 raise
+            continue
+        mods[name] = mod.COMMANDS[key] if key else mod
     return mods
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 LOOP_CONTEXT_CELLS = 8  # latent cells of wrap-around context each side (0.32 s at the public geometry)
 LOOP_MODES = ("generate", "variation")
+SPLICE_RAMP_S = 0.01  # crossfade between the reconstruction and the generated span
 
 
 @dataclass
@@ -100,12 +101,17 @@ def reconstruct(engine: Engine, wave: np.ndarray) -> np.ndarray:
     return out[: len(wave)]
 
 
-def detect_cutoff(wave: np.ndarray, sr: int, energy: float = 0.999) -> float:
-    """Frequency below which ``energy`` of the input's power lies: the band limit of band-limited audio."""
-    spec = np.abs(np.fft.rfft(wave.astype(np.float64))) ** 2
-    cum = np.cumsum(spec) / max(float(spec.sum()), 1e-20)
-    k = int(np.searchsorted(cum, energy))
-    return float(np.clip(k * sr / 2 / (len(spec) - 1), 500.0, sr / 2))
+def detect_cutoff(wave: np.ndarray, sr: int, floor_db: float = 30.0) -> float:
+    """The input's band limit: the highest frequency whose average power is within ``floor_db`` of the
+    median level of the lower half of the spectrum (band-limited audio falls far below it past its
+    cutoff; the median keeps a loud tone from setting the reference)."""
+    n_fft = 1024
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(wave.astype(np.float64), (0, n_fft)), n_fft)[::256]
+    power = (np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2).mean(axis=0)
+    level = 10 * np.log10(power + 1e-30)
+    above = np.nonzero(level > np.median(level[: len(level) // 2]) - floor_db)[0]
+    top = int(above.max()) if len(above) else len(level) - 1
+    return float(np.clip((top + 1) * sr / n_fft, 500.0, sr / 2))
 
 
 def known_mel_bins(cutoff_hz: float, n_mels: int, sr: int) -> int:
@@ -128,6 +134,21 @@ def splice_low_band(generated: np.ndarray, original: np.ndarray, sr: int, cutoff
     width = max(cutoff_hz * 0.05, 50.0)
     w = np.clip((f - (cutoff_hz - width)) / width, 0.0, 1.0)  # 0 below the transition, 1 above the cutoff
     return np.fft.irfft(o * (1 - w) + g * w, n).astype(np.float32)
+
+
+def splice_span(generated: np.ndarray, kept: np.ndarray, sr: int, start_s: float, end_s: float) -> np.ndarray:
+    """``kept`` outside [start, end], ``generated`` inside, with short linear crossfades just outside.
+
+    The VAE decoder attends over the whole clip, so decoding the inpainted latent shifts the audio
+    outside the span too; splicing the known region's own decode back keeps it exactly as it was.
+    """
+    n = len(generated)
+    t = np.arange(n) / sr
+    ramp = SPLICE_RAMP_S
+    w = np.clip(np.minimum((t - (start_s - ramp)) / ramp, ((end_s + ramp) - t) / ramp), 0.0, 1.0)
+    k = np.zeros(n, dtype=np.float32)
+    k[: min(n, len(kept))] = kept[:n]
+    return (w * generated + (1 - w) * k).astype(np.float32)
 
 
 def _condition(engine: Engine, req: GenerateRequest, wave: np.ndarray | None, k: int) -> Conditioning:
@@ -238,6 +259,14 @@ def make_plan(engine: Engine, req: GenerateRequest, scheduler: Any) -> Plan:
         if cutoff < sr / 2 - 1:
             plan.post = lambda audio: splice_low_band(audio, wave, sr, cutoff)
         plan.request = replace(req, cutoff_hz=round(cutoff, 1))
+    if req.mode in ("inpaint", "continue"):
+        span = (
+            (req.span_start, req.span_end)
+            if req.mode == "inpaint"
+            else (known_cells * m.hop_length * m.vae_scale_factor / sr, req.duration)
+        )
+        kept = reconstruct(engine, wave)
+        plan.post = lambda audio: splice_span(audio, kept, sr, *span)
     plan.latents = torch.where(mask, noised(scheduler, z0, noise, scheduler.timesteps[0]), plan.latents)
     plan.after_step = _replace_known(scheduler, z0, noise, mask)
     return plan
