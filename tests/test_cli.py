@@ -21,8 +21,25 @@ def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
 
 def test_generate_then_regenerate(tiny_model_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "pad.wav"
-    r = _run(["generate", "warm pad", "--model", str(tiny_model_dir), "--out", str(out), "--duration", "0.7",
-              "--steps", "3", "--sr", "44100", "--format", "pcm24"], tmp_path)
+    r = _run(
+        [
+            "generate",
+            "warm pad",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--duration",
+            "0.7",
+            "--steps",
+            "3",
+            "--sr",
+            "44100",
+            "--format",
+            "pcm24",
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert f"wrote {out}" in r.stdout and "seed" in r.stdout
     info = sf.info(str(out))
@@ -37,8 +54,21 @@ def test_generate_then_regenerate(tiny_model_dir: Path, tmp_path: Path) -> None:
 
 
 def test_default_output_goes_to_the_clips_folder(tiny_model_dir: Path, tmp_path: Path) -> None:
-    r = _run(["generate", "a ../../escape attempt", "--model", str(tiny_model_dir), "--duration", "0.5",
-              "--steps", "1", "--seed", "3"], tmp_path)
+    r = _run(
+        [
+            "generate",
+            "a ../../escape attempt",
+            "--model",
+            str(tiny_model_dir),
+            "--duration",
+            "0.5",
+            "--steps",
+            "1",
+            "--seed",
+            "3",
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     wavs = list((tmp_path / "clips").glob("*.wav"))
     assert len(wavs) == 1 and wavs[0].with_suffix(".json").is_file()

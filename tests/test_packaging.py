@@ -31,7 +31,9 @@ def test_wheel_has_one_import_root_and_imports(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
-        check=True, capture_output=True, cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
     )
     wheel = next(dist.glob("audioldm_daw-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
@@ -44,11 +46,16 @@ def test_wheel_has_one_import_root_and_imports(tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     code = "import audioldm_daw.engine as e, audioldm_daw.bridge.cli as c; print(e.__file__); print(c.__file__)"
     out = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True,
-        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, cwd=tmp_path,
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
     ).stdout.split()
     assert all(p.startswith(str(target)) for p in out), out
