@@ -148,6 +148,7 @@ class Architecture:
     vae_layers: int = 2
     vae_groups: int = 32
     vae_scaling: float = 0.9392935633659363
+    vae_mid_attention: bool = True
     text_hidden: int = 768
     text_layers: int = 12
     text_heads: int = 12
@@ -198,6 +199,42 @@ PRESETS: dict[str, Architecture] = {
             "num_hidden_layers": 2,
         },
         clap_features={"feature_size": 16, "hop_length": 1920, "max_length_s": 10, "fft_window_size": 2048},
+    ),
+    # The bundled model: small enough to train on two CPU cores in well under an hour and to commit.
+    "micro": Architecture(
+        unet_channels=(32, 64, 96),
+        unet_layers=1,
+        unet_groups=16,
+        unet_head_dim=8,
+        latent_channels=8,
+        vae_channels=(16, 32, 64),
+        vae_layers=1,
+        vae_groups=16,
+        vae_scaling=1.0,
+        vae_mid_attention=False,
+        text_hidden=64,
+        text_layers=2,
+        text_heads=2,
+        text_ffn=128,
+        embed_dim=64,
+        max_tokens=32,
+        vocoder_channels=128,
+        vocoder_kernels=(10, 8, 4, 4, 4),
+        vocoder_res_kernels=(3, 7),
+        vocoder_res_dilations=((1, 3), (1, 3)),
+        clap_audio={
+            "num_mel_bins": 32,
+            "spec_size": 128,
+            "window_size": 8,
+            "patch_size": 4,
+            "patch_stride": (4, 4),
+            "patch_embeds_hidden_size": 32,
+            "hidden_size": 64,
+            "depths": (1, 1),
+            "num_attention_heads": (2, 4),
+            "num_hidden_layers": 2,
+        },
+        clap_features={"feature_size": 32, "hop_length": 960, "max_length_s": 10, "fft_window_size": 1024},
     ),
     "mini": Architecture(
         unet_channels=(64, 128, 192),
