@@ -114,7 +114,7 @@ class Engine:
         m = self.model
         if req.candidates > 1:
             require_clap(m, "re-ranking candidates (candidates > 1)")
-        scheduler = make_scheduler(req.scheduler, m.scheduler_config)
+        scheduler = make_scheduler(req.scheduler, m.scheduler_config, req.steps)
         scheduler.set_timesteps(req.steps, device=m.device)
         plan = make_plan(self, req, scheduler)
         latents = denoise(

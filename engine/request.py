@@ -29,7 +29,7 @@ def _number(name: str, value: Any, *, integer: bool = False) -> float:
         raise InvalidRequest(f"{name}: expected {kind}, got {type(value).__name__} {value!r}")
     if not math.isfinite(value):
         raise InvalidRequest(f"{name}: expected a finite number, got {value!r}")
-    if integer and float(value) != int(value):
+    if integer and isinstance(value, float) and not value.is_integer():
         raise InvalidRequest(f"{name}: expected an integer, got {value!r}")
     return float(value)
 
@@ -37,7 +37,8 @@ def _number(name: str, value: Any, *, integer: bool = False) -> float:
 def check_range(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> float:
     """Return ``value`` as float if it is a finite number in ``[lo, hi]``; raise a readable error if not."""
     v = _number(name, value, integer=integer)
-    if not lo <= v <= hi:
+    exact = int(value) if integer else v  # ints compare exactly (a float loses precision near 2**63)
+    if not lo <= exact <= hi:
         shown = f"{int(lo)}..{int(hi)}" if integer else f"{lo:g}..{hi:g}"
         raise InvalidRequest(f"{name}: expected {shown}, got {value!r}")
     return v
@@ -105,7 +106,8 @@ class GenerateRequest:
         cands = int(check_range("candidates", self.candidates, 1, 8, integer=True))
         object.__setattr__(self, "candidates", cands)
         if self.seed is not None:
-            object.__setattr__(self, "seed", int(check_range("seed", self.seed, 0, MAX_SEED, integer=True)))
+            check_range("seed", self.seed, 0, MAX_SEED, integer=True)
+            object.__setattr__(self, "seed", int(self.seed))
         if self.scheduler not in SCHEDULERS:
             raise InvalidRequest(f"scheduler: expected one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
         sr = _number("sr", self.sample_rate, integer=True)

@@ -13,12 +13,20 @@ from audioldm_daw.engine.errors import InvalidRequest
 from audioldm_daw.engine.request import SCHEDULERS
 
 
-def make_scheduler(name: str, config: dict[str, Any]) -> Any:
-    """A fresh scheduler (schedulers keep per-run state, so one per generation)."""
+def make_scheduler(name: str, config: dict[str, Any], steps: int | None = None) -> Any:
+    """A fresh scheduler (schedulers keep per-run state, so one per generation).
+
+    DDIM's "leading" spacing with the checkpoints' ``steps_offset`` 1 indexes past the schedule beyond
+    half the training steps (1000 steps would ask for timestep 1000), so above that ``steps`` switches
+    to "trailing" spacing, which covers the whole schedule at any count. At 500 steps and fewer the
+    schedule is the checkpoints' own (and diffusers' pipeline's).
+    """
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
     cfg = {k: v for k, v in config.items() if not k.startswith("_")}
     if name == "ddim":
+        if steps is not None and steps > int(cfg.get("num_train_timesteps", 1000)) // 2:
+            cfg["timestep_spacing"] = "trailing"
         return DDIMScheduler.from_config(cfg)
     if name == "dpm":
         return DPMSolverMultistepScheduler.from_config(cfg, algorithm_type="dpmsolver++", solver_order=2)

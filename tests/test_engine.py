@@ -232,3 +232,21 @@ def test_hub_id_offline_without_cache_names_the_id(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(ModelLoadError, match=r"cvssp/audioldm-s-full-v2.*local folder"):
         Engine.load("cvssp/audioldm-s-full-v2")
+
+
+@pytest.mark.parametrize("steps", [1, 50, 500, 501, 999, 1000])
+def test_every_allowed_ddim_step_count_stays_inside_the_schedule(tiny_engine: Engine, steps: int) -> None:
+    from audioldm_daw.engine.schedulers import make_scheduler
+
+    s = make_scheduler("ddim", tiny_engine.model.scheduler_config, steps)
+    s.set_timesteps(steps)
+    t = s.timesteps
+    assert len(t) == steps and int(t.max()) <= 999 and int(t.min()) >= 0
+    if steps > 500:
+        assert int(t.max()) == 999  # the whole schedule, from pure noise
+
+
+def test_largest_seed_is_accepted_exactly() -> None:
+    assert _req(seed=2**63 - 1).seed == 2**63 - 1
+    with pytest.raises(InvalidRequest, match="seed"):
+        _req(seed=2**63)
