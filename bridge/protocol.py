@@ -1,0 +1,665 @@
+"""The OSC address space as data: the one table that the server, the user docs and the patch checks read.
+
+PROTOCOL.md is the contract; this module is its executable form. Every request address lists its fixed
+arguments (name, type, range), which ``key value`` options it takes and which replies it answers with;
+every reply address lists its arguments. :func:`parse_request` turns an incoming OSC message into
+checked Python values (or a :class:`ProtocolError` whose message names the argument and what was
+expected), :func:`check_shape` checks what a patch sends, and ``docs.py`` renders the same tables for
+people. Change the contract only by adding rows here, never by renaming or reordering.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from audioldm_daw.engine.request import (
+    MAX_DURATION_S,
+    MAX_SEED,
+    MIN_DURATION_S,
+    OUTPUT_SAMPLE_RATES,
+    SCHEDULERS,
+)
+
+# Argument kinds. "number" takes OSC int or float (Pd sends every number as a float); "int" takes either
+# too but the value must be whole; "flag" is 0/1 (or OSC True/False); "text" is a prompt, which may
+# arrive as one string or (from Max and Pd lists) as several words that are joined with spaces.
+STRING, INT, NUMBER, FLAG, TEXT, INDEX_OR_NAME = "string", "int", "number", "flag", "text", "index or name"
+
+KIND_WORDS = {
+    STRING: "a string",
+    INT: "an integer",
+    NUMBER: "a number",
+    FLAG: "0 or 1",
+    TEXT: "a string",
+    INDEX_OR_NAME: "a device index (number) or name (string)",
+}
+
+MAX_JOB_ID_CHARS = 128
+
+
+class ProtocolError(ValueError):
+    """A request that does not fit the table; ``job_id`` is what the /fail reply carries ("" if unknown)."""
+
+    def __init__(self, job_id: str, message: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One positional argument of a request or a reply."""
+
+    name: str
+    kind: str
+    doc: str
+    optional: bool = False
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[Any, ...] | None = None
+    field: str | None = None  # the GenerateRequest field it fills, for generating addresses
+
+    def expected(self) -> str:
+        """What a valid value looks like, in words (used in /fail messages and the docs)."""
+        if self.choices is not None:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        words = KIND_WORDS[self.kind]
+        if self.lo is not None and self.hi is not None:
+            return f"{words} in {_num(self.lo)}..{_num(self.hi)}"
+        if self.lo is not None:
+            return f"{words} >= {_num(self.lo)}"
+        return words
+
+
+@dataclass(frozen=True)
+class Option(Arg):
+    """A ``key value`` option after the fixed arguments of a generating address."""
+
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Address:
+    """One request address: its fixed arguments, options, direct replies and what it does."""
+
+    address: str
+    args: tuple[Arg, ...]
+    doc: str
+    replies: tuple[str, ...]
+    mode: str | None = None  # GenerateRequest.mode for the addresses that make a clip
+    options: tuple[str, ...] = ()
+
+    @property
+    def generating(self) -> bool:
+        return self.mode is not None
+
+    @property
+    def fixed(self) -> tuple[Arg, ...]:
+        """Positional arguments before the prompt (the prompt, if any, is always the last fixed one)."""
+        return tuple(a for a in self.args if a.kind != TEXT)
+
+    @property
+    def prompt(self) -> Arg | None:
+        return next((a for a in self.args if a.kind == TEXT), None)
+
+    def usage(self) -> str:
+        """``/audioldm/x job_id input_path [prompt] [key value]...`` as people read it."""
+        parts = [self.address]
+        for a in self.args:
+            parts.append(f"[{a.name}]" if a.optional else a.name)
+        if self.options:
+            parts.append("[key value]...")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One reply address the engine sends, and its arguments."""
+
+    address: str
+    args: tuple[Arg, ...]
+    doc: str
+
+
+def _num(x: float) -> str:
+    if x == MAX_SEED:
+        return "2^63-1"
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+# -- the table ----------------------------------------------------------------------------------------
+JOB_ID = Arg("job_id", STRING, 'your name for the job, echoed in every reply; "" lets the engine choose one')
+INPUT = Arg("input_path", STRING, "absolute path of an audio file the engine can read (WAV, FLAC, AIFF, OGG)")
+PROMPT = Arg("prompt", TEXT, "what the result should sound like", field="prompt")
+JOB = Arg("job_id", STRING, "the job's id, as sent or as the engine chose it")
+
+OPTIONS: dict[str, Option] = {
+    o.name: o
+    for o in (
+        Option(
+            "duration",
+            NUMBER,
+            "length in seconds",
+            lo=MIN_DURATION_S,
+            hi=MAX_DURATION_S,
+            default=10.0,
+            field="duration",
+        ),
+        Option("bpm", NUMBER, "tempo; with `bars`, duration = bars * beats * 60 / bpm", lo=20, hi=400, field="bpm"),
+        Option("bars", NUMBER, "length in bars at `bpm`", lo=0.25, hi=256, field="bars"),
+        Option("beats", NUMBER, "beats per bar", lo=1, hi=32, default=4.0, field="beats_per_bar"),
+        Option("loop", FLAG, "1: a seamless loop (the end flows into the start)", default=0, field="loop"),
+        Option("steps", INT, "denoising steps", lo=1, hi=1000, default=50, field="steps"),
+        Option("guidance", NUMBER, "classifier-free guidance scale", lo=0, hi=20, default=2.5, field="guidance"),
+        Option("seed", INT, "random seed; drawn when absent and always reported", lo=0, hi=MAX_SEED, field="seed"),
+        Option("negative", STRING, "negative prompt (what to steer away from)", default="", field="negative"),
+        Option("scheduler", STRING, "sampler", choices=SCHEDULERS, default="ddim", field="scheduler"),
+        Option("candidates", INT, "make K, keep the best by CLAP score", lo=1, hi=8, default=1, field="candidates"),
+        Option("strength", NUMBER, "how far to move away from the input", lo=0, hi=1, default=0.5, field="strength"),
+        Option("cutoff", NUMBER, "Hz above which the input's band is regenerated", lo=500, hi=8000, field="cutoff_hz"),
+        Option("sr", INT, "output sample rate in Hz", choices=OUTPUT_SAMPLE_RATES, default=48000, field="sample_rate"),
+        Option("name", STRING, "file-name stem of the clip (no folders); default: the job id"),
+        Option("normalize", NUMBER, "peak level in dBFS", lo=-60, hi=0, default=-1.0, field="normalize_db"),
+    )
+}
+
+COMMON_OPTIONS = (
+    "duration",
+    "bpm",
+    "bars",
+    "beats",
+    "loop",
+    "steps",
+    "guidance",
+    "seed",
+    "negative",
+    "scheduler",
+    "candidates",
+    "sr",
+    "name",
+    "normalize",
+)
+
+_JOB_REPLIES = ("/audioldm/queued", "/audioldm/fail")
+
+ADDRESSES: dict[str, Address] = {
+    a.address: a
+    for a in (
+        Address("/audioldm/ping", (), "is the engine there? replies with its version and model", ("/audioldm/pong",)),
+        Address(
+            "/audioldm/notify",
+            (Arg("port", INT, "UDP port on your host that should receive replies", lo=1, hi=65535),),
+            "replies for this client (and, failing a closer match, this host) go to `port` from now on",
+            ("/audioldm/notified",),
+        ),
+        Address("/audioldm/status", (), "what the engine is doing", ("/audioldm/status",)),
+        Address(
+            "/audioldm/generate",
+            (JOB_ID, PROMPT),
+            "text-to-audio",
+            _JOB_REPLIES,
+            mode="generate",
+            options=COMMON_OPTIONS,
+        ),
+        Address(
+            "/audioldm/variation",
+            (JOB_ID, INPUT),
+            "new audio conditioned on the CLAP audio embedding of the input",
+            _JOB_REPLIES,
+            mode="variation",
+            options=COMMON_OPTIONS,
+        ),
+        Address(
+            "/audioldm/transfer",
+            (JOB_ID, INPUT, PROMPT),
+            "text-guided style transfer of the input (`strength` 0..1, default 0.5)",
+            _JOB_REPLIES,
+            mode="transfer",
+            options=(*COMMON_OPTIONS, "strength"),
+        ),
+        Address(
+            "/audioldm/inpaint",
+            (
+                JOB_ID,
+                INPUT,
+                Arg("start_s", NUMBER, "start of the span to regenerate, seconds", lo=0, hi=MAX_DURATION_S),
+                Arg("end_s", NUMBER, "end of the span, seconds (after start_s)", lo=0, hi=MAX_DURATION_S),
+                PROMPT,
+            ),
+            "regenerate the span, keep the rest",
+            _JOB_REPLIES,
+            mode="inpaint",
+            options=COMMON_OPTIONS,
+        ),
+        Address(
+            "/audioldm/upsample",
+            (JOB_ID, INPUT, Arg("prompt", TEXT, "what the full-band result should sound like", optional=True)),
+            "audio super-resolution (fill the missing high band)",
+            _JOB_REPLIES,
+            mode="upsample",
+            options=(*COMMON_OPTIONS, "cutoff"),
+        ),
+        Address(
+            "/audioldm/continue",
+            (
+                JOB_ID,
+                INPUT,
+                Arg("seconds", NUMBER, "how many seconds to add", lo=0.5, hi=MAX_DURATION_S),
+                Arg("prompt", TEXT, "what the continuation should sound like", optional=True),
+            ),
+            "extend the input by `seconds`, seamlessly",
+            _JOB_REPLIES,
+            mode="continue",
+            options=COMMON_OPTIONS,
+        ),
+        Address(
+            "/audioldm/cancel",
+            (Arg("job_id", STRING, "the job to cancel"),),
+            "cancel a queued or running job (a running one stops within one denoising step)",
+            ("/audioldm/cancelled", "/audioldm/fail"),
+        ),
+        Address(
+            "/audioldm/job",
+            (Arg("job_id", STRING, "the job to ask about"),),
+            "re-sends the job's last reply (queued / progress / done / fail / cancelled)",
+            ("/audioldm/queued", "/audioldm/progress", "/audioldm/done", "/audioldm/fail", "/audioldm/cancelled"),
+        ),
+        Address(
+            "/audioldm/play",
+            (Arg("job_id_or_path", STRING, "a finished job's id, or the path of a clip in the clips folder"),),
+            "audition on the output device; `/audioldm/played` follows when it has played to the end",
+            ("/audioldm/playing", "/audioldm/fail"),
+        ),
+        Address("/audioldm/stop", (), "stop audition", ("/audioldm/stopped",)),
+        Address(
+            "/audioldm/devices",
+            (),
+            "lists the output devices",
+            ("/audioldm/device", "/audioldm/devices_end"),
+        ),
+        Address(
+            "/audioldm/output_device",
+            (Arg("device", INDEX_OR_NAME, "index from /audioldm/devices, or (part of) a device name"),),
+            "choose the audition device",
+            ("/audioldm/output_device", "/audioldm/fail"),
+        ),
+    )
+}
+
+REPLIES: dict[str, Reply] = {
+    r.address: r
+    for r in (
+        Reply(
+            "/audioldm/pong",
+            (Arg("version", STRING, "engine version"), Arg("model", STRING, "model id")),
+            "answer to /audioldm/ping",
+        ),
+        Reply("/audioldm/notified", (Arg("port", INT, "the port replies now go to"),), "answer to /audioldm/notify"),
+        Reply(
+            "/audioldm/status",
+            (
+                Arg("model", STRING, "model id"),
+                Arg("device", STRING, "compute device, e.g. cpu or cuda:0"),
+                Arg("queued", INT, "jobs waiting (not counting the running one)"),
+                Arg("running", STRING, 'id of the running job, "" when idle'),
+                Arg("clips_dir", STRING, "absolute path of the clips folder"),
+            ),
+            "answer to /audioldm/status",
+        ),
+        Reply(
+            "/audioldm/queued",
+            (JOB, Arg("position", INT, "waiting jobs ahead of this one (0: it starts next)")),
+            "the job was accepted",
+        ),
+        Reply(
+            "/audioldm/progress",
+            (JOB, Arg("step", INT, "steps done"), Arg("total", INT, "steps in all")),
+            "at least once per denoising step, at most 50 per second",
+        ),
+        Reply(
+            "/audioldm/done",
+            (
+                JOB,
+                Arg("path", STRING, "absolute path of the WAV (complete when this is sent; JSON sidecar beside it)"),
+                Arg("seconds", NUMBER, "length of the clip"),
+                Arg("sample_rate", INT, "its sample rate"),
+                Arg("seed", INT, "the seed that made it"),
+            ),
+            "the clip is on disk",
+        ),
+        Reply(
+            "/audioldm/fail",
+            (
+                Arg("job_id", STRING, 'the job\'s id; "" when the request itself could not be parsed'),
+                Arg("message", STRING, "what went wrong: which argument, what was expected"),
+            ),
+            'a request or job failed (job_id "" when the request itself could not be parsed)',
+        ),
+        Reply("/audioldm/cancelled", (JOB,), "the job was cancelled (no clip was written)"),
+        Reply(
+            "/audioldm/playing",
+            (Arg("what", STRING, "the job id or path being played"),),
+            "audition started",
+        ),
+        Reply(
+            "/audioldm/played",
+            (Arg("what", STRING, "the job id or path that finished"),),
+            "audition reached the end of the clip (not sent when it was stopped)",
+        ),
+        Reply(
+            "/audioldm/stopped",
+            (Arg("what", STRING, 'what was playing, "" if nothing'),),
+            "answer to /audioldm/stop",
+        ),
+        Reply(
+            "/audioldm/device",
+            (
+                Arg("index", INT, "device index"),
+                Arg("name", STRING, "device name (host API in brackets)"),
+                Arg("channels", INT, "max output channels"),
+            ),
+            "one per output device, answering /audioldm/devices",
+        ),
+        Reply("/audioldm/devices_end", (), "after the last /audioldm/device"),
+        Reply(
+            "/audioldm/output_device",
+            (Arg("index", INT, "device index"), Arg("name", STRING, "device name")),
+            "the audition device now in use",
+        ),
+    )
+}
+
+
+# -- parsing requests ---------------------------------------------------------------------------------
+@dataclass
+class Request:
+    """A request that fits the table: its spec, fixed argument values and options (by key)."""
+
+    spec: Address
+    values: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def job_id(self) -> str:
+        v = self.values.get("job_id")
+        return v if isinstance(v, str) else ""
+
+    def request_kwargs(self) -> dict[str, Any]:
+        """GenerateRequest keyword arguments (mode, prompt, input and options), for generating addresses."""
+        kw: dict[str, Any] = {"mode": self.spec.mode, "prompt": self.values.get("prompt") or ""}
+        for name, target in (
+            ("input_path", "input_path"),
+            ("start_s", "span_start"),
+            ("end_s", "span_end"),
+            ("seconds", "extend_s"),
+        ):
+            if name in self.values:
+                kw[target] = self.values[name]
+        for key, value in self.options.items():
+            opt = OPTIONS[key]
+            if opt.field is not None:
+                kw[opt.field] = bool(value) if opt.kind == FLAG else value
+        return kw
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bytes | bytearray):
+        return "blob"
+    if value is None:
+        return "nil"
+    return type(value).__name__
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _f32(x: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def shortest_float32(x: float) -> float:
+    """The shortest decimal that is the same 32-bit float as ``x`` (x itself if it is no float32).
+
+    OSC floats are 32-bit: a patch's 0.4 arrives as 0.4000000059604645. Taking the decimal the user typed
+    keeps sidecars readable and recall exact (both values are the same float32).
+    """
+    try:
+        f = _f32(x)
+    except OverflowError:
+        return x
+    if f != x:
+        return x
+    for digits in range(1, 10):
+        candidate = float(f"{x:.{digits}g}")
+        if _f32(candidate) == f:
+            return candidate
+    return x
+
+
+def coerce(arg: Arg, value: Any, where: str) -> Any:
+    """Check one value against its spec and return it in canonical Python form; raise ValueError if not.
+
+    Numbers come as OSC int or float interchangeably, so 3.0 is a valid ``steps``; the ranges are the
+    engine's own, so a value that passes here is never rejected later for its range.
+    """
+    name = where or arg.name
+
+    def bad(extra: str = "") -> ValueError:
+        return ValueError(f"{name}: expected {arg.expected()}, got {_type_name(value)} {_shown(value)}{extra}")
+
+    if arg.kind in (STRING, TEXT):
+        if not isinstance(value, str):
+            raise bad()
+        if arg.choices is not None and value not in arg.choices:
+            raise bad()
+        return value
+    if arg.kind == INDEX_OR_NAME:
+        if isinstance(value, str) and value.strip():
+            return value
+        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if number and float(value).is_integer() and value >= 0:
+            return int(value)
+        raise bad()
+    if arg.kind == FLAG:
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int | float) and value in (0, 1):
+            return int(value)
+        raise bad()
+    # INT / NUMBER
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad()
+    if not math.isfinite(value):
+        raise bad(" (not a finite number)")
+    if arg.kind == INT:
+        if not float(value).is_integer():
+            raise bad(" (not a whole number)")
+        value = int(value)
+    else:
+        value = shortest_float32(float(value))
+    if arg.choices is not None and value not in arg.choices:
+        raise bad()
+    if (arg.lo is not None and value < arg.lo) or (arg.hi is not None and value > arg.hi):
+        raise bad(" (out of range)")
+    return value
+
+
+def _parse_options(spec: Address, rest: Sequence[Any], first_index: int) -> dict[str, Any]:
+    """``key value`` pairs -> {key: value}; raise ValueError naming the first thing that is wrong."""
+    out: dict[str, Any] = {}
+    for i in range(0, len(rest), 2):
+        key = rest[i]
+        pos = first_index + i + 1
+        if not isinstance(key, str):
+            raise ValueError(
+                f"argument {pos}: expected an option key (a string such as duration), got "
+                f"{_type_name(key)} {_shown(key)}"
+            )
+        if key not in OPTIONS:
+            raise ValueError(
+                f"option {key!r}: unknown key for {spec.address} (keys: {', '.join(spec.options)}); "
+                "a prompt with spaces should be one OSC string"
+            )
+        if key not in spec.options:
+            users = [a.address for a in ADDRESSES.values() if key in a.options]
+            raise ValueError(f"option {key!r}: not an option of {spec.address} (it applies to {', '.join(users)})")
+        if i + 1 >= len(rest):
+            raise ValueError(f"option {key!r}: missing its value (options come as key value pairs)")
+        if key in out:
+            raise ValueError(f"option {key!r}: given twice")
+        out[key] = coerce(OPTIONS[key], rest[i + 1], key)
+    return out
+
+
+def _split_prompt(spec: Address, prompt: Arg, rest: Sequence[Any], first_index: int) -> tuple[str | None, dict]:
+    """Find where the prompt words end and the options begin.
+
+    Max and Pd lists split an unquoted prompt into words, so the prompt is the leading run of strings up
+    to the first option key that leaves an even number of arguments: "drum loop duration 4" is the
+    prompt "drum loop" with duration 4, "kick loop 1" is "kick" with loop 1, "funky drum loop" is all
+    prompt. The split is chosen by the keys alone, so a bad value ("steps ten") fails with its own
+    message instead of quietly becoming part of the prompt. A prompt sent as one OSC string is always
+    taken whole.
+    """
+    min_words = 0 if prompt.optional else 1
+    max_words = 0
+    while max_words < len(rest) and isinstance(rest[max_words], str):
+        max_words += 1
+    if max_words < min_words:
+        if not rest:
+            raise ValueError(f"{prompt.name}: missing (expected {prompt.expected()})")
+        raise ValueError(f"{prompt.name}: expected {prompt.expected()}, got {_type_name(rest[0])} {_shown(rest[0])}")
+
+    def starts_options(n: int) -> bool:
+        return n == len(rest) or rest[n] in OPTIONS
+
+    for n in range(min_words, max_words + 1):
+        if (len(rest) - n) % 2 == 0 and starts_options(n):
+            return (" ".join(rest[:n]) if n else None), _parse_options(spec, rest[n:], first_index + n)
+    # No clean split: report the options as they stand from the first known key, else from the first
+    # place where pairs could start (a misspelt key followed by a number lands here), else the end.
+    n = next((i for i in range(min_words, max_words) if rest[i] in OPTIONS), None)
+    if n is None:
+        n = next((i for i in range(min_words, max_words + 1) if (len(rest) - i) % 2 == 0), max_words)
+    _parse_options(spec, rest[n:], first_index + n)
+    raise ValueError(f"options: expected key value pairs after the {prompt.name}; usage: {spec.usage()}")
+
+
+def parse_request(address: str, args: Sequence[Any]) -> Request:
+    """Check a request against the table; raise :class:`ProtocolError` with a message a person can act on."""
+    spec = ADDRESSES.get(address)
+    if spec is None:
+        near = [a for a in ADDRESSES if a.rsplit("/", 1)[-1] == address.rsplit("/", 1)[-1]]
+        hint = f"; did you mean {near[0]}?" if near else f" (known: {', '.join(ADDRESSES)})"
+        raise ProtocolError("", f"unknown address {_shown(address)}{hint}")
+    job_id = ""
+    if spec.args and spec.args[0].name == "job_id" and args and isinstance(args[0], str):
+        job_id = args[0]
+    try:
+        values: dict[str, Any] = {}
+        fixed = spec.fixed
+        for i, arg in enumerate(fixed):
+            if i >= len(args):
+                raise ValueError(f"{arg.name}: missing (expected {arg.expected()}); usage: {spec.usage()}")
+            values[arg.name] = coerce(arg, args[i], arg.name)
+        rest = list(args[len(fixed) :])
+        prompt = spec.prompt
+        options: dict[str, Any] = {}
+        if prompt is not None:
+            text, options = _split_prompt(spec, prompt, rest, len(fixed))
+            if text is not None:
+                values[prompt.name] = text
+        elif spec.options:
+            options = _parse_options(spec, rest, len(fixed))
+        elif rest:
+            raise ValueError(f"{spec.address}: takes {len(fixed)} argument(s), got {len(args)}; usage: {spec.usage()}")
+        if "job_id" in values and len(values["job_id"]) > MAX_JOB_ID_CHARS:
+            raise ValueError(f"job_id: expected at most {MAX_JOB_ID_CHARS} characters, got {len(values['job_id'])}")
+        if "name" in options:
+            check_name(options["name"])
+        if "start_s" in values and values["end_s"] <= values["start_s"]:
+            raise ValueError(f"end_s: expected a time after start_s ({values['start_s']:g}), got {values['end_s']:g}")
+    except ValueError as exc:
+        raise ProtocolError(job_id, str(exc)) from None
+    return Request(spec, values, options)
+
+
+def check_name(name: str) -> None:
+    """``name`` is a file-name stem: refuse folders and parent references instead of guessing a meaning."""
+    if "/" in name or "\\" in name or name.strip() in ("", ".", ".."):
+        raise ValueError(f"name: expected a file-name stem without folders, got {_shown(name)}")
+
+
+# -- patch shapes -------------------------------------------------------------------------------------
+class Placeholder:
+    """An argument a patch fills in at run time (``$1`` in Max/Pd): any type may arrive there."""
+
+    def __repr__(self) -> str:
+        return "$"
+
+
+ANY = Placeholder()
+
+
+def check_shape(address: str, args: Sequence[Any]) -> list[str]:
+    """Problems with a message a patch sends, where some arguments are :data:`ANY` (run-time values).
+
+    Literal arguments are checked as the server would check them; placeholders match any argument,
+    and a placeholder in a prompt's place stands for the whole prompt.
+    """
+    spec = ADDRESSES.get(address)
+    if spec is None:
+        return [f"{address}: not a request address of the protocol"]
+    problems: list[str] = []
+    fixed = spec.fixed
+    if len(args) < len(fixed):
+        names = ", ".join(a.name for a in fixed[len(args) :])
+        problems.append(f"{address}: missing {names}; usage: {spec.usage()}")
+    for arg, value in zip(fixed, args, strict=False):
+        if value is ANY:
+            continue
+        try:
+            coerce(arg, value, arg.name)
+        except ValueError as exc:
+            problems.append(f"{address}: {exc}")
+    rest = list(args[len(fixed) :])
+    prompt = spec.prompt
+    if prompt is not None and rest:
+        take = 1 if not prompt.optional or len(rest) % 2 == 1 else 0
+        if take and rest[0] is not ANY and not isinstance(rest[0], str):
+            problems.append(f"{address}: {prompt.name}: expected a string, got {_shown(rest[0])}")
+        rest = rest[take:]
+    elif prompt is not None and not prompt.optional and len(args) >= len(fixed):
+        problems.append(f"{address}: missing {prompt.name}; usage: {spec.usage()}")
+    if rest and not spec.options:
+        problems.append(f"{address}: takes no options, got {len(rest)} extra argument(s)")
+        return problems
+    if len(rest) % 2:
+        problems.append(f"{address}: options must come as key value pairs, got {len(rest)} argument(s)")
+    for i in range(0, len(rest) - 1, 2):
+        key, value = rest[i], rest[i + 1]
+        if key is ANY:
+            continue
+        if not isinstance(key, str) or key not in spec.options:
+            problems.append(f"{address}: {_shown(key)} is not an option of {address}")
+            continue
+        if value is not ANY:
+            try:
+                coerce(OPTIONS[key], value, key)
+            except ValueError as exc:
+                problems.append(f"{address}: {exc}")
+    return problems

@@ -1,0 +1,122 @@
+"""Real outside clients against the real server: headless Pure Data running the test patch, and liblo's
+``oscsend`` / ``oscdump``. They send numbers as OSC floats (Pd) or ints (oscsend) and must both work."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from osc_helpers import free_udp_port, shared_server
+
+PATCHES = Path(__file__).resolve().parents[1] / "max_patch"
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir, request):
+    return shared_server(tiny_model_dir, request)
+
+
+def test_pd_test_patch_generates_a_clip(server):
+    assert shutil.which("pd"), "Pure Data is needed: apt-get install puredata-core"
+    patch = PATCHES / "test_generate.pd"
+    assert patch.is_file(), f"{patch} is missing"
+    reply_port = free_udp_port()
+    cmd = ["pd", "-nogui", "-nosound", "-stderr", "-open", str(patch)]
+    cmd += ["-send", f"params {server.address[1]} {reply_port} 120"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    results = [ln for ln in lines if ln.startswith("RESULT:")]
+    assert len(results) == 1, "\n".join(lines[-30:])
+    words = results[0].split()
+    assert words[:3] == ["RESULT:", "done", "pd-test-1"], results[0]
+    path = Path(words[3].replace("\\ ", " "))
+    seconds, rate, seed = float(words[4]), int(words[5]), int(words[6])
+    assert (seconds, rate, seed) == (1.0, 48000, 7)
+    assert path.parent == server.clips.resolve() and sf.info(str(path)).frames == 48000
+    side = json.loads(path.with_suffix(".json").read_text())["request"]
+    assert (side["prompt"], side["steps"], side["seed"], side["duration"]) == ("a short test tone", 2, 7, 1.0)
+    replies = [ln.split()[1:] for ln in lines if ln.startswith("REPLY:")]
+    assert replies[0] == ["audioldm", "notified", str(reply_port)]
+    assert ["audioldm", "queued", "pd-test-1", "0"] in replies
+    assert [r[3:] for r in replies if r[1] == "progress"][-2:] == [["1", "2"], ["2", "2"]]
+
+
+class OscDump:
+    """liblo's ``oscdump`` on a free port, its lines parsed as (address, typetags, values)."""
+
+    def __init__(self) -> None:
+        assert shutil.which("oscdump"), "liblo-tools is needed: apt-get install liblo-tools"
+        self.port = free_udp_port()
+        self.proc = subprocess.Popen(["oscdump", "-L", str(self.port)], stdout=subprocess.PIPE, text=True)
+        self.messages: list[tuple[str, str, list[str]]] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            words = shlex.split(line)
+            if len(words) >= 2:
+                types = words[2] if len(words) > 2 else ""
+                self.messages.append((words[1], types, words[3:]))
+
+    def wait(self, address: str, first: str | None = None, timeout: float = 120) -> tuple[str, str, list[str]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in self.messages:
+                if m[0] == address and (first is None or m[2][:1] == [first]):
+                    return m
+            time.sleep(0.05)
+        raise AssertionError(f"no {address} {first or ''} within {timeout} s; got {self.messages}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def oscsend(port: int, address: str, types: str = "", *values: object) -> None:
+    args = ["oscsend", "localhost", str(port), address]
+    if types:
+        args += [types, *map(str, values)]
+    subprocess.run(args, check=True, timeout=10)
+
+
+def test_oscsend_with_ints_and_oscdump(server):
+    assert shutil.which("oscsend"), "liblo-tools is needed: apt-get install liblo-tools"
+    dump = OscDump()
+    try:
+        time.sleep(0.3)  # oscdump binds its port after it starts
+        port = server.address[1]
+        # oscsend sends from a new socket each time: the registration applies to the whole host
+        oscsend(port, "/audioldm/notify", "i", dump.port)
+        assert dump.wait("/audioldm/notified", timeout=20)[1:] == ("i", [str(dump.port)])
+        oscsend(port, "/audioldm/ping")
+        assert dump.wait("/audioldm/pong", timeout=20)[2][1] == "tiny"
+        # every number an OSC int, duration included
+        oscsend(port, "/audioldm/generate", "sssisisi", "liblo-1", "a bell", "steps", 2, "duration", 1, "seed", 3)
+        assert dump.wait("/audioldm/queued", "liblo-1")[1:] == ("si", ["liblo-1", "0"])
+        done = dump.wait("/audioldm/done", "liblo-1")
+        assert done[1] == "ssfii"
+        _, path, seconds, rate, seed = done[2]
+        assert (float(seconds), int(rate), int(seed)) == (1.0, 48000, 3)
+        assert sf.info(path).frames == 48000 and Path(path).parent == server.clips.resolve()
+        progress = [m[2] for m in dump.messages if m[0] == "/audioldm/progress" and m[2][0] == "liblo-1"]
+        assert progress == [["liblo-1", "1", "2"], ["liblo-1", "2", "2"]]
+        # floats where ints are expected are fine; a number where a string belongs is a /fail
+        oscsend(port, "/audioldm/generate", "sssfsf", "liblo-2", "a gong", "steps", 2.0, "duration", 0.5)
+        done2 = dump.wait("/audioldm/done", "liblo-2")[2]
+        assert done2[2:4] == ["0.500000", "48000"] and sf.info(done2[1]).frames == 24000
+        oscsend(port, "/audioldm/generate", "ssfsf", "liblo-4", "a gong", 1.0, "steps", 2.0)
+        assert "argument 3: expected an option key" in dump.wait("/audioldm/fail", "liblo-4")[2][1]
+        oscsend(port, "/audioldm/generate", "sis", "liblo-3", 5, "x")
+        assert "prompt: expected a string, got int 5" in dump.wait("/audioldm/fail", "liblo-3")[2][1]
+        oscsend(port, "/audioldm/cancel", "s", "liblo-1")
+        assert "already finished" in dump.wait("/audioldm/fail", "liblo-1")[2][1]
+    finally:
+        dump.close()

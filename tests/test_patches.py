@@ -1,0 +1,352 @@
+"""The Max and Pd patches speak the protocol: every OSC message they send is in the address table with an
+argument shape the server accepts, and every reply they route is one the server sends.
+
+The patches are parsed statically (no Max on Linux): Max message boxes (``/audioldm/generate $1 $2``,
+``set /audioldm/job $1``), ``prepend /audioldm/x`` objects and ``route`` over reply addresses; Pd
+``[oscformat audioldm generate]`` with the message boxes wired into it, ``[route audioldm]`` ->
+``[route done fail ...]``, and the ``key value`` option lists both build. ``$N`` is a run-time value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from audioldm_daw.bridge import protocol
+from audioldm_daw.bridge.protocol import ANY, check_shape
+
+PATCHES = Path(__file__).resolve().parents[1] / "max_patch"
+PREFIX = "/audioldm/"
+
+
+@dataclass
+class Found:
+    """What a patch sends and routes: (where, address, args) per message; (where, reply address) per route."""
+
+    sends: list[tuple[str, str, list]] = field(default_factory=list)
+    addresses_only: list[tuple[str, str]] = field(default_factory=list)  # args come at run time
+    option_lists: list[tuple[str, list]] = field(default_factory=list)
+    routes: list[tuple[str, str]] = field(default_factory=list)
+
+
+def atom(text: str) -> object:
+    """A Max/Pd atom: ``$N`` -> ANY, numbers -> int/float, anything else a symbol."""
+    if re.fullmatch(r"\$\d+", text):
+        return ANY
+    if re.fullmatch(r"[-+]?\d+", text):
+        return int(text)
+    if re.fullmatch(r"[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?", text):
+        return float(text)
+    return text
+
+
+def looks_like_options(args: list) -> bool:
+    """A ``key value ...`` list whose keys include a known option (what Max ``set`` / Pd ``list`` boxes hold)."""
+    keys = args[0::2]
+    return len(args) % 2 == 0 and isinstance(args[0], str) and any(k in protocol.OPTIONS for k in keys)
+
+
+# -- Max ---------------------------------------------------------------------------------------------
+def max_tokens(text: str) -> list[str]:
+    """Split Max message text into atoms: double quotes group, backslash escapes."""
+    out, cur, quoted, esc, started = [], "", False, False, False
+    for ch in text:
+        if esc:
+            cur, esc, started = cur + ch, False, True
+        elif ch == "\\":
+            esc = True
+        elif ch == '"':
+            quoted, started = not quoted, True
+        elif ch.isspace() and not quoted:
+            if started:
+                out.append(cur)
+            cur, started = "", False
+        else:
+            cur, started = cur + ch, True
+    if started:
+        out.append(cur)
+    return out
+
+
+def max_messages(text: str) -> Iterator[list[str]]:
+    """The messages a Max message box sends from its outlet: split at commas; ``;`` lines go elsewhere."""
+    outlet_part = re.split(r"(?<!\\);", text, maxsplit=1)[0]
+    for part in re.split(r"(?<!\\),", outlet_part):
+        words = max_tokens(part)
+        if words:
+            yield words
+
+
+def walk_max(patcher: dict, path: str) -> Iterator[tuple[str, dict, dict]]:
+    """Every box of a patcher and its subpatchers, with the patcher that holds it."""
+    for entry in patcher.get("boxes", []):
+        box = entry["box"]
+        yield f"{path}/{box.get('id')}", box, patcher
+        if isinstance(box.get("patcher"), dict):
+            yield from walk_max(box["patcher"], f"{path}/{box.get('id')}")
+
+
+def max_set_targets(patcher: dict) -> set[str]:
+    """Message boxes whose saved text is replaced at run time: wired (directly, or through ``s``/``r``) from
+    a ``set ...`` message box, or fed into their right inlet (which sets without output)."""
+    boxes = {b["box"]["id"]: b["box"] for b in patcher.get("boxes", [])}
+    lines = [(ln["patchline"]["source"], ln["patchline"]["destination"]) for ln in patcher.get("lines", [])]
+
+    def is_set(box_id: str) -> bool:
+        box = boxes.get(box_id, {})
+        return box.get("maxclass") == "message" and (box.get("text") or "").startswith("set ")
+
+    set_sends = set()  # names of [s NAME] objects that carry set messages
+    for src, dst in lines:
+        words = max_tokens(boxes.get(dst[0], {}).get("text", "") or "")
+        if is_set(src[0]) and words[:1] in (["s"], ["send"]) and len(words) > 1:
+            set_sends.add(words[1])
+    targets = set()
+    for src, dst in lines:
+        if boxes.get(dst[0], {}).get("maxclass") != "message":
+            continue
+        words = max_tokens(boxes.get(src[0], {}).get("text", "") or "")
+        from_set_receive = words[:1] in (["r"], ["receive"]) and len(words) > 1 and words[1] in set_sends
+        if dst[1] == 1 or is_set(src[0]) or from_set_receive:
+            targets.add(dst[0])
+    return targets
+
+
+def parse_maxpat(path: Path) -> Found:
+    found = Found()
+    data = json.loads(path.read_text())
+    targets: dict[int, set[str]] = {}
+    for where, box, patcher in walk_max(data["patcher"], path.name):
+        cls, text = box.get("maxclass"), box.get("text", "") or ""
+        tset = targets.setdefault(id(patcher), max_set_targets(patcher))
+        if cls == "message":
+            for words in max_messages(text):
+                if words[0] == "set":  # becomes the content of the box it is wired to
+                    words = words[1:]
+                    if not words:
+                        continue
+                    if not words[0].startswith(PREFIX) and looks_like_options([atom(w) for w in words]):
+                        found.option_lists.append((where, [atom(w) for w in words]))
+                        continue
+                elif box.get("id") in tset and words[0].startswith(PREFIX):
+                    found.addresses_only.append((where, words[0]))  # placeholder text, set at run time
+                    continue
+                if words[0].startswith(PREFIX):
+                    found.sends.append((where, words[0], [atom(w) for w in words[1:]]))
+        elif cls == "newobj":
+            words = max_tokens(text)
+            if not words:
+                continue
+            if words[0] == "prepend" and len(words) > 1 and words[1].startswith(PREFIX):
+                found.addresses_only.append((where, words[1]))
+            elif words[0] in ("route", "routepass", "select", "sel"):
+                found.routes += [(where, w) for w in words[1:] if w.startswith(PREFIX)]
+    return found
+
+
+# -- Pd ----------------------------------------------------------------------------------------------
+@dataclass
+class PdCanvas:
+    objects: list[tuple[str, list[str]]] = field(default_factory=list)  # (kind, atoms) by index
+    connections: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+
+def pd_records(text: str) -> Iterator[list[str]]:
+    """Pd file records: split at unescaped ``;``, atoms at unescaped whitespace, escapes resolved."""
+    for rec in re.split(r"(?<!\\);\s*\n?", text):
+        atoms = re.split(r"(?<!\\)\s+", rec.strip())
+        atoms = [re.sub(r"\\(.)", r"\1", a) for a in atoms if a]
+        if atoms:
+            yield atoms
+
+
+def pd_canvases(path: Path) -> list[PdCanvas]:
+    """Every canvas of a Pd file (subpatches too), objects counted the way ``#X connect`` counts them."""
+    stack: list[PdCanvas] = []
+    done: list[PdCanvas] = []
+    for rec in pd_records(path.read_text()):
+        head = rec[:2]
+        if head == ["#N", "canvas"]:
+            stack.append(PdCanvas())
+        elif head == ["#X", "restore"]:
+            done.append(stack.pop())
+            stack[-1].objects.append(("obj", rec[4:]))  # the subpatch is one object in its parent
+        elif head[0] == "#X" and head[1] in ("obj", "msg", "text", "floatatom", "symbolatom", "listbox"):
+            stack[-1].objects.append((head[1], rec[4:]))
+        elif head[0] == "#X" and head[1] in ("array", "scalar"):
+            stack[-1].objects.append((head[1], rec[2:]))
+        elif head == ["#X", "connect"]:
+            stack[-1].connections.append(tuple(int(x) for x in rec[2:6]))
+    done += stack
+    return done
+
+
+def pd_messages(atoms: list[str]) -> Iterator[list[object]]:
+    """A Pd message box's messages from its outlet (``,`` splits; ``;`` starts sends elsewhere)."""
+    text = " ".join(a.replace(" ", "\x00") for a in atoms)
+    outlet = re.split(r"(?:^| );(?: |$)", text, maxsplit=1)[0]
+    for part in re.split(r"(?:^| ),(?: |$)", outlet):
+        words = [w.replace("\x00", " ") for w in part.split()]
+        if words:
+            yield [atom(w) for w in words]
+
+
+def oscformat_address(atoms: list[str]) -> str:
+    words = list(atoms[1:])
+    while words and words[0].startswith("-"):  # flags such as -f ifs
+        words = words[2:] if words[0] == "-f" else words[1:]
+    return "/" + "/".join(words)
+
+
+def parse_pd(path: Path) -> Found:
+    found = Found()
+    for n, canvas in enumerate(pd_canvases(path)):
+        objs = canvas.objects
+        into: dict[int, list[int]] = {}
+        out_of: dict[tuple[int, int], list[int]] = {}
+        for src, outlet, dst, inlet in canvas.connections:
+            if inlet == 0:
+                into.setdefault(dst, []).append(src)
+            out_of.setdefault((src, outlet), []).append(dst)
+        feeds_osc = {s for s, _, d, _ in canvas.connections if objs[d][0] == "obj" and objs[d][1][:1] == ["oscformat"]}
+        for i, (kind, atoms) in enumerate(objs):
+            where = f"{path.name}#{n}:{i}"
+            if kind == "obj" and atoms and atoms[0] == "oscformat":
+                address = oscformat_address(atoms)
+                direct = [objs[s] for s in into.get(i, []) if objs[s][0] == "msg"]
+                found.addresses_only.append((where, address))
+                for _, msg_atoms in direct:
+                    for words in pd_messages(msg_atoms):
+                        if words[0] == "list":
+                            found.sends.append((where, address, words[1:]))
+                        elif words[0] == "set":  # changes the address for what follows
+                            found.addresses_only.append((where, "/" + "/".join(map(str, words[1:]))))
+            elif kind == "msg" and i not in feeds_osc:  # whole requests are checked at their oscformat
+                for words in pd_messages(atoms):
+                    if words[0] in ("list", "set") and looks_like_options(words[1:]):
+                        found.option_lists.append((where, words[1:]))
+            elif kind == "obj" and atoms[:2] == ["route", "audioldm"]:
+                for dst in out_of.get((i, 0), []):
+                    d_kind, d_atoms = objs[dst]
+                    if d_kind == "obj" and d_atoms and d_atoms[0] == "route":
+                        found.routes += [(f"{where}->{dst}", PREFIX + w) for w in d_atoms[1:]]
+    return found
+
+
+# -- the checks --------------------------------------------------------------------------------------
+def problems(found: Found) -> list[str]:
+    out = []
+    for where, address, args in found.sends:
+        out += [f"{where}: {p}" for p in check_shape(address, args)]
+    for where, address in found.addresses_only:
+        if address not in protocol.ADDRESSES:
+            out.append(f"{where}: {address} is not a request address of the protocol")
+    for where, args in found.option_lists:
+        for key, value in zip(args[0::2], args[1::2], strict=False):
+            if key is ANY:
+                continue
+            if key not in protocol.OPTIONS:
+                out.append(f"{where}: option {key!r} is not in the protocol")
+            elif value is not ANY:
+                try:
+                    protocol.coerce(protocol.OPTIONS[key], value, key)
+                except ValueError as exc:
+                    out.append(f"{where}: {exc}")
+    for where, address in found.routes:
+        if address not in protocol.REPLIES:
+            out.append(f"{where}: routes {address}, which the engine never sends")
+    return out
+
+
+EXPECTED = ("audioldm.maxpat", "audioldm.pd", "test_generate.pd")
+
+
+def all_patches() -> list[Path]:
+    return sorted(p for p in PATCHES.glob("*") if p.suffix in (".maxpat", ".pd"))
+
+
+def test_the_patches_are_there():
+    names = {p.name for p in all_patches()}
+    assert set(EXPECTED) <= names, f"missing from max_patch/: {set(EXPECTED) - names}"
+
+
+@pytest.mark.parametrize("path", all_patches(), ids=lambda p: p.name)
+def test_patch_speaks_the_protocol(path):
+    found = parse_maxpat(path) if path.suffix == ".maxpat" else parse_pd(path)
+    assert found.sends or found.addresses_only, f"{path.name}: found no OSC requests"
+    assert problems(found) == []
+    sent = {a for _, a, _ in found.sends} | {a for _, a in found.addresses_only}
+    assert "/audioldm/generate" in sent
+    if path.name != "test_generate.pd":
+        assert "/audioldm/notify" in sent and {"/audioldm/cancel", "/audioldm/play"} <= sent
+    routed = {a for _, a in found.routes}
+    assert {"/audioldm/done", "/audioldm/fail"} <= routed, f"{path.name} does not route done/fail: {routed}"
+
+
+# -- the parsers themselves, on small hand-written patches -----------------------------------------
+MAXPAT = {
+    "patcher": {
+        "boxes": [
+            {"box": {"id": "obj-1", "maxclass": "message", "text": "/audioldm/generate $1 $2 duration $3"}},
+            {"box": {"id": "obj-2", "maxclass": "message", "text": "/audioldm/notify 9001, /audioldm/ping"}},
+            {"box": {"id": "obj-3", "maxclass": "newobj", "text": "prepend /audioldm/cancel"}},
+            {"box": {"id": "obj-4", "maxclass": "newobj", "text": "route /audioldm/done /audioldm/oops"}},
+            {"box": {"id": "obj-5", "maxclass": "message", "text": "set /audioldm/job $1"}},
+            {"box": {"id": "obj-6", "maxclass": "message", "text": "/audioldm/job"}},
+            {"box": {"id": "obj-7", "maxclass": "message", "text": "set stpes $1 seed $2"}},
+            {"box": {"id": "obj-8", "maxclass": "message", "text": '/audioldm/generate j "a pad" steps 0'}},
+            {"box": {"id": "obj-9", "maxclass": "newobj", "text": "p sub", "patcher": {"boxes": [
+                {"box": {"id": "obj-1", "maxclass": "message", "text": "/audioldm/stopp"}}], "lines": []}}},
+        ],
+        "lines": [{"patchline": {"source": ["obj-5", 0], "destination": ["obj-6", 0]}}],
+    }
+}  # fmt: skip
+
+PD = r"""#N canvas 0 0 400 400 12;
+#X msg 10 10 list job-1 a\ warm\ pad duration 2 steps \$1;
+#X obj 10 40 oscformat audioldm generate;
+#X msg 10 70 list steps \$1 colour \$2;
+#X obj 10 100 route audioldm;
+#X obj 10 130 route done fail progres;
+#X msg 10 160 list 1.5;
+#X obj 10 190 oscformat -f i audioldm notify;
+#X connect 0 0 1 0;
+#X connect 3 0 4 0;
+#X connect 5 0 6 0;
+"""
+
+
+def test_max_parser_finds_sends_routes_and_mistakes(tmp_path):
+    p = tmp_path / "t.maxpat"
+    p.write_text(json.dumps(MAXPAT))
+    found = parse_maxpat(p)
+    sends = {(a, tuple(map(repr, args))) for _, a, args in found.sends}
+    assert ("/audioldm/generate", ("$", "$", "'duration'", "$")) in sends
+    assert ("/audioldm/notify", ("9001",)) in sends and ("/audioldm/job", ("$",)) in sends
+    assert ("/audioldm/generate", ("'j'", "'a pad'", "'steps'", "0")) in sends
+    assert [a for _, a in found.addresses_only] == ["/audioldm/cancel", "/audioldm/job"]
+    assert ("/audioldm/stopp", ()) in sends  # found inside the subpatcher
+    issues = "\n".join(problems(found))
+    assert "option 'stpes' is not in the protocol" in issues
+    assert "steps: expected an integer in 1..1000" in issues
+    assert "routes /audioldm/oops" in issues and "/audioldm/stopp: not a request address" in issues
+    assert len(problems(found)) == 4
+
+
+def test_pd_parser_finds_sends_routes_and_mistakes(tmp_path):
+    p = tmp_path / "t.pd"
+    p.write_text(PD)
+    found = parse_pd(p)
+    assert found.sends[0][1:] == ("/audioldm/generate", ["job-1", "a warm pad", "duration", 2, "steps", ANY])
+    assert ("/audioldm/notify", [1.5]) in [s[1:] for s in found.sends]
+    assert [a for _, a in found.routes] == ["/audioldm/done", "/audioldm/fail", "/audioldm/progres"]
+    issues = "\n".join(problems(found))
+    assert "port: expected an integer in 1..65535, got float 1.5" in issues
+    assert "option 'colour' is not in the protocol" in issues
+    assert "routes /audioldm/progres" in issues
+    assert len(problems(found)) == 3
