@@ -10,8 +10,10 @@ import os
 import re
 from pathlib import Path
 
-MAX_INPUT_BYTES = 200 * 1024 * 1024
-MAX_INPUT_SECONDS = 600.0
+from audioldm_daw.engine.errors import InputAudioError
+from audioldm_daw.engine.input_audio import MAX_INPUT_BYTES, MAX_INPUT_SECONDS, check_input_file
+
+__all__ = ["MAX_INPUT_BYTES", "MAX_INPUT_SECONDS", "check_clip_path", "check_input_audio", "client_path"]
 _MAX_VOLUME = re.compile(r"^[^/:\\]+:(/.*)$")  # Max on macOS writes "Macintosh HD:/Users/..."
 
 
@@ -28,29 +30,18 @@ def client_path(text: str, base: Path) -> Path:
 
 
 def check_input_audio(text: str, base: Path, *, arg: str = "input_path") -> Path:
-    """The input file as an absolute path, or ValueError naming ``arg`` and what was expected."""
-    import soundfile as sf
+    """The input file as an absolute path, or ValueError naming ``arg`` and what was expected.
 
+    The checks themselves are the engine's (existence, size, readability, duration), so the door
+    refuses exactly what the engine would refuse later.
+    """
     if not text.strip():
         raise ValueError(f"{arg}: expected the path of an audio file, got an empty string")
     path = client_path(text, base)
-    if not path.exists():
-        raise ValueError(f"{arg}: {path} does not exist (expected an absolute path to an audio file)")
-    if not path.is_file():
-        raise ValueError(f"{arg}: {path} is not a regular file (expected an audio file)")
-    size = path.stat().st_size
-    if size > MAX_INPUT_BYTES:
-        raise ValueError(f"{arg}: {path} is {size / 2**20:.0f} MB, expected at most {MAX_INPUT_BYTES // 2**20} MB")
     try:
-        info = sf.info(str(path))
-    except Exception as exc:  # soundfile raises RuntimeError/LibsndfileError/TypeError for non-audio
-        raise ValueError(
-            f"{arg}: {path} is not an audio file soundfile can read (expected WAV, FLAC, AIFF or OGG): {exc}"
-        ) from None
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise ValueError(f"{arg}: {path} holds no audio")
-    if info.duration > MAX_INPUT_SECONDS:
-        raise ValueError(f"{arg}: {path} is {info.duration:.0f} s long, expected at most {MAX_INPUT_SECONDS:.0f} s")
+        check_input_file(path)
+    except InputAudioError as exc:
+        raise ValueError(str(exc).replace("input:", f"{arg}:", 1)) from None
     return path
 
 

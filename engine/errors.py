@@ -17,7 +17,7 @@ class ModelLoadError(EngineError):
     """A model folder or hub id could not be loaded (missing, broken, or offline without a cache)."""
 
 
-class InputAudioError(EngineError):
+class InputAudioError(EngineError, ValueError):
     """An input clip could not be read or is unsuitable (too long, too short, silent)."""
 
 

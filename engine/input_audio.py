@@ -20,15 +20,19 @@ SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a model could take style, band or conte
 def check_input_file(path: str | Path, max_seconds: float = MAX_INPUT_SECONDS) -> sf._SoundFileInfo:
     """Validate without decoding the samples (the OSC server calls this before queueing a job)."""
     p = Path(path)
+    if not p.exists():
+        raise InputAudioError(f"input: {p} does not exist (expected the path of an audio file)")
     if not p.is_file():
-        raise InputAudioError(f"input: {p} does not exist or is not a file (expected an audio file)")
+        raise InputAudioError(f"input: {p} is not a regular file (expected an audio file)")
     size = p.stat().st_size
     if size > MAX_INPUT_BYTES:
         raise InputAudioError(f"input: {p} is {size / 2**20:.0f} MB, expected at most {MAX_INPUT_BYTES // 2**20} MB")
     try:
         info = sf.info(str(p))
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise InputAudioError(f"input: {p} is not audio that soundfile can read (WAV, FLAC, OGG, AIFF ...)") from exc
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise InputAudioError(
+            f"input: {p} is not an audio file soundfile can read (expected WAV, FLAC, AIFF or OGG)"
+        ) from exc
     seconds = info.frames / info.samplerate if info.samplerate else 0.0
     if seconds > max_seconds:
         raise InputAudioError(f"input: {p} is {seconds:.1f} s long, expected at most {max_seconds:g} s")

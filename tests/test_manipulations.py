@@ -147,7 +147,7 @@ def test_variation_needs_an_audio_tower(tiny_model_dir_no_clap: Path, clips: dic
     [
         ("silent", "is silent"),
         ("short", "expected at least 0.5 s"),
-        ("broken", "not audio that soundfile can read"),
+        ("broken", "not an audio file soundfile can read"),
         ("missing", "does not exist"),
     ],
 )
