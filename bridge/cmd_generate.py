@@ -44,14 +44,18 @@ def report(result: RenderResult, engine: Engine) -> None:
         print(f"candidates (CLAP score): {scores}; kept #{clip.chosen + 1}")
 
 
-def run(args: argparse.Namespace) -> int:
-    request = GenerateRequest(args.prompt, **request_kwargs(args)).resolved()
-    out = output_path(args.out, args.prompt[:40] or "clip")
-    engine = load_engine(args)
-    bar = StepBar()
+def render_and_report(engine: Engine, request: GenerateRequest, out: Path, label: str = "denoising") -> int:
+    """Render with a progress bar on stderr, then print where the clip went; the exit status."""
+    bar = StepBar(label)
     try:
         result = engine.render(request, out, progress=bar)
     finally:
         bar.close()
     report(result, engine)
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    request = GenerateRequest(args.prompt, **request_kwargs(args)).resolved()
+    out = output_path(args.out, args.prompt[:40] or "clip")
+    return render_and_report(load_engine(args), request, out)

@@ -10,9 +10,8 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from audioldm_daw.bridge.cmd_generate import output_path, report
+from audioldm_daw.bridge.cmd_generate import output_path, render_and_report
 from audioldm_daw.bridge.options import add_model_options, add_sampling_options, load_engine, request_kwargs
-from audioldm_daw.bridge.progress import StepBar
 from audioldm_daw.engine.request import GenerateRequest
 
 
@@ -54,14 +53,7 @@ class Manipulation:
         input_path = str(Path(args.input).expanduser().resolve())
         request = GenerateRequest(prompt, mode=self.mode, input_path=input_path, **kwargs, **extra).resolved()
         out = output_path(args.out, f"{Path(args.input).stem}-{self.mode}")
-        engine = load_engine(args)
-        bar = StepBar(self.mode)
-        try:
-            result = engine.render(request, out, progress=bar)
-        finally:
-            bar.close()
-        report(result, engine)
-        return 0
+        return render_and_report(load_engine(args), request, out, self.mode)
 
 
 COMMANDS = {

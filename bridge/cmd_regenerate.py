@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from audioldm_daw.bridge.cmd_generate import output_path, report
+from audioldm_daw.bridge.cmd_generate import output_path, render_and_report
 from audioldm_daw.bridge.options import add_model_options, load_engine
-from audioldm_daw.bridge.progress import StepBar
 from audioldm_daw.engine.output import read_sidecar
 
 HELP = "re-render a clip from its JSON sidecar (same model + seed + parameters = same audio)"
@@ -28,11 +27,4 @@ def run(args: argparse.Namespace) -> int:
     request = engine.request_from_sidecar(args.sidecar)
     if args.seed is not None:
         request = dataclasses.replace(request, seed=args.seed)
-    out = output_path(args.out, request.prompt[:40] or "clip")
-    bar = StepBar()
-    try:
-        result = engine.render(request, out, progress=bar)
-    finally:
-        bar.close()
-    report(result, engine)
-    return 0
+    return render_and_report(engine, request, output_path(args.out, request.prompt[:40] or "clip"))
