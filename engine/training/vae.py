@@ -1,0 +1,130 @@
+"""Stage ``vae``: diffusers AutoencoderKL on the paper's log-mel spectrograms.
+
+The VAE sees (B, 1, frames, 64) log-mel crops and learns L1 reconstruction + a small KL term (optionally a
+PatchGAN hinge loss after ``adv_start`` steps). Its export sets ``scaling_factor`` to 1 / std of the
+latents of the training data, as Stable Diffusion does, so the LDM works on unit-variance latents.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audioldm_daw.engine.architecture import PRESETS, build_vae
+from audioldm_daw.engine.training.data import BatchPlan, clip_mels, crop_start, fit, load_folder
+from audioldm_daw.engine.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
+from audioldm_daw.engine.training.losses import MelDiscriminator, hinge_d_loss, kl_per_element
+from audioldm_daw.engine.training.mel import SILENCE
+
+
+@dataclass
+class VaeOptions:
+    """``seconds``: crop length (rounded up to the VAE's compression); the rest weigh the loss terms."""
+
+    seconds: float = 2.56
+    kl_weight: float = 1e-6
+    adversarial: bool = False
+    adv_weight: float = 0.1
+    adv_start: int = 0
+    scale_batches: int = 8
+
+
+class _VaeForward(nn.Module):
+    """encode -> sample -> decode in one ``forward``, so a DDP wrapper sees the whole graph."""
+
+    def __init__(self, vae: Any) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        post = self.vae.encode(x).latent_dist
+        z = post.mean + post.std * torch.randn_like(post.mean)
+        return self.vae.decode(z).sample, post.mean, post.logvar
+
+
+class VaeStage(Stage):
+    name = "vae"
+    default_lr = 3e-4
+
+    def __init__(self, options: VaeOptions | None = None) -> None:
+        super().__init__()
+        self.opt = options or VaeOptions()
+
+    def info(self) -> dict[str, Any]:
+        return asdict(self.opt)
+
+    def setup(self, acc: Any, cfg: TrainConfig) -> None:
+        if cfg.data is None:
+            raise ValueError("vae: --data is required")
+        arch = PRESETS[cfg.preset]
+        self.folder = load_folder(cfg.data, cfg.cache, cfg.captions, quiet=cfg.quiet, exclude=[cfg.out])
+        self.mels = clip_mels(self.folder, cfg.cache, quiet=cfg.quiet)
+        factor = 2 ** (len(arch.vae_channels) - 1)
+        self.crop = max(factor, math.ceil(self.opt.seconds * 100 / factor) * factor)
+        self.plan = BatchPlan(len(self.folder), cfg.batch_size, cfg.seed, acc.num_processes, acc.process_index)
+        self.models = {"vae": _VaeForward(build_vae(arch))}
+        self.groups = {"main": OptimGroup(["vae"], betas=(0.5, 0.9) if self.opt.adversarial else (0.9, 0.999))}
+        if self.opt.adversarial:
+            self.models["disc"] = MelDiscriminator()
+            self.groups["disc"] = OptimGroup(["disc"], betas=(0.5, 0.9))
+
+    def batch(self, step: int) -> torch.Tensor:
+        rng = self.plan.rng(step)
+        crops = []
+        for i in self.plan.items(step):
+            mel = self.mels.mel(i)
+            s = crop_start(len(mel), self.crop, rng)
+            crops.append(fit(mel[s : s + self.crop], self.crop, SILENCE))
+        return torch.from_numpy(np.stack(crops)).unsqueeze(1).to(self.acc.device)
+
+    def train_step(self, batch: torch.Tensor, step: int, update: UpdateFn) -> dict[str, float]:
+        recon, mean, logvar = self.models["vae"](batch)
+        rec = F.l1_loss(recon.float(), batch)
+        kl = kl_per_element(mean.float(), logvar.float(), batch.numel())
+        loss = rec + self.opt.kl_weight * kl
+        out = {"rec": rec.item(), "kl": kl.item()}
+        adv_on = self.opt.adversarial and step > self.opt.adv_start
+        if adv_on:
+            g_adv = -self.models["disc"](recon).float().mean()
+            loss = loss + self.opt.adv_weight * g_adv
+            out["g_adv"] = g_adv.item()
+        update("main", loss)
+        if adv_on:
+            logits = self.models["disc"](torch.cat([batch, recon.detach()])).float()
+            d_loss = hinge_d_loss(logits[: len(batch)], logits[len(batch) :])
+            update("disc", d_loss)
+            out["d_loss"] = d_loss.item()
+        return {"loss": loss.item(), **out}
+
+    @torch.no_grad()
+    def export(self, acc: Any, cfg: TrainConfig) -> dict[str, Any]:
+        vae = acc.unwrap_model(self.models["vae"]).vae.eval()
+        # Latent std over fixed crops of the training data (sampled from the posterior, as SD does).
+        gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+        zs, err = [], 0.0
+        plan = BatchPlan(len(self.folder), cfg.batch_size, cfg.seed + 1)
+        for k in range(1, min(self.opt.scale_batches, max(1, math.ceil(len(self.folder) / cfg.batch_size))) + 1):
+            x = self.batch_with(plan, k).float()
+            post = vae.encode(x).latent_dist
+            z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen).to(x.device)
+            zs.append(z.flatten().cpu())
+            if k == 1:  # one batch is enough for a reconstruction figure in the summary
+                err = F.l1_loss(vae.decode(post.mean).sample, x).item()
+        std = float(torch.cat(zs).std())
+        scale = 1.0 / std if std > 0 else 1.0
+        vae.register_to_config(scaling_factor=scale)
+        vae.save_pretrained(cfg.out / "vae")
+        return {"vae": str(cfg.out / "vae"), "scaling_factor": scale, "latent_std": std, "eval_l1": err}
+
+    def batch_with(self, plan: BatchPlan, step: int) -> torch.Tensor:
+        saved, self.plan = self.plan, plan
+        try:
+            return self.batch(step)
+        finally:
+            self.plan = saved

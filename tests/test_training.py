@@ -1,0 +1,416 @@
+"""The training pipeline on tiny configs: every stage learns, resumes exactly, and assembles into a folder
+the engine loads; fine-tuning on uncaptioned audio with a broken file skips it and records its parent.
+
+Audio is made here with numpy (tones, chirps, noise) at assorted rates and channel counts; nothing is
+downloaded. Runs are a handful of steps on tiny models, so the file stays fast on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+pytestmark = pytest.mark.timeout(300)
+
+CAPTIONS = [
+    "a low sine tone",
+    "a high sine tone",
+    "white noise",
+    "a rising sweep",
+    "a soft beep pattern",
+    "a falling sweep",
+]
+LONG_CAPTION = "a long low drone"
+
+
+def _clip(kind: int, sr: int, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(int(sr * seconds)) / sr
+    if kind == 0:
+        x = np.sin(2 * np.pi * 220 * t)
+    elif kind == 1:
+        x = np.sin(2 * np.pi * 1760 * t)
+    elif kind == 2:
+        x = rng.standard_normal(len(t))
+    elif kind == 3:
+        x = np.sin(2 * np.pi * (200 + 1500 * t) * t)
+    elif kind == 4:
+        x = np.sin(2 * np.pi * 1000 * t) * (np.sin(2 * np.pi * 4 * t) > 0)
+    else:
+        x = np.sin(2 * np.pi * (2000 - 1500 * t) * t)
+    return (0.3 * x / max(1e-9, np.abs(x).max())).astype(np.float32)
+
+
+def _write_folder(root: Path, captions: bool, seed: int) -> Path:
+    """Six short clips at 16/22.05/44.1/48 kHz, some stereo, one FLAC; a metadata.jsonl when captioned."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    rates = [16000, 22050, 44100, 48000, 16000, 22050]
+    for i, sr in enumerate(rates):
+        x = _clip(i, sr, 0.6 + 0.15 * i, rng)
+        if i % 2:
+            x = np.stack([x, 0.5 * x], axis=1)
+        name = f"clip{i}.flac" if i == 3 else f"clip{i}.wav"
+        sf.write(root / name, x, sr)
+        rows.append({"file": name, "caption": CAPTIONS[i]})
+    if captions:
+        # One clip longer than CLAP's 10 s window: CLAP crops it at random each visit instead of caching it.
+        sf.write(root / "long.wav", 0.5 * _clip(0, 16000, 10.5, rng), 16000)
+        rows.append({"file": "long.wav", "caption": LONG_CAPTION})
+        (root / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine OpenMP threads that
+    spin against other processes make every step several times slower; restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    with single_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_folder(tmp_path_factory.mktemp("train-audio"), captions=True, seed=0)
+
+
+@pytest.fixture(scope="session")
+def user_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A user's sample folder: no captions, a sub-folder, and one broken file."""
+    root = _write_folder(tmp_path_factory.mktemp("user-audio") / "samples", captions=False, seed=1)
+    (root / "sub").mkdir()
+    sf.write(root / "sub" / "hit.wav", _clip(4, 44100, 0.3, np.random.default_rng(2)), 44100)
+    (root / "broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEnot really audio")
+    return root
+
+
+# Tiny crop sizes: VAE 0.32 s, vocoder 16 frames, LDM 0.64 s.
+STAGE_KW: dict[str, dict[str, Any]] = {
+    "clap": {},
+    "vae": {"seconds": 0.32},
+    "vocoder": {"segment_frames": 16},
+    "ldm": {"seconds": 0.64},
+}
+LR = {"clap": 1e-3, "vae": 1e-3, "vocoder": 1e-3, "ldm": 1e-3}
+
+
+def _stage(name: str, runs: dict[str, Path] | None = None, **extra: Any) -> Any:
+    from audioldm_daw.engine.training.clap import ClapStage
+    from audioldm_daw.engine.training.ldm import LdmOptions, LdmStage
+    from audioldm_daw.engine.training.vae import VaeOptions, VaeStage
+    from audioldm_daw.engine.training.vocoder import VocoderOptions, VocoderStage
+
+    kw = {**STAGE_KW[name], **extra}
+    if name == "clap":
+        return ClapStage()
+    if name == "vae":
+        return VaeStage(VaeOptions(**kw))
+    if name == "vocoder":
+        return VocoderStage(VocoderOptions(**kw))
+    assert runs is not None
+    return LdmStage(LdmOptions(vae=runs["vae"], clap=runs["clap"], **kw))
+
+
+def _config(name: str, out: Path, data: Path, steps: int, **kw: Any) -> Any:
+    from audioldm_daw.engine.training.loop import TrainConfig
+
+    base: dict[str, Any] = {"preset": "tiny", "batch_size": 3, "lr": LR[name], "seed": 0, "quiet": True}
+    base.update(kw)
+    return TrainConfig(out=out, data=data, steps=steps, **base)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory: pytest.TempPathFactory, audio_dir: Path) -> dict[str, Any]:
+    """Each stage trained a few steps on one fixed batch (its losses are what the learning tests check)."""
+    from audioldm_daw.engine.training.loop import run
+
+    root = tmp_path_factory.mktemp("runs")
+    out: dict[str, Any] = {"losses": {}, "stages": {}}
+    with single_thread():  # session fixtures are set up before the per-test one_thread
+        for name, steps in (("clap", 6), ("vae", 6), ("vocoder", 6), ("ldm", 6)):
+            stage = _stage(name, out)
+            res = run(stage, _config(name, root / name, audio_dir, steps, fixed_batch=True, checkpoint_every=100))
+            out[name] = root / name
+            out["losses"][name] = res.losses
+            out["stages"][name] = stage
+    return out
+
+
+@pytest.fixture(scope="session")
+def assembled(runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from audioldm_daw.bridge.cli import main
+
+    out = tmp_path_factory.mktemp("assembled") / "model"
+    argv = ["train", "assemble", "--clap", str(runs["clap"]), "--vae", str(runs["vae"])]
+    argv += ["--vocoder", str(runs["vocoder"]), "--ldm", str(runs["ldm"]), "--out", str(out)]
+    with single_thread():
+        assert main(argv) == 0
+    return out
+
+
+# -- front end and data --------------------------------------------------------------------------------
+
+
+def test_log_mel_matches_the_paper_settings() -> None:
+    import torchaudio
+
+    from audioldm_daw.engine.training.mel import SILENCE, log_mel
+
+    wave = torch.randn(2, 16000) * 0.1
+    mel = log_mel(wave)
+    assert mel.shape == (2, 100, 64)  # frames = samples / hop 160, 64 mel bins
+    ref = torchaudio.transforms.MelSpectrogram(
+        16000,
+        n_fft=1024,
+        win_length=1024,
+        hop_length=160,
+        f_min=0,
+        f_max=8000,
+        n_mels=64,
+        power=1,
+        norm="slaney",
+        mel_scale="slaney",
+    )(wave)[..., :100]
+    torch.testing.assert_close(mel, torch.log(ref.clamp(min=1e-5)).transpose(1, 2))
+    assert torch.allclose(log_mel(torch.zeros(3200)), torch.full((20, 64), SILENCE))
+
+
+def test_folder_is_read_as_16k_mono_and_bad_files_are_counted(user_dir: Path, tmp_path: Path) -> None:
+    from audioldm_daw.engine.training.data import BatchPlan, load_folder
+
+    folder = load_folder(user_dir, tmp_path / "cache", quiet=True)
+    assert len(folder) == 7 and [f for f, _ in folder.skipped] == ["broken.wav"]
+    assert "skipped 1 file(s) (1 unreadable)" in folder.summary()
+    assert folder.wave(3).ndim == 1  # 48 kHz stereo FLAC -> 16 kHz mono
+    assert len(folder.wave(3)) == pytest.approx(16000 * 1.05, abs=2)
+    assert all(c is None for c in folder.captions)
+    again = load_folder(user_dir, tmp_path / "cache", quiet=True)  # from the cache
+    np.testing.assert_array_equal(again.wave(5), folder.wave(5))
+    plan = BatchPlan(len(folder), 3, seed=4)
+    assert plan.items(5) == BatchPlan(len(folder), 3, seed=4).items(5)
+    epoch = [i for s in range(1, 8) for i in plan.items(s)][:7]
+    assert sorted(epoch) == list(range(7))  # every clip once per epoch
+
+
+def test_a_run_folder_inside_the_data_folder_is_not_read_as_data(user_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from audioldm_daw.engine.training.data import load_folder
+
+    data = tmp_path / "data"
+    shutil.copytree(user_dir, data)
+    run_dir = data / "run"
+    first = load_folder(data, run_dir / "cache", quiet=True, exclude=[run_dir])
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "noise.wav").write_bytes((data / "clip0.wav").read_bytes())
+    stamp = (run_dir / "cache" / "audio.f32").stat().st_mtime_ns
+    again = load_folder(data, run_dir / "cache", quiet=True, exclude=[run_dir])
+    assert len(again) == len(first) == 7 and len(again.skipped) == 1
+    assert (run_dir / "cache" / "audio.f32").stat().st_mtime_ns == stamp  # the cache was reused
+
+
+def test_captions_from_jsonl_and_csv(audio_dir: Path, tmp_path: Path) -> None:
+    from audioldm_daw.engine.training.data import load_folder
+
+    folder = load_folder(audio_dir, tmp_path / "a", quiet=True)
+    assert dict(zip(folder.files, folder.captions, strict=True))["clip2.wav"] == "white noise"
+    csv = tmp_path / "caps.csv"
+    csv.write_text(f'file,caption\n{audio_dir}/clip1.wav,"bright, high tone"\n')
+    folder = load_folder(audio_dir, tmp_path / "b", captions_file=csv, quiet=True)
+    caps = dict(zip(folder.files, folder.captions, strict=True))
+    assert caps["clip1.wav"] == "bright, high tone" and caps["clip0.wav"] is None
+
+
+def test_torch_clap_features_match_the_feature_extractor() -> None:
+    from audioldm_daw.engine.architecture import PRESETS, clap_feature_extractor
+    from audioldm_daw.engine.training.clap_audio import ClapAudioFeatures
+
+    fe = clap_feature_extractor(PRESETS["tiny"])
+    rng = np.random.default_rng(0)
+    waves = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (48000, 48000 * 10, 1234)]
+    ref = fe(waves, sampling_rate=48000, return_tensors="pt")
+    feats, longer = ClapAudioFeatures(fe)([torch.from_numpy(w) for w in waves])
+    torch.testing.assert_close(feats, ref["input_features"], atol=1e-3, rtol=0)
+    assert longer.tolist() == ref["is_longer"].tolist()
+
+
+# -- every stage learns --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["clap", "vae", "vocoder", "ldm"])
+def test_stage_loss_goes_down_on_a_fixed_batch(runs: dict[str, Any], name: str) -> None:
+    losses = runs["losses"][name]
+    assert len(losses) == 6 and all(math.isfinite(x) for x in losses)
+    assert min(losses[-2:]) < losses[0], losses
+    run_dir = runs[name]
+    logged = [json.loads(line) for line in (run_dir / "losses.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged] == list(range(1, 7))
+    assert [r["loss"] for r in logged] == pytest.approx(losses, rel=1e-6)
+    component = {"ldm": "unet"}.get(name, name)
+    assert (run_dir / component / "config.json").is_file()
+    assert json.loads((run_dir / "summary.json").read_text())["steps_per_second"] > 0
+
+
+def test_vae_scaling_factor_is_one_over_latent_std(runs: dict[str, Any]) -> None:
+    summary = json.loads((runs["vae"] / "summary.json").read_text())["exported"]
+    cfg = json.loads((runs["vae"] / "vae" / "config.json").read_text())
+    assert cfg["scaling_factor"] == pytest.approx(1.0 / summary["latent_std"])
+
+
+def test_ldm_condition_is_the_clip_audio_embedding_or_the_empty_text(runs: dict[str, Any]) -> None:
+    from audioldm_daw.engine.training.clap_audio import clap_text_embeddings
+    from audioldm_daw.engine.training.components import load_clap
+
+    stage = runs["stages"]["ldm"]
+    clap, tok, _ = load_clap(runs["clap"])
+    torch.testing.assert_close(stage.uncond, clap_text_embeddings(clap, tok, [""])[0])
+    stage.opt.cond_drop = 0.5
+    dropped = kept = 0
+    for step in range(1, 9):
+        idx = stage.plan.items(step)
+        z, cond = stage.batch(step)
+        assert z.shape[1:] == (4, 32, 32)  # tiny VAE: 4 channels, 64 frames / 2, 64 mels / 2
+        for row, i in zip(cond, idx, strict=True):
+            if torch.equal(row, stage.uncond):
+                dropped += 1
+            else:
+                torch.testing.assert_close(row, stage.cond[i])
+                kept += 1
+    assert dropped and kept
+    stage.opt.cond_drop = 0.1
+
+
+# -- exact resume --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["clap", "vae", "vocoder", "ldm"])
+def test_resume_reproduces_the_loss_sequence(runs: dict[str, Any], audio_dir: Path, tmp_path: Path, name: str) -> None:
+    import shutil
+
+    from audioldm_daw.engine.training.loop import run
+
+    # The GAN stages resume with both optimizers (discriminator on from step 2) and the data order live.
+    extra = {"adversarial": True, "adv_start": 1} if name in ("vae", "vocoder") else {}
+    full = run(_stage(name, runs, **extra), _config(name, tmp_path / "a", audio_dir, 4, checkpoint_every=2))
+    resumed_dir = tmp_path / "b"
+    shutil.copytree(tmp_path / "a", resumed_dir)
+    shutil.rmtree(resumed_dir / "checkpoints" / "step-00000004")
+    part = run(_stage(name, runs, **extra), _config(name, resumed_dir, audio_dir, 4, checkpoint_every=2, resume=True))
+    assert part.start_step == 2
+    assert part.losses == full.losses[2:]  # bit-identical
+    logged = [json.loads(line)["loss"] for line in (resumed_dir / "losses.jsonl").read_text().splitlines()]
+    assert logged == [round(x, 7) for x in full.losses]
+
+
+# -- the assembled folder ------------------------------------------------------------------------------
+
+
+def test_assembled_folder_loads_in_the_engine_and_generates(assembled: Path) -> None:
+    from audioldm_daw.engine import Engine, GenerateRequest
+
+    engine = Engine.load(assembled, device="cpu")
+    clip = engine.generate(GenerateRequest("a rising sweep", duration=1.0, steps=2, seed=3, sample_rate=16000))
+    assert clip.audio.shape == (16000,) and np.isfinite(clip.audio).all()
+    record = json.loads((assembled / "training.json").read_text())
+    assert record["kind"] == "assembled" and record["parent"] is None
+    assert set(record["stages"]) == {"clap", "vae", "vocoder", "ldm"}
+
+
+def test_text_encoder_is_the_clap_text_tower(assembled: Path) -> None:
+    """Sampling conditions on text embeddings in the space the LDM trained on (CLAP audio embeddings)."""
+    from audioldm_daw.engine.conditioning import audio_embeddings, clap_text_embeddings, text_embeddings
+    from audioldm_daw.engine.model import load_model
+    from audioldm_daw.engine.training.clap_audio import ClapAudioFeatures, clap_audio_embeddings
+
+    m = load_model(assembled, device="cpu")
+    prompts = ["", "white noise"]
+    torch.testing.assert_close(text_embeddings(m, prompts), clap_text_embeddings(m, prompts), atol=1e-5, rtol=0)
+    waves = [np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.1 for n in (8000, 30000)]
+    ours = clap_audio_embeddings(
+        m.clap, ClapAudioFeatures(m.clap_feature_extractor), [torch.from_numpy(w) for w in waves]
+    )
+    torch.testing.assert_close(ours, audio_embeddings(m, waves, 16000), atol=1e-4, rtol=0)
+
+
+# -- fine-tuning on uncaptioned audio ------------------------------------------------------------------
+
+
+def test_finetune_skips_the_broken_file_and_records_its_parent(
+    assembled: Path, user_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from audioldm_daw.bridge.cli import main
+    from audioldm_daw.engine import Engine, GenerateRequest
+    from audioldm_daw.engine.model import content_hash
+
+    out = tmp_path / "ft"
+    argv = ["finetune", "--model", str(assembled), "--data", str(user_dir), "--out", str(out)]
+    argv += ["--steps", "2", "--batch-size", "2", "--seconds", "0.64", "--lr", "1e-3", "--quiet"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "skipped 1" in captured.out + captured.err
+    model = out / "model"
+    record = json.loads((model / "training.json").read_text())
+    assert record["kind"] == "finetune"
+    assert record["parent"]["path"] == str(assembled) and record["parent"]["hash"] == content_hash(assembled)
+    assert record["data"]["skipped"] == 1 and record["data"]["clips"] == 7
+    assert (model / "vae" / "config.json").read_bytes() == (assembled / "vae" / "config.json").read_bytes()
+    new = (model / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert new != (assembled / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    clip = Engine.load(model, device="cpu").generate(GenerateRequest("x", duration=0.5, steps=2, seed=1))
+    assert len(clip.audio) == 24000 and np.isfinite(clip.audio).all()
+
+
+def test_cli_ldm_with_text_condition_assembles_a_model(runs: dict[str, Any], audio_dir: Path, tmp_path: Path) -> None:
+    """``--condition text`` (the comparison run) trains on caption embeddings; ``--vocoder`` assembles."""
+    from audioldm_daw.bridge.cli import main
+    from audioldm_daw.engine import Engine, GenerateRequest
+    from audioldm_daw.engine.training.clap_audio import clap_text_embeddings
+    from audioldm_daw.engine.training.components import load_clap
+
+    out = tmp_path / "ldm-text"
+    argv = ["train", "ldm", "--data", str(audio_dir), "--out", str(out), "--preset", "tiny", "--steps", "2"]
+    argv += ["--batch-size", "2", "--vae", str(runs["vae"]), "--clap", str(runs["clap"]), "--vocoder"]
+    argv += [str(runs["vocoder"]), "--condition", "text", "--seconds", "0.64", "--quiet", "--threads", "1"]
+    assert main(argv) == 0
+    clap, tok, _ = load_clap(runs["clap"])
+    captions = clap_text_embeddings(clap, tok, [*CAPTIONS, LONG_CAPTION])
+    (cache,) = (out / "cache").glob("ldm-*")
+    cond = torch.from_numpy(np.fromfile(cache / "cond.f32", dtype=np.float32).reshape(-1, captions.shape[1]))
+    nearest = (cond[:, None, :] - captions[None]).abs().amax(-1).amin(-1)
+    assert len(cond) >= 6 and float(nearest.max()) < 1e-5  # every condition is a caption's text embedding
+    assert json.loads((out / "model" / "training.json").read_text())["stages"]["ldm"]["condition"] == "text"
+    clip = Engine.load(out / "model", device="cpu").generate(GenerateRequest("white noise", duration=0.5, steps=2))
+    assert np.isfinite(clip.audio).all()
+
+
+def test_finetune_needs_a_clap_audio_tower(
+    assembled: Path, user_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from audioldm_daw.bridge.cli import main
+
+    no_clap = tmp_path / "no-clap"
+    shutil.copytree(assembled, no_clap, ignore=shutil.ignore_patterns("clap"))
+    argv = ["finetune", "--model", str(no_clap), "--data", str(user_dir), "--out", str(tmp_path / "ft")]
+    assert main(argv) == 2
+    assert "has no clap/" in capsys.readouterr().err
