@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from audioldm_daw.engine.decode import TorchDecoder
-    from audioldm_daw.export.onnx_export import GRAPH_NAME, export_decoder
-    from audioldm_daw.export.runtime import load_decoder
+    from audioldm_daw.export.onnx_export import GRAPH_NAME, ExportError, export_decoder
+    from audioldm_daw.export.runtime import load_decoder, validation_providers
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -92,13 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="bench-decode-")
         out = Path(tmp.name)
     graph = out / GRAPH_NAME["fp16" if fp16 else "fp32"]
-    t0 = time.perf_counter()
-    if not graph.is_file():
-        manifest = export_decoder(vae, vocoder, out, fp16=fp16)
+    try:
+        ort_dec = load_decoder(graph, device=device)  # --export-dir from an earlier run
+    except ExportError:
+        t0 = time.perf_counter()
+        manifest = export_decoder(vae, vocoder, out, fp16=fp16, providers=validation_providers(fp16))
         worst = max(c["max_err_over_peak"] for c in manifest["validation"]["cases"])
         took = time.perf_counter() - t0
         print(f"exported + validated {graph.name} in {took:.1f} s (worst error {worst:.2e} of peak)")
-    ort_dec = load_decoder(graph, device=device)
+        ort_dec = load_decoder(graph, device=device)
     threads = torch.get_num_threads()
     print(f"ORT provider {ort_dec.provider}, {ort_dec.threads} intra-op threads; torch {threads} threads")
 

@@ -177,7 +177,8 @@ class OrtDecoder:
         if self.kind == "cuda":
             return self._decode_cuda(latents)
         dtype = np.float16 if self.precision == "fp16" else np.float32
-        feed = latents.detach().to("cpu").numpy().astype(dtype, copy=False)
+        # via float32: numpy has no bfloat16, and the fp32 -> fp16 rounding equals torch's
+        feed = latents.detach().to("cpu", torch.float32).numpy().astype(dtype, copy=False)
         out = self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(feed)})[0]
         return torch.from_numpy(out)
 

@@ -73,13 +73,27 @@ def ensure_export(model: Any, precision: str | None = None, root: Path | None = 
 
     precision = precision or precision_for(model)
     path = graph_path(model, precision, root)
-    if not path.is_file():
+    if not path.is_file() or _stale(path):
         log.info("exporting the decode stage of %s to ONNX once (cached in %s)", model.model_id, path.parent)
         t0 = time.perf_counter()
         fp16 = precision == "fp16"
         onnx_export.export_model(model, path.parent, fp16=fp16, providers=validation_providers(fp16))
         log.info("ONNX export validated in %.1f s", time.perf_counter() - t0)
     return path
+
+
+def _stale(graph: Path) -> bool:
+    """True when the cached graph was written by an older export format (a newer build replaces it).
+
+    Only a readable manifest naming another format counts: a missing or unreadable manifest is damage,
+    reported by the loader, not silently overwritten.
+    """
+    from audioldm_daw.export.onnx_export import EXPORT_FORMAT, ExportError, read_manifest
+
+    try:
+        return read_manifest(graph).get("format") != EXPORT_FORMAT
+    except ExportError:
+        return False
 
 
 def load_onnx_decoder(model: Any, root: Path | None = None) -> Any:
@@ -100,7 +114,11 @@ def choose_decoder(model: Any, choice: str = "auto", root: Path | None = None) -
     torch_dec = TorchDecoder(model.vae, model.vocoder)
     if choice == "torch":
         return torch_dec
-    key = calibration_key(model)
+    try:
+        key = calibration_key(model)
+    except ImportError as exc:
+        log.warning("ONNX decoder unavailable (%s is not installed); using the torch decoder", exc.name)
+        return torch_dec
     if choice == "auto":
         known = read_calibration(root).get(key)
         if known and known.get("choice") == "torch":

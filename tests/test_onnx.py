@@ -204,10 +204,15 @@ def test_missing_manifest_or_failed_validation_falls_back(
     assert "missing" in caplog.text
 
 
-def test_missing_export_is_exported_on_demand(model: AudioLDMModel, tmp_path: Path) -> None:
+def test_missing_or_outdated_export_is_exported_on_demand(model: AudioLDMModel, tmp_path: Path) -> None:
+    graph = select.graph_path(model, "fp32", tmp_path)
     dec = select.choose_decoder(model, "onnx", root=tmp_path)
-    assert isinstance(dec, OrtDecoder)
-    assert select.graph_path(model, "fp32", tmp_path).is_file()
+    assert isinstance(dec, OrtDecoder) and graph.is_file()
+    manifest = ox.read_manifest(graph)
+    manifest["format"] = ox.EXPORT_FORMAT - 1  # written by an older build: replaced, not refused
+    ox.manifest_path(graph).write_text(json.dumps(manifest))
+    assert isinstance(select.choose_decoder(model, "onnx", root=tmp_path), OrtDecoder)
+    assert ox.read_manifest(graph)["format"] == ox.EXPORT_FORMAT
 
 
 def test_failed_export_falls_back(
@@ -278,3 +283,23 @@ def test_weight_norm_is_folded_before_export(model: AudioLDMModel) -> None:
         got = fast(mel.transpose(1, 2).unsqueeze(2)).reshape(1, -1)
     assert not any("parametrizations" in n for n, _ in fast.named_modules())
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5 * float(want.abs().max()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fp16_io_binding_and_cuda_graph_buckets(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """GPU path: fp16 graph on the CUDA EP, latents bound in place, one CUDA-graph bucket per shape."""
+    from audioldm_daw.engine import load_model
+
+    m = load_model(tiny_model_dir, device="cuda")  # fp16 by default on a GPU
+    dec = select.choose_decoder(m, "onnx", root=tmp_path)
+    assert isinstance(dec, OrtDecoder)
+    assert dec.precision == "fp16" and dec.provider == "CUDAExecutionProvider"
+    ref = TorchDecoder(m.vae, m.vocoder)
+    for seed in (1, 2):  # a second latent must not replay the first one's result
+        z = _latents(m, 1, 8, seed).to("cuda", torch.float16)
+        want = ref.decode(z).float()
+        for _ in range(3):  # first runs capture the CUDA graph, later ones replay it
+            got = dec.decode(z)
+        assert got.device.type == "cuda" and got.dtype == torch.float32
+        assert (got - want).abs().max() <= 2 * ox.FP16_BOUND * want.abs().max()
+    assert (1, 8) in dec._buckets or not dec.cuda_graphs
