@@ -13,7 +13,8 @@ from typing import Any
 def decoder_factory(choice: str) -> Callable[[Any], Any] | None:
     """A factory for Engine.load: None keeps the engine's torch decoder.
 
-    ``auto`` and ``onnx`` use the export package when it is available; until then both mean torch.
+    ``onnx`` forces ONNX Runtime (exporting on first use); ``auto`` uses whichever backend a cached
+    calibration found faster; any failure falls back to torch with a warning (export/select.py).
     """
     if choice == "torch":
         return None

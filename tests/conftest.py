@@ -13,6 +13,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if "AUDIOLDM_DAW_ONNX_CACHE" not in os.environ:  # exports and calibrations stay out of the user's cache
+    import tempfile
+
+    os.environ["AUDIOLDM_DAW_ONNX_CACHE"] = tempfile.mkdtemp(prefix="audioldm-daw-onnx-")
 
 
 @pytest.fixture(scope="session")
