@@ -81,7 +81,7 @@ class CircularUNet:
 
 def encode_audio(engine: Engine, wave: np.ndarray, cells: int) -> torch.Tensor:
     """Input waveform (model rate) -> scaled VAE latent (1, C, cells, F) via the paper's log-mel."""
-    from audioldm_daw.engine.training.mel import SILENCE, log_mel
+    from audioldm_daw.engine.mel import SILENCE, log_mel
 
     m = engine.model
     mel = log_mel(torch.as_tensor(wave, dtype=torch.float32))

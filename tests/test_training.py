@@ -173,7 +173,7 @@ def assembled(runs: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) ->
 def test_log_mel_matches_the_paper_settings() -> None:
     import torchaudio
 
-    from audioldm_daw.engine.training.mel import SILENCE, log_mel
+    from audioldm_daw.engine.mel import SILENCE, log_mel
 
     wave = torch.randn(2, 16000) * 0.1
     mel = log_mel(wave)

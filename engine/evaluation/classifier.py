@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from audioldm_daw.engine.training.mel import log_mel
+from audioldm_daw.engine.mel import log_mel
 
 CLIP_FRAMES = 512  # 5.12 s at hop 160: what the dataset renders and evaluation generates
 
@@ -42,7 +42,7 @@ class MelCNN(nn.Module):
 
 def fit_frames(mel: torch.Tensor, frames: int = CLIP_FRAMES) -> torch.Tensor:
     """Crop or pad (with silence) to the classifier's fixed length."""
-    from audioldm_daw.engine.training.mel import SILENCE
+    from audioldm_daw.engine.mel import SILENCE
 
     if mel.shape[0] >= frames:
         return mel[:frames]

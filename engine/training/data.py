@@ -338,7 +338,7 @@ def clip_mels(folder: AudioFolder, cache_dir: Path, quiet: bool = False) -> Clip
     from tqdm import tqdm
 
     from audioldm_daw.engine.architecture import MEL_BINS
-    from audioldm_daw.engine.training.mel import frames_for, log_mel
+    from audioldm_daw.engine.mel import frames_for, log_mel
 
     index_file, data_file = cache_dir / "mels.json", cache_dir / "mels.f32"
     audio_key = json.loads((cache_dir / "audio.json").read_text())["key"]

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from audioldm_daw.engine.architecture import HOP, PRESETS, SCHEDULER_CONFIG, build_unet
+from audioldm_daw.engine.mel import log_mel
 from audioldm_daw.engine.training.clap_audio import ClapAudioFeatures, clap_audio_embeddings, clap_text_embeddings
 from audioldm_daw.engine.training.components import (
     ComponentError,
@@ -39,7 +40,6 @@ from audioldm_daw.engine.training.components import (
 )
 from audioldm_daw.engine.training.data import BatchPlan, DataError, fit, load_folder, plan_segments
 from audioldm_daw.engine.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
-from audioldm_daw.engine.training.mel import log_mel
 
 CONDITIONS = ("audio", "text")
 PRECOMPUTE_BATCH = 8

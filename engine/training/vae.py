@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from audioldm_daw.engine.architecture import PRESETS, build_vae
+from audioldm_daw.engine.mel import SILENCE
 from audioldm_daw.engine.training.data import BatchPlan, clip_mels, crop_start, fit, load_folder
 from audioldm_daw.engine.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
 from audioldm_daw.engine.training.losses import MelDiscriminator, hinge_d_loss, kl_per_element
-from audioldm_daw.engine.training.mel import SILENCE
 
 
 @dataclass

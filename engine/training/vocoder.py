@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from audioldm_daw.engine.architecture import HOP, PRESETS, build_vocoder
+from audioldm_daw.engine.mel import SILENCE, log_mel
 from audioldm_daw.engine.training.data import BatchPlan, clip_mels, crop_start, fit, load_folder
 from audioldm_daw.engine.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
 from audioldm_daw.engine.training.losses import (
@@ -24,7 +25,6 @@ from audioldm_daw.engine.training.losses import (
     lsgan_g_loss,
     multi_resolution_stft_loss,
 )
-from audioldm_daw.engine.training.mel import SILENCE, log_mel
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The paper's log-mel front end: what the VAE reconstructs, the vocoder inverts and the LDM sees.
+"""The paper's log-mel front end: what the VAE reconstructs, the vocoder inverts, the LDM and the manipulations see.
 
 16 kHz audio, STFT n_fft 1024 / window 1024 / hop 160, 64 Slaney mel bins from 0 to 8 kHz, magnitude
 (power 1), then ``log(clamp(x, 1e-5))`` (AudioLDM's ``dynamic_range_compression``). Every training stage and
