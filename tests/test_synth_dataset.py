@@ -173,9 +173,14 @@ def _mentions(caption: str, words: set[str]) -> bool:
 def test_captions_name_exactly_the_rendered_attributes(dataset: DatasetInfo) -> None:
     for split in ("train", "test"):
         for r in dataset.load_metadata(split):
+            # Train rows list every train phrasing (the caption among them); they all name the same values.
+            assert r.get("captions", [r["caption"]]) == (
+                caption_variants(r["category"], r["attributes"], "train") if split == "train" else [r["caption"]]
+            )
+            assert r["caption"] in r.get("captions", [r["caption"]])
             for name, value in r["attributes"].items():
                 words = set(attribute_words(name, value))
-                assert _mentions(r["caption"], words), (r["caption"], name, value)
+                assert all(_mentions(c, words) for c in r.get("captions", [r["caption"]])), (r, name, value)
                 for other in ATTRIBUTE_SPACE[r["category"]][name]:
                     # Forms two values share (white and pink noise both "hiss") do not tell them apart.
                     other_words = set(attribute_words(name, other)) - words
@@ -190,7 +195,7 @@ def test_test_split_uses_unseen_templates(dataset: DatasetInfo) -> None:
     test = dataset.load_metadata("test")
     assert all(r["template"].startswith("train/") for r in train)
     assert all(r["template"].startswith("test/") for r in test)
-    train_captions = {r["caption"] for r in train}
+    train_captions = {c for r in train for c in r["captions"]}
     for r in test:
         assert r["caption"] not in train_captions
         # No train template would have produced it, whatever it picked.

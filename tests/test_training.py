@@ -240,6 +240,39 @@ def test_captions_from_jsonl_and_csv(audio_dir: Path, tmp_path: Path) -> None:
     assert caps["clip1.wav"] == "bright, high tone" and caps["clip0.wav"] is None
 
 
+def test_several_captions_per_clip_and_clap_draws_among_them(audio_dir: Path, tmp_path: Path) -> None:
+    """Repeated rows and a ``captions`` list both add phrasings; CLAP sees each of them across visits."""
+    import shutil
+
+    from audioldm_daw.engine.training.clap import ClapStage
+    from audioldm_daw.engine.training.data import load_folder
+    from audioldm_daw.engine.training.loop import run
+
+    data = tmp_path / "data"
+    shutil.copytree(audio_dir, data)
+    rows = [json.loads(line) for line in (data / "metadata.jsonl").read_text().splitlines()]
+    rows[0]["captions"] = [rows[0]["caption"], "a bright tone", "a sine wave"]
+    rows.append({"file": rows[1]["file"], "caption": "another phrasing"})
+    (data / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    folder = load_folder(data, tmp_path / "cache", quiet=True)
+    sets = dict(zip(folder.files, folder.caption_sets, strict=True))
+    assert sets[rows[0]["file"]] == [rows[0]["caption"], "a bright tone", "a sine wave"]  # no duplicate
+    assert sets[rows[1]["file"]] == [rows[1]["caption"], "another phrasing"]
+    assert dict(zip(folder.files, folder.captions, strict=True))[rows[1]["file"]] == rows[1]["caption"]
+
+    stage = ClapStage()
+    run(stage, _config("clap", tmp_path / "run", data, 1, batch_size=len(rows) - 1))
+    seen: dict[str, set[str]] = {}
+    for step in range(1, 25):
+        batch = stage.batch(step)
+        for k, ids in zip(stage.plan.items(step), batch["input_ids"], strict=True):
+            name = folder.files[stage.items[k]]
+            seen.setdefault(name, set()).add(stage.tokenizer.decode(ids, skip_special_tokens=True).strip())
+    assert seen[rows[0]["file"]] == set(sets[rows[0]["file"]])
+    assert seen[rows[1]["file"]] == set(sets[rows[1]["file"]])
+    assert len(seen[rows[2]["file"]]) == 1
+
+
 def test_torch_clap_features_match_the_feature_extractor() -> None:
     from audioldm_daw.engine.architecture import PRESETS, clap_feature_extractor
     from audioldm_daw.engine.training.clap_audio import ClapAudioFeatures

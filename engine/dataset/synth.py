@@ -12,7 +12,8 @@ Layout::
     out_dir/labels.json                 ["piano", "strings", ...]
     out_dir/dataset.json                seed, sample rate, clip length, counts, soundfont
     out_dir/{train,test}/00000.wav      mono 16-bit PCM
-    out_dir/{train,test}/metadata.jsonl {"file", "caption", "category", "attributes", "template", "source"}
+    out_dir/{train,test}/metadata.jsonl {"file", "caption", "captions" (train:
+    every train phrasing), "category", "attributes", "template", "source"}
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from .captions import SPLITS, make_caption
+from .captions import SPLITS, caption_variants, make_caption
 from .midi import MidiPart, render_parts
 from .sources import (
     CATEGORIES,
@@ -255,11 +256,14 @@ def generate_dataset(
             rng = item_rng(seed, split, index)
             spec = plan_item(category_for(index, cats), rng, clip_seconds)
             caption, template = make_caption(spec.category, spec.attributes, split, rng)
+            # Train rows also list every train phrasing of the same attributes: CLAP draws one per visit.
+            variants = {"captions": caption_variants(spec.category, spec.attributes, split)} if split == "train" else {}
             specs.append(spec)
             records[split].append(
                 {
                     "file": f"{index:05d}.wav",
                     "caption": caption,
+                    **variants,
                     "category": spec.category,
                     "attributes": spec.attributes,
                     "template": template,

@@ -62,7 +62,7 @@ class ClapStage(Stage):
             raise ValueError("clap: --data is required")
         arch = PRESETS[cfg.preset]
         folder = load_folder(cfg.data, cfg.cache, cfg.captions, quiet=cfg.quiet, exclude=[cfg.out])
-        self.items = [i for i, c in enumerate(folder.captions) if c]
+        self.items = [i for i, c in enumerate(folder.caption_sets) if c]
         if len(self.items) < 2:
             raise DataError(
                 f"clap: needs captioned audio (metadata.jsonl or captions.csv beside the files, or --captions); "
@@ -76,12 +76,14 @@ class ClapStage(Stage):
         elif cfg.resume and (tok_dir / "tokenizer_config.json").is_file():
             self.tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
         else:
-            words = " ".join(folder.captions[i] or "" for i in self.items).split()
+            words = " ".join(c for i in self.items for c in folder.caption_sets[i]).split()
             self.tokenizer = train_tokenizer(tok_dir, words, arch.max_tokens, self.opt.vocab_size)
         self.fe = clap_feature_extractor(arch)
         self.features = ClapAudioFeatures(self.fe).to(acc.device)
         self.max_samples = int(self.fe.max_length_s * SAMPLE_RATE)
-        captions = [folder.captions[i] or "" for i in self.items]
+        # Every caption of every item, tokenised once; item k's captions are rows first[k] .. first[k+1]-1.
+        captions = [c for i in self.items for c in folder.caption_sets[i]]
+        self.first = np.cumsum([0] + [len(folder.caption_sets[i]) for i in self.items])
         tok = self.tokenizer(
             captions,
             padding="max_length",
@@ -148,9 +150,12 @@ class ClapStage(Stage):
                 feats = audio_features(self.features, [w for _, w in fresh])
             for (j, _), f, lg in zip(fresh, feats["input_features"], feats["is_longer"], strict=True):
                 rows[j], longer[j] = f, lg
+        # One caption per item: the only one, or one drawn from this step's generator.
+        n_caps = self.first[np.asarray(idx) + 1] - self.first[idx]
+        pick = [int(self.first[k]) + (int(rng.integers(n)) if n > 1 else 0) for k, n in zip(idx, n_caps, strict=True)]
         return {
-            "input_ids": self.input_ids[idx].to(dev),
-            "attention_mask": self.attention[idx].to(dev),
+            "input_ids": self.input_ids[pick].to(dev),
+            "attention_mask": self.attention[pick].to(dev),
             "input_features": torch.stack([r.to(dev) for r in rows if r is not None]),
             "is_longer": longer.to(dev),
         }

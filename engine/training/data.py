@@ -34,7 +34,7 @@ CAPTION_FILES = ("metadata.jsonl", "captions.jsonl", "metadata.csv", "captions.c
 NOT_AUDIO_SUFFIXES = frozenset(
     {".csv", ".json", ".jsonl", ".txt", ".md", ".yaml", ".yml", ".py", ".pt", ".npy", ".f32", ".safetensors", ".bin"}
 )
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 MIN_SAMPLES = 160  # one mel frame: anything shorter carries no spectrogram
 
 
@@ -52,6 +52,7 @@ class AudioFolder:
     lengths: np.ndarray
     audio: np.ndarray
     captions: list[str | None]
+    caption_sets: list[list[str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -129,10 +130,15 @@ def load_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
-def read_captions(root: Path, captions_file: Path | None = None) -> dict[Path, str]:
-    """Captions by resolved audio path, from an explicit file or the caption files found under ``root``."""
+def read_captions(root: Path, captions_file: Path | None = None) -> dict[Path, list[str]]:
+    """Captions by resolved audio path, from an explicit file or the caption files found under ``root``.
+
+    A clip may have several captions (as in Clotho or AudioCaps' evaluation splits): rows repeating the
+    file, or a JSON row with a ``captions`` list. The first is the clip's caption; CLAP training draws one
+    of them at every visit, so it learns what the phrasings share rather than one string per clip.
+    """
     sources = [captions_file] if captions_file else [p for name in CAPTION_FILES for p in sorted(root.rglob(name))]
-    out: dict[Path, str] = {}
+    out: dict[Path, list[str]] = {}
     for src in sources:
         if src is None:
             continue
@@ -140,7 +146,9 @@ def read_captions(root: Path, captions_file: Path | None = None) -> dict[Path, s
             raise DataError(f"captions: {src} is not a file")
         for rel, caption in _caption_rows(src):
             if rel and caption:
-                out[(src.parent / rel).resolve()] = str(caption)
+                known = out.setdefault((src.parent / rel).resolve(), [])
+                if str(caption) not in known:
+                    known.append(str(caption))
     return out
 
 
@@ -167,13 +175,17 @@ def _caption_rows(src: Path) -> Iterable[tuple[str, str]]:
             continue
         if isinstance(row, dict):
             yield pick(row, file_keys), pick(row, text_keys)
+            extra = row.get("captions")
+            if isinstance(extra, list):
+                for caption in extra:
+                    yield pick(row, file_keys), str(caption or "")
 
 
-def _fingerprint(root: Path, files: list[Path], captions: dict[Path, str]) -> str:
+def _fingerprint(root: Path, files: list[Path], captions: dict[Path, list[str]]) -> str:
     h = hashlib.sha256(f"v{CACHE_VERSION} sr{SAMPLE_RATE}".encode())
     for p in files:
         st = p.stat()
-        h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}|{captions.get(p.resolve(), '')}\n".encode())
+        h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}|{captions.get(p.resolve(), [])}\n".encode())
     return h.hexdigest()
 
 
@@ -204,7 +216,8 @@ def load_folder(
         offsets=np.asarray(index["offsets"], dtype=np.int64),
         lengths=np.asarray(index["lengths"], dtype=np.int64),
         audio=audio,
-        captions=list(index["captions"]),
+        captions=[c[0] if c else None for c in index["captions"]],
+        caption_sets=[list(c or []) for c in index["captions"]],
         skipped=[(f, r) for f, r in index["skipped"]],
     )
     if not len(folder):
@@ -213,7 +226,7 @@ def load_folder(
 
 
 def _decode_all(
-    root: Path, files: list[Path], captions: dict[Path, str], cache_dir: Path, key: str, quiet: bool
+    root: Path, files: list[Path], captions: dict[Path, list[str]], cache_dir: Path, key: str, quiet: bool
 ) -> dict[str, object]:
     from tqdm import tqdm
 
@@ -234,7 +247,7 @@ def _decode_all(
             names.append(rel)
             offsets.append(offset)
             lengths.append(len(wave))
-            caps.append(captions.get(p.resolve()))
+            caps.append(captions.get(p.resolve(), []))
             offset += len(wave)
     os.replace(tmp, cache_dir / "audio.f32")
     index = {"key": key, "files": names, "offsets": offsets, "lengths": lengths, "captions": caps, "skipped": skipped}
@@ -326,6 +339,11 @@ class ClipMels:
     def mel(self, i: int) -> np.ndarray:
         o = int(self.offsets[i])
         return self.mels[o : o + int(self.frames[i])]
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-bin mean and std of the log-mel over every frame (for data-dependent initialisation)."""
+        m = self.mels.astype(np.float64)
+        return m.mean(axis=0).astype(np.float32), np.maximum(m.std(axis=0), 1e-3).astype(np.float32)
 
 
 def clip_mels(folder: AudioFolder, cache_dir: Path, quiet: bool = False) -> ClipMels:

@@ -35,6 +35,22 @@ class VaeOptions:
     scale_batches: int = 8
 
 
+@torch.no_grad()
+def fold_input_scale(vae: Any, mean: float, std: float) -> None:
+    """Make a freshly built VAE see standardised log-mel and emit log-mel around the data's mean.
+
+    Log-mel sits near -6 with a spread of about 3; a randomly initialised VAE outputs values near 0, and
+    Adam moves each weight by about the learning rate per step, so reaching the data's level alone would take
+    thousands of steps. Folding the standardisation into the first and last convolutions keeps the public
+    layout (raw log-mel in and out, nothing extra in the config) and starts training at the right level.
+    """
+    conv_in, conv_out = vae.encoder.conv_in, vae.decoder.conv_out
+    conv_in.bias -= (mean / std) * conv_in.weight.sum(dim=(1, 2, 3))
+    conv_in.weight /= std
+    conv_out.weight *= std
+    conv_out.bias.mul_(std).add_(mean)
+
+
 class _VaeForward(nn.Module):
     """encode -> sample -> decode in one ``forward``, so a DDP wrapper sees the whole graph."""
 
@@ -68,7 +84,10 @@ class VaeStage(Stage):
         factor = 2 ** (len(arch.vae_channels) - 1)
         self.crop = max(factor, math.ceil(self.opt.seconds * 100 / factor) * factor)
         self.plan = BatchPlan(len(self.folder), cfg.batch_size, cfg.seed, acc.num_processes, acc.process_index)
-        self.models = {"vae": _VaeForward(build_vae(arch))}
+        vae = build_vae(arch)
+        mean, std = self.mels.stats()
+        fold_input_scale(vae, float(mean.mean()), float(np.sqrt((std**2 + (mean - mean.mean()) ** 2).mean())))
+        self.models = {"vae": _VaeForward(vae)}
         self.groups = {"main": OptimGroup(["vae"], betas=(0.5, 0.9) if self.opt.adversarial else (0.9, 0.999))}
         if self.opt.adversarial:
             self.models["disc"] = MelDiscriminator()

@@ -27,6 +27,21 @@ from audioldm_daw.engine.training.losses import (
 )
 
 
+@torch.no_grad()
+def fold_input_scale(vocoder: Any, mean: np.ndarray, std: np.ndarray) -> None:
+    """Let a fresh HiFi-GAN see per-bin standardised log-mel without changing its public layout.
+
+    The same idea as the VAE's: raw log-mel (about -6 +- 3) into a randomly initialised ``conv_pre`` gives
+    large, biased activations that the first steps spend undoing; folding the standardisation into
+    ``conv_pre`` starts from unit-scale activations. (``normalize_before`` would do it too, but it is a
+    config flag the decode graph would have to carry.)
+    """
+    conv = vocoder.conv_pre
+    m, s = torch.from_numpy(mean).to(conv.weight), torch.from_numpy(std).to(conv.weight)
+    conv.bias -= (conv.weight * (m / s)[None, :, None]).sum(dim=(1, 2))
+    conv.weight /= s[None, :, None]
+
+
 @dataclass
 class VocoderOptions:
     """``segment_frames``: mel frames per training segment (64 = 0.64 s = 10240 samples)."""
@@ -57,7 +72,9 @@ class VocoderStage(Stage):
         self.folder = load_folder(cfg.data, cfg.cache, cfg.captions, quiet=cfg.quiet, exclude=[cfg.out])
         self.mels = clip_mels(self.folder, cfg.cache, quiet=cfg.quiet)
         self.plan = BatchPlan(len(self.folder), cfg.batch_size, cfg.seed, acc.num_processes, acc.process_index)
-        self.models = {"vocoder": build_vocoder(PRESETS[cfg.preset])}
+        vocoder = build_vocoder(PRESETS[cfg.preset])
+        fold_input_scale(vocoder, *self.mels.stats())
+        self.models = {"vocoder": vocoder}
         self.groups = {"main": OptimGroup(["vocoder"], betas=(0.8, 0.99))}
         if self.opt.adversarial:
             self.models["disc"] = WaveDiscriminator()
