@@ -120,3 +120,52 @@ def test_oscsend_with_ints_and_oscdump(server):
         assert "already finished" in dump.wait("/audioldm/fail", "liblo-1")[2][1]
     finally:
         dump.close()
+
+
+def test_pd_patch_sends_every_request_the_table_accepts(tmp_path):
+    """audioldm.pd itself, headless: each request button (driven through [r audioldm-cmd]) sends a message
+    that the server's own parser accepts, with the prompt, input file and numbers the patch holds."""
+    import socket
+
+    from audioldm_daw.bridge.osc_server import parse_packet
+    from audioldm_daw.bridge.protocol import parse_request
+
+    assert shutil.which("pd"), "Pure Data is needed: apt-get install puredata-core"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind(("127.0.0.1", 9000))  # the patch's fixed engine address
+    except OSError as exc:
+        pytest.fail(f"UDP port 9000 (the patch's engine port) is busy on this machine: {exc}")
+    sock.settimeout(0.2)
+    wav = tmp_path / "input.wav"
+    sf.write(wav, [0.0] * 16000, 16000)
+    commands = ["generate", "variation", "transfer", "inpaint", "upsample", "continue"]
+    cmd = ["pd", "-nogui", "-nosound", "-stderr", "-open", str(PATCHES / "audioldm.pd")]
+    cmd += ["-send", f"audioldm-input symbol {wav}", "-send", "audioldm-prompt list soft rain"]
+    cmd += ["-send", "audioldm-span-end 2.5", "-send", "audioldm-extend 3"]
+    cmd += [a for c in commands for a in ("-send", f"audioldm-cmd {c}")]
+    cmd += ["-send", "pd quit"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        got: dict[str, list] = {}
+        while True:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                break
+            for address, args in parse_packet(data):
+                got.setdefault(address, args)
+    finally:
+        sock.close()
+    assert set(got) >= {f"/audioldm/{c}" for c in commands}, (sorted(got), proc.stderr[-2000:])
+    for c in commands:
+        req = parse_request(f"/audioldm/{c}", got[f"/audioldm/{c}"])  # raises with the reason if it does not fit
+        kw = req.request_kwargs()
+        assert kw["mode"] == {"variation": "variation", "generate": "generate"}.get(c, kw["mode"])
+        if c != "variation":
+            assert kw["prompt"] == "soft rain", (c, got[f"/audioldm/{c}"])
+        if c != "generate":
+            assert kw["input_path"] == str(wav)
+        assert req.options["steps"] == 50 and req.options["guidance"] == 2.5
+    assert (got["/audioldm/inpaint"][2], got["/audioldm/inpaint"][3]) == (1.0, 2.5)
+    assert got["/audioldm/continue"][2] == 3.0
