@@ -1081,7 +1081,7 @@
 						400.0,
 						76.0
 					],
-					"text": "generate: text to audio. variation / transfer / inpaint / upsample work on the input file of section 8; transfer, inpaint and upsample also send the prompt. Every click makes a new job id max-<session>-<n>. cancel stops the latest job; ask again re-sends its last reply (after a lost UDP packet).",
+					"text": "generate: text to audio. variation / transfer / inpaint / upsample / continue work on the input file of section 8; transfer, inpaint, upsample and continue also send the prompt. Every click makes a new job id max-<session>-<n>. cancel stops the latest job; ask again re-sends its last reply (after a lost UDP packet).",
 					"linecount": 5
 				}
 			},
@@ -1215,11 +1215,11 @@
 					"id": "obj-57",
 					"maxclass": "newobj",
 					"numinlets": 6,
-					"numoutlets": 6,
+					"numoutlets": 7,
 					"patching_rect": [
 						440.0,
 						430.0,
-						344.0,
+						420.0,
 						22.0
 					],
 					"outlettype": [
@@ -1228,9 +1228,10 @@
 						"",
 						"",
 						"",
+						"",
 						""
 					],
-					"text": "route generate variation transfer inpaint upsample"
+					"text": "route generate variation transfer inpaint upsample continue"
 				}
 			},
 			{
@@ -1600,7 +1601,7 @@
 				"box": {
 					"id": "obj-78",
 					"maxclass": "newobj",
-					"numinlets": 6,
+					"numinlets": 7,
 					"numoutlets": 1,
 					"patching_rect": [
 						15.0,
@@ -1611,7 +1612,7 @@
 					"outlettype": [
 						""
 					],
-					"text": "pack s s s 0.5 0. 0."
+					"text": "pack s s s 0.5 0. 0. 4."
 				}
 			},
 			{
@@ -1662,7 +1663,7 @@
 						230.0,
 						34.0
 					],
-					"text": "head: $1 job $2 prompt $3 input $4 strength $5 $6 inpaint span",
+					"text": "head: $1 job $2 prompt $3 input $4 strength $5 $6 inpaint span $7 continue seconds",
 					"linecount": 2
 				}
 			},
@@ -1671,7 +1672,7 @@
 					"id": "obj-82",
 					"maxclass": "newobj",
 					"numinlets": 2,
-					"numoutlets": 5,
+					"numoutlets": 6,
 					"patching_rect": [
 						15.0,
 						854.0,
@@ -1683,9 +1684,10 @@
 						"",
 						"",
 						"",
+						"",
 						""
 					],
-					"text": "gate 5"
+					"text": "gate 6"
 				}
 			},
 			{
@@ -4251,6 +4253,129 @@
 					],
 					"text": "t b"
 				}
+			},
+			{
+				"box": {
+					"id": "obj-221",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						880.0,
+						396.0,
+						64.0,
+						22.0
+					],
+					"text": "continue",
+					"presentation": 1,
+					"presentation_rect": [
+						452.0,
+						149.0,
+						66.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-222",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						800.0,
+						464.0,
+						24.0,
+						22.0
+					],
+					"text": "6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-223",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						960.0,
+						396.0,
+						120.0,
+						20.0
+					],
+					"text": "continue: extend (s)"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-224",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						960.0,
+						420.0,
+						90.0,
+						22.0
+					],
+					"text": "loadmess 4."
+				}
+			},
+			{
+				"box": {
+					"id": "obj-225",
+					"maxclass": "flonum",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"outlettype": [
+						"",
+						"bang"
+					],
+					"patching_rect": [
+						960.0,
+						446.0,
+						60.0,
+						22.0
+					],
+					"presentation": 1,
+					"presentation_rect": [
+						530.0,
+						149.0,
+						42.0,
+						22.0
+					],
+					"parameter_enable": 0,
+					"minimum": 0.5,
+					"maximum": 60.0
+				}
+			},
+			{
+				"box": {
+					"id": "obj-226",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"outlettype": [
+						""
+					],
+					"patching_rect": [
+						755.0,
+						888.0,
+						140.0,
+						50.0
+					],
+					"text": "/audioldm/continue $1 $3 $7 $2",
+					"linecount": 3
+				}
 			}
 		],
 		"lines": [
@@ -6578,6 +6703,90 @@
 					],
 					"destination": [
 						"obj-210",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-221",
+						0
+					],
+					"destination": [
+						"obj-57",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-57",
+						5
+					],
+					"destination": [
+						"obj-222",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-222",
+						0
+					],
+					"destination": [
+						"obj-58",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-224",
+						0
+					],
+					"destination": [
+						"obj-225",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-225",
+						0
+					],
+					"destination": [
+						"obj-78",
+						6
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-82",
+						5
+					],
+					"destination": [
+						"obj-226",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-226",
+						0
+					],
+					"destination": [
+						"obj-88",
 						0
 					]
 				}
