@@ -84,6 +84,12 @@ def configure(p: argparse.ArgumentParser) -> None:
 def _configure_clap(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokenizer", type=Path, default=None, help="reuse this tokenizer folder (default: train one)")
     p.add_argument("--vocab-size", type=int, default=1000, help="BPE vocabulary size when training one")
+    p.add_argument(
+        "--text-noise",
+        type=float,
+        default=0.0,
+        help="per word: chance to drop it and chance to insert an unknown word (small caption sets; default 0)",
+    )
 
 
 def _configure_vae(p: argparse.ArgumentParser) -> None:
@@ -151,7 +157,7 @@ def make_stage(args: argparse.Namespace) -> Stage:
     if args.stage == "clap":
         from audioldm_daw.engine.training.clap import ClapOptions, ClapStage
 
-        return ClapStage(ClapOptions(tokenizer=args.tokenizer, vocab_size=args.vocab_size))
+        return ClapStage(ClapOptions(tokenizer=args.tokenizer, vocab_size=args.vocab_size, text_noise=args.text_noise))
     if args.stage == "vae":
         from audioldm_daw.engine.training.vae import VaeOptions, VaeStage
 

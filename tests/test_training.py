@@ -273,6 +273,28 @@ def test_several_captions_per_clip_and_clap_draws_among_them(audio_dir: Path, tm
     assert len(seen[rows[2]["file"]]) == 1
 
 
+def test_text_noise_drops_and_inserts_words_at_the_given_rate() -> None:
+    from audioldm_daw.engine.training.clap import ClapOptions, noisy_caption
+
+    caption = "a soft falling melody played quickly on a piano in a high register"
+    rng = np.random.default_rng(0)
+    assert noisy_caption(caption, 0.0, rng) == caption
+    words = caption.split()
+    kept = inserted = 0
+    for _ in range(400):
+        out = noisy_caption(caption, 0.2, rng).split()
+        assert out, "never empty"
+        kept += sum(w in words for w in out)
+        inserted += sum(w not in words for w in out)
+    n = 400 * len(words)
+    assert 0.75 < kept / n < 0.85 and 0.15 < inserted / n < 0.25, (kept / n, inserted / n)
+    assert noisy_caption("one", 0.49, np.random.default_rng(1)) != ""
+    a, b = (noisy_caption(caption, 0.2, np.random.default_rng(5)) for _ in range(2))
+    assert a == b  # the step's generator decides, so resumed runs see the same noise
+    with pytest.raises(ValueError, match="text_noise"):
+        ClapOptions(text_noise=0.7)
+
+
 def test_torch_clap_features_match_the_feature_extractor() -> None:
     from audioldm_daw.engine.architecture import PRESETS, clap_feature_extractor
     from audioldm_daw.engine.training.clap_audio import ClapAudioFeatures

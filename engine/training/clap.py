@@ -32,10 +32,38 @@ MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: keeps the temperature from ru
 
 @dataclass
 class ClapOptions:
-    """``tokenizer``: an existing tokenizer folder to reuse instead of training one on the captions."""
+    """``tokenizer``: an existing tokenizer folder to reuse instead of training one on the captions.
+
+    ``text_noise``: for each word of a caption, the chance that it is dropped and the chance that an
+    unknown made-up word is inserted after it, drawn afresh at every visit. With a few hundred distinct
+    phrasings a text tower learns exact strings; prompts then bring words it never saw, which a BPE
+    splits into unfamiliar fragments that pull the embedding off. Training through such noise teaches it
+    to rest on the words it knows.
+    """
 
     tokenizer: Path | None = None
     vocab_size: int = 1000
+    text_noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.text_noise < 0.5:
+            raise ValueError("text_noise: expected 0 <= p < 0.5")
+
+
+LETTERS = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+
+
+def noisy_caption(caption: str, p: float, rng: np.random.Generator) -> str:
+    """``caption`` with each word dropped with chance ``p`` and a made-up word inserted after it with chance
+    ``p`` (never empty: the first word stays when all would go)."""
+    words = caption.split()
+    out: list[str] = []
+    for w in words:
+        if rng.random() >= p:
+            out.append(w)
+        if rng.random() < p:
+            out.append("".join(rng.choice(LETTERS, size=int(rng.integers(3, 9)))))
+    return " ".join(out) if out else words[0]
 
 
 def symmetric_contrastive_loss(logits_per_audio: torch.Tensor, logits_per_text: torch.Tensor) -> torch.Tensor:
@@ -83,6 +111,7 @@ class ClapStage(Stage):
         self.max_samples = int(self.fe.max_length_s * SAMPLE_RATE)
         # Every caption of every item, tokenised once; item k's captions are rows first[k] .. first[k+1]-1.
         captions = [c for i in self.items for c in folder.caption_sets[i]]
+        self.captions = captions
         self.first = np.cumsum([0] + [len(folder.caption_sets[i]) for i in self.items])
         tok = self.tokenizer(
             captions,
@@ -153,9 +182,20 @@ class ClapStage(Stage):
         # One caption per item: the only one, or one drawn from this step's generator.
         n_caps = self.first[np.asarray(idx) + 1] - self.first[idx]
         pick = [int(self.first[k]) + (int(rng.integers(n)) if n > 1 else 0) for k, n in zip(idx, n_caps, strict=True)]
+        if self.opt.text_noise > 0:
+            tok = self.tokenizer(
+                [noisy_caption(self.captions[r], self.opt.text_noise, rng) for r in pick],
+                padding="max_length",
+                max_length=self.tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            )
+            ids, mask = tok.input_ids, tok.attention_mask
+        else:
+            ids, mask = self.input_ids[pick], self.attention[pick]
         return {
-            "input_ids": self.input_ids[pick].to(dev),
-            "attention_mask": self.attention[pick].to(dev),
+            "input_ids": ids.to(dev),
+            "attention_mask": mask.to(dev),
             "input_features": torch.stack([r.to(dev) for r in rows if r is not None]),
             "is_longer": longer.to(dev),
         }
