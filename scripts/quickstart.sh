@@ -7,5 +7,11 @@ bash scripts/setup.sh
 export HF_HUB_OFFLINE=1
 prompt=${1:-"a piano plays a slow, low melody"}
 shift || true
-# No --model: the default is the bundled model in models/audioldm-daw-mini (or $AUDIOLDM_DAW_MODEL).
-.venv/bin/audioldm-daw generate "$prompt" --duration 5 --steps 50 --seed 1 "$@"
+model=models/audioldm-daw-mini
+if [ ! -f "$model/model_index.json" ]; then
+  model=.cache/random-tiny-model
+  echo "quickstart: the bundled model is not in this checkout; building a RANDOM-WEIGHT tiny model"
+  echo "quickstart: at $model instead. It exercises the whole engine but its audio is noise, not music."
+  [ -f "$model/model_index.json" ] || .venv/bin/audioldm-daw build-random-model "$model" --preset tiny
+fi
+.venv/bin/audioldm-daw generate "$prompt" --model "$model" --duration 5 --steps 50 --seed 1 "$@"
