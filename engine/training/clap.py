@@ -110,21 +110,19 @@ class ClapStage(Stage):
         self.features = ClapAudioFeatures(self.fe).to(acc.device)
         self.max_samples = int(self.fe.max_length_s * SAMPLE_RATE)
         # Every caption of every item, tokenised once; item k's captions are rows first[k] .. first[k+1]-1.
-        captions = [c for i in self.items for c in folder.caption_sets[i]]
-        self.captions = captions
+        self.captions = [c for i in self.items for c in folder.caption_sets[i]]
         self.first = np.cumsum([0] + [len(folder.caption_sets[i]) for i in self.items])
-        tok = self.tokenizer(
-            captions,
-            padding="max_length",
-            max_length=self.tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-        self.input_ids, self.attention = tok.input_ids, tok.attention_mask
+        self.input_ids, self.attention = self._tokenize(self.captions)
         self._cache_whole_clip_features(cfg.cache, cfg.quiet)
         self.plan = BatchPlan(len(self.items), cfg.batch_size, cfg.seed, acc.num_processes, acc.process_index)
         self.models = {"clap": build_clap(arch, len(self.tokenizer))}
         self.groups = {"main": OptimGroup(["clap"], betas=(0.9, 0.98))}
+
+    def _tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input_ids, attention_mask), padded to the tokenizer's fixed length so every batch has one shape."""
+        length = self.tokenizer.model_max_length
+        tok = self.tokenizer(texts, padding="max_length", max_length=length, truncation=True, return_tensors="pt")
+        return tok.input_ids, tok.attention_mask
 
     @torch.no_grad()
     def _cache_whole_clip_features(self, cache: Path, quiet: bool) -> None:
@@ -183,14 +181,7 @@ class ClapStage(Stage):
         n_caps = self.first[np.asarray(idx) + 1] - self.first[idx]
         pick = [int(self.first[k]) + (int(rng.integers(n)) if n > 1 else 0) for k, n in zip(idx, n_caps, strict=True)]
         if self.opt.text_noise > 0:
-            tok = self.tokenizer(
-                [noisy_caption(self.captions[r], self.opt.text_noise, rng) for r in pick],
-                padding="max_length",
-                max_length=self.tokenizer.model_max_length,
-                truncation=True,
-                return_tensors="pt",
-            )
-            ids, mask = tok.input_ids, tok.attention_mask
+            ids, mask = self._tokenize([noisy_caption(self.captions[r], self.opt.text_noise, rng) for r in pick])
         else:
             ids, mask = self.input_ids[pick], self.attention[pick]
         return {

@@ -51,12 +51,16 @@ class AudioFolder:
     offsets: np.ndarray
     lengths: np.ndarray
     audio: np.ndarray
-    captions: list[str | None]
-    caption_sets: list[list[str]] = field(default_factory=list)
+    caption_sets: list[list[str]]
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.files)
+
+    @property
+    def captions(self) -> list[str | None]:
+        """Each clip's caption: the first of its captions, ``None`` for an uncaptioned clip."""
+        return [c[0] if c else None for c in self.caption_sets]
 
     def wave(self, i: int) -> np.ndarray:
         """Clip ``i`` (a read-only view)."""
@@ -216,7 +220,6 @@ def load_folder(
         offsets=np.asarray(index["offsets"], dtype=np.int64),
         lengths=np.asarray(index["lengths"], dtype=np.int64),
         audio=audio,
-        captions=[c[0] if c else None for c in index["captions"]],
         caption_sets=[list(c or []) for c in index["captions"]],
         skipped=[(f, r) for f, r in index["skipped"]],
     )

@@ -86,6 +86,7 @@ class VaeStage(Stage):
         self.plan = BatchPlan(len(self.folder), cfg.batch_size, cfg.seed, acc.num_processes, acc.process_index)
         vae = build_vae(arch)
         mean, std = self.mels.stats()
+        # One level and spread for the whole image: the per-bin stats combined (law of total variance).
         fold_input_scale(vae, float(mean.mean()), float(np.sqrt((std**2 + (mean - mean.mean()) ** 2).mean())))
         self.models = {"vae": _VaeForward(vae)}
         self.groups = {"main": OptimGroup(["vae"], betas=(0.5, 0.9) if self.opt.adversarial else (0.9, 0.999))}
