@@ -68,6 +68,13 @@ def add_common_options(p: argparse.ArgumentParser, defaults: dict[str, int], pre
     p.add_argument("--cache", type=Path, default=None, help="cache for decoded audio/features (default OUT/cache)")
     p.add_argument("--captions", type=Path, default=None, help="captions file (.jsonl or .csv with file,caption)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="export a moving average of the weights with this decay, e.g. 0.999 (ldm and finetune; default off)",
+    )
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -118,6 +125,13 @@ def _configure_ldm(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=5.12, help="crop length (default 5.12)")
     p.add_argument("--crops-per-clip", type=int, default=4, help="fixed crops of clips longer than a crop")
     p.add_argument("--cond-drop", type=float, default=0.1, help="condition drop rate for CFG (default 0.1)")
+    p.add_argument(
+        "--prediction",
+        default="epsilon",
+        choices=["epsilon", "v_prediction"],
+        help="what the UNet predicts (default epsilon, the paper's; v_prediction samples better on small budgets)",
+    )
+    p.add_argument("--snr-gamma", type=float, default=None, help="min-SNR-gamma loss weighting, e.g. 5 (default off)")
 
 
 def _configure_assemble(p: argparse.ArgumentParser) -> None:
@@ -149,6 +163,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         captions=args.captions,
         quiet=args.quiet,
         threads=args.threads,
+        ema=args.ema,
     )
 
 
@@ -193,6 +208,8 @@ def make_stage(args: argparse.Namespace) -> Stage:
             seconds=args.seconds,
             crops_per_clip=args.crops_per_clip,
             cond_drop=args.cond_drop,
+            prediction=args.prediction,
+            snr_gamma=args.snr_gamma,
         )
     )
 

@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -469,3 +470,74 @@ def test_finetune_needs_a_clap_audio_tower(
     argv = ["finetune", "--model", str(no_clap), "--data", str(user_dir), "--out", str(tmp_path / "ft")]
     assert main(argv) == 2
     assert "has no clap/" in capsys.readouterr().err
+
+
+def test_v_prediction_with_ema_resumes_exactly_and_travels_into_the_model(
+    runs: dict[str, Any], audio_dir: Path, tmp_path: Path
+) -> None:
+    """``--prediction v_prediction --ema``: the exported UNet is the moving average (restored on resume, so
+    a resumed run exports the same weights), and the model folder's scheduler samples v."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from audioldm_daw.bridge.cli import main
+    from audioldm_daw.engine import Engine, GenerateRequest
+
+    def train(out: Path) -> None:
+        argv = ["train", "ldm", "--data", str(audio_dir), "--out", str(out), "--preset", "tiny", "--steps", "4"]
+        argv += ["--batch-size", "2", "--vae", str(runs["vae"]), "--clap", str(runs["clap"]), "--vocoder"]
+        argv += [str(runs["vocoder"]), "--seconds", "0.64", "--quiet", "--threads", "1", "--lr", "1e-3"]
+        argv += ["--prediction", "v_prediction", "--snr-gamma", "5", "--ema", "0.9", "--checkpoint-every", "2"]
+        argv += ["--resume", "--keep-checkpoints", "0"]
+        assert main(argv) == 0
+
+    full = tmp_path / "full"
+    train(full)
+    weights = "unet/diffusion_pytorch_model.safetensors"
+    exported = load_file(full / weights)
+    trained = load_file(full / "checkpoints" / "step-00000004" / "model.safetensors")
+    assert exported.keys() == trained.keys()
+    assert any(not torch.equal(exported[k], trained[k]) for k in exported)  # the average, not the last step
+    part = tmp_path / "part"
+    shutil.copytree(full, part, ignore=shutil.ignore_patterns("unet", "model", "summary.json"))
+    shutil.rmtree(part / "checkpoints" / "step-00000004")
+    train(part)
+    assert json.loads((part / "summary.json").read_text())["resumed_from"] == 2
+    resumed = load_file(part / weights)
+    assert all(torch.equal(exported[k], resumed[k]) for k in exported)
+
+    sched = json.loads((full / "model" / "scheduler" / "scheduler_config.json").read_text())
+    assert sched["prediction_type"] == "v_prediction"
+    engine = Engine.load(full / "model", device="cpu")
+    assert engine.model.scheduler_config["prediction_type"] == "v_prediction"
+    clip = engine.generate(GenerateRequest("a rising sweep", duration=0.5, steps=3, seed=1, sample_rate=16000))
+    assert clip.audio.shape == (8000,) and np.isfinite(clip.audio).all()
+
+
+def test_v_prediction_target_and_min_snr_weights(runs: dict[str, Any]) -> None:
+    """The v loss regresses sqrt(a) eps - sqrt(1 - a) z0; min-SNR-gamma weights it by min(snr, g) / (snr + 1)."""
+    from audioldm_daw.engine.training.ldm import LdmOptions, noise_scheduler
+
+    with pytest.raises(ValueError, match="prediction"):
+        LdmOptions(vae=runs["vae"], clap=runs["clap"], prediction="sample")
+    with pytest.raises(ValueError, match="snr_gamma"):
+        LdmOptions(vae=runs["vae"], clap=runs["clap"], snr_gamma=0.0)
+    stage = runs["stages"]["ldm"]
+    opts = LdmOptions(vae=runs["vae"], clap=runs["clap"], prediction="v_prediction", snr_gamma=5.0)
+    sched = noise_scheduler(opts.scheduler_config)
+    z = torch.randn(4, 4, 32, 32)
+    pred = torch.zeros_like(z)
+    old = (stage.opt, stage.sched, stage.models["unet"])
+    stage.opt, stage.sched = opts, sched
+    stage.models["unet"] = lambda x, t, **kw: SimpleNamespace(sample=pred)  # predicts 0: loss = weighted |v|^2
+    torch.manual_seed(0)
+    noise, t = torch.randn(z.shape), torch.randint(0, 1000, (4,))
+    torch.manual_seed(0)
+    got = stage.train_step((z, torch.zeros(4, 8)), 1, lambda group, loss: None)["loss"]
+    stage.opt, stage.sched, stage.models["unet"] = old
+    a = sched.alphas_cumprod[t]
+    v = a.sqrt()[:, None, None, None] * noise - (1 - a).sqrt()[:, None, None, None] * z
+    snr = a / (1 - a)
+    want = (v.pow(2).mean(dim=(1, 2, 3)) * snr.clamp(max=5.0) / (snr + 1)).mean()
+    assert got == pytest.approx(float(want), rel=1e-5)

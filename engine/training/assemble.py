@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from audioldm_daw.engine.architecture import save_model_folder
+from audioldm_daw.engine.architecture import SCHEDULER_FILE, read_scheduler_config, save_model_folder
 from audioldm_daw.engine.training.components import (
     ComponentError,
     load_clap,
@@ -52,6 +52,12 @@ def training_record(kind: str, **fields: Any) -> dict[str, Any]:
     }
 
 
+def _unet_scheduler(unet: Path) -> dict[str, Any]:
+    """The scheduler config the UNet trained under: beside it in its run or model folder."""
+    folder = unet.parent if unet.name == "unet" and not (unet / SCHEDULER_FILE).is_file() else unet
+    return read_scheduler_config(folder)
+
+
 def assemble(
     out: Path,
     *,
@@ -79,7 +85,9 @@ def assemble(
             f"CLAP makes {clap_model.config.projection_dim}-d"
         )
     out = Path(out)
-    save_model_folder(out, parts, tokenizer=tokenizer, feature_extractor=fe)
+    save_model_folder(
+        out, parts, tokenizer=tokenizer, feature_extractor=fe, scheduler_config=_unet_scheduler(Path(unet))
+    )
     stages = {name: _stage_record(Path(p)) for name, p in (("clap", clap), ("vae", vae), ("vocoder", vocoder))}
     stages["ldm"] = _stage_record(Path(unet))
     record = training_record("assembled", parent=None, stages=stages)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,17 @@ def resolve_resume(run_dir: Path, resume: str | bool | None) -> Path | None:
     return path
 
 
-def save_checkpoint(accelerator: Any, run_dir: Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
-    """Write checkpoint ``step`` (all processes call this), keep the newest ``keep``; returns its folder."""
+def save_checkpoint(
+    accelerator: Any,
+    run_dir: Path,
+    step: int,
+    state: dict[str, Any],
+    keep: int = 2,
+    extra: Callable[[Path], None] | None = None,
+) -> Path:
+    """Write checkpoint ``step`` (all processes call this), keep the newest ``keep``; returns its folder.
+
+    ``extra(folder)`` writes more files into the checkpoint (main process) before it is renamed into place."""
     root = checkpoints_dir(run_dir)
     final = root / f"{PREFIX}{step:08d}"
     tmp = root / f".{final.name}.tmp"
@@ -58,6 +68,8 @@ def save_checkpoint(accelerator: Any, run_dir: Path, step: int, state: dict[str,
     accelerator.save_state(str(tmp), safe_serialization=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        if extra is not None:
+            extra(tmp)
         (tmp / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2) + "\n")
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)

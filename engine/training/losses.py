@@ -13,6 +13,10 @@ from torch import nn
 
 # (n_fft, hop, window) at 16 kHz: short, medium and long analysis windows (Parallel WaveGAN's recipe,
 # scaled from 24 kHz).
+# Magnitude floor of the log-magnitude term, the log-mel's own floor: below it (about -100 dB under a
+# full-scale bin) differences are inaudible, and a lower floor lets silent bins, where log(|S|) is
+# arbitrarily negative, dominate the loss over the harmonics.
+MAG_FLOOR = 1e-5
 STFT_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((256, 64, 256), (512, 128, 512), (1024, 256, 1024))
 
 
@@ -30,8 +34,8 @@ def multi_resolution_stft_loss(
     total = fake.new_zeros(())
     for n_fft, hop, win in resolutions:
         window = torch.hann_window(win, device=fake.device, dtype=fake.dtype)
-        s_f = torch.stft(fake, n_fft, hop, win, window, return_complex=True).abs().clamp(min=1e-7)
-        s_r = torch.stft(real, n_fft, hop, win, window, return_complex=True).abs().clamp(min=1e-7)
+        s_f = torch.stft(fake, n_fft, hop, win, window, return_complex=True).abs().clamp(min=MAG_FLOOR)
+        s_r = torch.stft(real, n_fft, hop, win, window, return_complex=True).abs().clamp(min=MAG_FLOOR)
         sc = torch.linalg.norm(s_r - s_f, dim=(1, 2)) / torch.linalg.norm(s_r, dim=(1, 2)).clamp(min=1e-7)
         mag = F.l1_loss(torch.log(s_f), torch.log(s_r))
         total = total + sc.mean() + mag
