@@ -109,6 +109,12 @@ def _configure_vocoder(p: argparse.ArgumentParser) -> None:
     p.add_argument("--segment-frames", type=int, default=64, help="mel frames per segment (default 64 = 0.64 s)")
     _adversarial_options(p, 0.05)
     p.add_argument("--fm-weight", type=float, default=0.1, help="feature-matching weight with --adversarial")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this vocoder (run, model or vocoder folder), e.g. a reconstruction-only run before the GAN",
+    )
 
 
 def _adversarial_options(p: argparse.ArgumentParser, weight: float) -> None:
@@ -195,6 +201,7 @@ def make_stage(args: argparse.Namespace) -> Stage:
                 adv_weight=args.adv_weight,
                 fm_weight=args.fm_weight,
                 adv_start=args.adv_start,
+                init=args.init,
             )
         )
     from audioldm_daw.engine.training.ldm import LdmOptions, LdmStage

@@ -541,3 +541,18 @@ def test_v_prediction_target_and_min_snr_weights(runs: dict[str, Any]) -> None:
     snr = a / (1 - a)
     want = (v.pow(2).mean(dim=(1, 2, 3)) * snr.clamp(max=5.0) / (snr + 1)).mean()
     assert got == pytest.approx(float(want), rel=1e-5)
+
+
+def test_vocoder_init_continues_from_given_weights(runs: dict[str, Any], audio_dir: Path, tmp_path: Path) -> None:
+    """``--init`` (the GAN phase after a reconstruction-only run) starts from those weights, not a fresh net."""
+    from safetensors.torch import load_file
+
+    from audioldm_daw.engine.training.loop import run
+    from audioldm_daw.engine.training.vocoder import VocoderOptions, VocoderStage
+
+    stage = VocoderStage(VocoderOptions(segment_frames=16, adversarial=True, init=runs["vocoder"]))
+    run(stage, _config("vocoder", tmp_path / "gan", audio_dir, 1, lr=0.0))  # lr 0: weights stay as loaded
+    weights = "vocoder/model.safetensors"
+    before, after = load_file(runs["vocoder"] / weights), load_file(tmp_path / "gan" / weights)
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert json.loads((tmp_path / "gan" / "config.json").read_text())["stage_options"]["init"] == str(runs["vocoder"])

@@ -9,6 +9,7 @@ feature-matching terms from a slim multi-period/multi-scale discriminator after 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 
 from audioldm_daw.engine.architecture import HOP, PRESETS, build_vocoder
 from audioldm_daw.engine.mel import SILENCE, log_mel
+from audioldm_daw.engine.training.components import load_vocoder
 from audioldm_daw.engine.training.data import BatchPlan, clip_mels, crop_start, fit, load_folder
 from audioldm_daw.engine.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
 from audioldm_daw.engine.training.losses import (
@@ -53,6 +55,7 @@ class VocoderOptions:
     adv_weight: float = 0.05
     fm_weight: float = 0.1
     adv_start: int = 0
+    init: Path | None = None  # start from these weights (a finished run, model or vocoder folder)
 
 
 class VocoderStage(Stage):
@@ -64,7 +67,7 @@ class VocoderStage(Stage):
         self.opt = options or VocoderOptions()
 
     def info(self) -> dict[str, Any]:
-        return asdict(self.opt)
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.opt).items()}
 
     def setup(self, acc: Any, cfg: TrainConfig) -> None:
         if cfg.data is None:
@@ -72,8 +75,11 @@ class VocoderStage(Stage):
         self.folder = load_folder(cfg.data, cfg.cache, cfg.captions, quiet=cfg.quiet, exclude=[cfg.out])
         self.mels = clip_mels(self.folder, cfg.cache, quiet=cfg.quiet)
         self.plan = BatchPlan(len(self.folder), cfg.batch_size, cfg.seed, acc.num_processes, acc.process_index)
-        vocoder = build_vocoder(PRESETS[cfg.preset])
-        fold_input_scale(vocoder, *self.mels.stats())
+        if self.opt.init is not None:
+            vocoder = load_vocoder(self.opt.init)  # its own architecture; already at the data's scale
+        else:
+            vocoder = build_vocoder(PRESETS[cfg.preset])
+            fold_input_scale(vocoder, *self.mels.stats())
         self.models = {"vocoder": vocoder}
         self.groups = {"main": OptimGroup(["vocoder"], betas=(0.8, 0.99))}
         if self.opt.adversarial:
