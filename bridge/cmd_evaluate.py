@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         )
         rep["classifier_accuracy_on_real"] = clf_acc
         reports.append(rep)
-    keys = ["accuracy", "fd", "kl", "inception_score", "clap_score"]
+    keys = ["accuracy", "accuracy_decoded_mel", "fd", "kl", "inception_score", "clap_score"]
     print("| model | " + " | ".join(keys) + " |")
     print("|---" * (len(keys) + 1) + "|")
     for rep in reports:

@@ -68,9 +68,40 @@ def test_evaluate_command_on_a_tiny_set(small_dataset: Path, tiny_model_dir: Pat
     assert r.returncode == 0, r.stderr
     rep = json.loads(out.read_text())[0]
     assert rep["prompts"] == 3
-    assert 0.0 <= rep["accuracy"] <= 1.0
+    assert 0.0 <= rep["accuracy"] <= 1.0 and 0.0 <= rep["accuracy_decoded_mel"] <= 1.0
     assert np.isfinite(rep["fd"]) and rep["fd"] >= 0 and np.isfinite(rep["kl"])
     assert -1.0 <= rep["clap_score"] <= 1.0
     assert 0.0 <= rep["classifier_accuracy_on_real"] <= 1.0
     assert (tmp_path / "clf.pt").is_file()
     assert f"| {tiny_model_dir} | {rep['accuracy']:.3f} |" in r.stdout  # the printed table row
+
+
+def test_decoded_mel_accuracy_scores_the_mel_the_vocoder_was_given(tiny_model_dir: Path) -> None:
+    """``accuracy_decoded_mel`` classifies exactly the VAE output that the vocoder turned into the clip."""
+    import torch
+
+    from audioldm_daw.engine import Engine, GenerateRequest
+    from audioldm_daw.engine.evaluation.classifier import Classifier, MelCNN
+    from audioldm_daw.engine.evaluation.evaluate import MelRecorder
+    from audioldm_daw.engine.mel import log_mel
+
+    found: list[MelRecorder] = []
+
+    def record(m: object) -> MelRecorder:
+        found.append(MelRecorder(m.vae, m.vocoder))  # type: ignore[attr-defined]
+        return found[-1]
+
+    engine = Engine.load(tiny_model_dir, device="cpu", decoder_factory=record)
+    req = GenerateRequest("a low drone", duration=1.0, steps=2, seed=4, sample_rate=16000, normalize_db=None)
+    clip = engine.generate(req)
+    (rec,) = found
+    assert len(rec.mels) == 1 and rec.mels[0].shape[1] == 64
+    with torch.no_grad():
+        wave = rec.vocoder(rec.mels[0][None]).float()[0].numpy()
+    n = len(clip.audio) - 400  # the engine fades the clip's first and last few milliseconds (no clicks)
+    np.testing.assert_allclose(clip.audio[400:n], wave[400:n], atol=1e-5)
+    torch.manual_seed(0)
+    clf = Classifier(MelCNN(3).eval(), ["a", "b", "c"])
+    _, p1 = clf.embed([clip.audio])
+    _, p2 = clf.embed_mels([log_mel(torch.from_numpy(clip.audio))])
+    np.testing.assert_allclose(p1, p2, atol=1e-6)

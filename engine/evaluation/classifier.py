@@ -61,13 +61,17 @@ class Classifier:
     net: MelCNN
     labels: list[str]
 
-    @torch.no_grad()
     def embed(self, waves: list[np.ndarray], batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
         """(embeddings (N, 64), class probabilities (N, classes)) of 16 kHz waveforms."""
+        return self.embed_mels([log_mel(torch.as_tensor(w, dtype=torch.float32)) for w in waves], batch)
+
+    @torch.no_grad()
+    def embed_mels(self, mels: list[torch.Tensor], batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+        """The same for log-mels (T, 64), e.g. a VAE's decoded mel before any vocoder."""
         self.net.eval()
         embs, probs = [], []
-        for i in range(0, len(waves), batch):
-            e, logits = self.net(mels_of(waves[i : i + batch]))
+        for i in range(0, len(mels), batch):
+            e, logits = self.net(torch.stack([fit_frames(m.float().cpu()) for m in mels[i : i + batch]]))
             embs.append(e.numpy())
             probs.append(torch.softmax(logits, -1).numpy())
         return np.concatenate(embs), np.concatenate(probs)
