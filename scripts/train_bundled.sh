@@ -7,7 +7,7 @@
 # Usage: bash scripts/train_bundled.sh [WORK_DIR]     (default WORK_DIR: runs/bundled)
 #   OUT_MODEL=DIR  where the model goes (default models/audioldm-daw-mini)
 #   EVAL_DIR=DIR   classifier, held-out prompts and report (default models/audioldm-daw-mini-eval)
-# On two CPU cores this takes about two and a half hours. Every stage resumes from its newest checkpoint
+# On two CPU cores this takes about five hours. Every stage resumes from its newest checkpoint
 # when the script is run again after an interruption, and finished stages are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ vae=$!
 stage "$W/clap" clap --data "$D" --steps 2000 --batch-size 32 --text-noise 0.15
 # The vocoder in two phases: reconstruction losses only, then HiFi-GAN's discriminators on top.
 stage "$W/vocoder-rec" vocoder --data "$D" --steps 1000 --batch-size 8 --lr 4e-4
-stage "$W/vocoder" vocoder --data "$D" --init "$W/vocoder-rec" --adversarial --steps VOC_STEPS --batch-size 8 \
+stage "$W/vocoder" vocoder --data "$D" --init "$W/vocoder-rec" --adversarial --steps 6000 --batch-size 8 \
   --lr 2e-4 --warmup 50
 wait $vae
 
@@ -39,7 +39,7 @@ wait $vae
 # CLAP text embeddings of the captions, side by side.
 # v-prediction with min-SNR weighting and a moving average: an epsilon model at this budget samples latents
 # twice too loud (see engine/training/ldm.py).
-LDM=(--data "$D" --vae "$W/vae" --clap "$W/clap" --vocoder "$W/vocoder" --steps LDM_STEPS --batch-size 8 --seconds 2.56
+LDM=(--data "$D" --vae "$W/vae" --clap "$W/clap" --vocoder "$W/vocoder" --steps 5000 --batch-size 8 --seconds 2.56
   --lr 3e-4 --prediction v_prediction --snr-gamma 5 --ema 0.999 --keep-checkpoints 3)
 stage "$W/ldm-audio" ldm "${LDM[@]}" --condition audio &
 audio=$!
@@ -61,4 +61,4 @@ $A train assemble --clap "$W/clap" --vae "$W/vae" --vocoder "$W/vocoder" --ldm "
 cp "$W/data/heldout_prompts.jsonl" "$EVAL_DIR/heldout_prompts.jsonl"
 $A evaluate --model "$OUT_MODEL" --model "$W/ldm-text/model" --prompts "$EVAL_DIR/heldout_prompts.jsonl" \
   --data "$W/data" --classifier "$EVAL_DIR/classifier.pt" --eval-clap "$W/clap-eval" \
-  --out "$EVAL_DIR/evaluation.json"
+  --steps 25 --out "$EVAL_DIR/evaluation.json"
