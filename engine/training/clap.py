@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +79,6 @@ class ClapStage(Stage):
     def __init__(self, options: ClapOptions | None = None) -> None:
         super().__init__()
         self.opt = options or ClapOptions()
-
-    def info(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.opt).items()}
 
     def setup(self, acc: Any, cfg: TrainConfig) -> None:
         from transformers import AutoTokenizer

@@ -28,7 +28,7 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +118,6 @@ class LdmStage(Stage):
     def __init__(self, options: LdmOptions) -> None:
         super().__init__()
         self.opt = options
-
-    def info(self) -> dict[str, Any]:
-        d = asdict(self.opt)
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
 
     # -- setup: frozen parts, cached latents and conditions ---------------------------------------------
     def setup(self, acc: Any, cfg: TrainConfig) -> None:

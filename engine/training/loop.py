@@ -71,7 +71,12 @@ class TrainConfig:
         return Path(self.cache_dir) if self.cache_dir else self.out / "cache"
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        return json_fields(self)
+
+
+def json_fields(options: Any) -> dict[str, Any]:
+    """A dataclass's fields as plain JSON values (paths as strings), for a run's ``config.json``."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
 
 
 @dataclass
@@ -119,8 +124,9 @@ class Stage:
         raise NotImplementedError
 
     def info(self) -> dict[str, Any]:
-        """Stage options worth recording in the run's config."""
-        return {}
+        """Stage options worth recording in the run's config: the stage's options dataclass ``opt``."""
+        opt = getattr(self, "opt", None)
+        return json_fields(opt) if opt is not None else {}
 
     def data_summary(self) -> str | None:
         """One line about the data (clips, skipped files), shown when the run starts."""

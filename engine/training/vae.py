@@ -8,7 +8,7 @@ latents of the training data, as Stable Diffusion does, so the LDM works on unit
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -71,9 +71,6 @@ class VaeStage(Stage):
     def __init__(self, options: VaeOptions | None = None) -> None:
         super().__init__()
         self.opt = options or VaeOptions()
-
-    def info(self) -> dict[str, Any]:
-        return asdict(self.opt)
 
     def setup(self, acc: Any, cfg: TrainConfig) -> None:
         if cfg.data is None:

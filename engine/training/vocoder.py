@@ -8,7 +8,7 @@ feature-matching terms from a slim multi-period/multi-scale discriminator after 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +65,6 @@ class VocoderStage(Stage):
     def __init__(self, options: VocoderOptions | None = None) -> None:
         super().__init__()
         self.opt = options or VocoderOptions()
-
-    def info(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.opt).items()}
 
     def setup(self, acc: Any, cfg: TrainConfig) -> None:
         if cfg.data is None:
