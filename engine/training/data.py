@@ -21,6 +21,7 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,10 @@ class AudioFolder:
     def __len__(self) -> int:
         return len(self.files)
 
-    @property
+    @cached_property
     def captions(self) -> list[str | None]:
-        """Each clip's caption: the first of its captions, ``None`` for an uncaptioned clip."""
+        """Each clip's caption: the first of its captions, ``None`` for an uncaptioned clip (derived once:
+        the LDM stage looks it up per segment)."""
         return [c[0] if c else None for c in self.caption_sets]
 
     def wave(self, i: int) -> np.ndarray:
