@@ -20,17 +20,16 @@ from audioldm_daw.engine.evaluation.metrics import frechet_distance, inception_s
 
 
 class MelRecorder(TorchDecoder):
-    """The torch decoder, keeping each decoded log-mel (one clip per decode in plain generation)."""
+    """The torch decoder, keeping each log-mel it hands the vocoder (one clip per decode in plain generation)."""
 
     def __init__(self, vae: torch.nn.Module, vocoder: torch.nn.Module) -> None:
         super().__init__(vae, vocoder)
         self.mels: list[torch.Tensor] = []
 
-    @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        mel = self.mel(latents)
+    def mel(self, latents: torch.Tensor) -> torch.Tensor:
+        mel = super().mel(latents)
         self.mels.extend(m.float().cpu() for m in mel)
-        return self.vocoder(mel.to(self.vocoder.dtype)).float()
+        return mel
 
 
 def read_prompts(path: Path) -> list[dict[str, Any]]:
