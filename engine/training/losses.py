@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# (n_fft, hop, window) at 16 kHz: short, medium and long analysis windows (Parallel WaveGAN's recipe,
-# scaled from 24 kHz).
 # Magnitude floor of the log-magnitude term, the log-mel's own floor: below it (about -100 dB under a
 # full-scale bin) differences are inaudible, and a lower floor lets silent bins, where log(|S|) is
 # arbitrarily negative, dominate the loss over the harmonics.
 MAG_FLOOR = 1e-5
+# (n_fft, hop, window) at 16 kHz: short, medium and long analysis windows (Parallel WaveGAN's recipe,
+# scaled from 24 kHz).
 STFT_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((256, 64, 256), (512, 128, 512), (1024, 256, 1024))
 
 
