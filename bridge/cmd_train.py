@@ -69,6 +69,13 @@ def add_common_options(p: argparse.ArgumentParser, defaults: dict[str, int], pre
     p.add_argument("--captions", type=Path, default=None, help="captions file (.jsonl or .csv with file,caption)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this much wall-clock training time: checkpoint, export and exit (default: none)",
+    )
+    p.add_argument(
         "--ema",
         type=float,
         default=0.0,
@@ -170,6 +177,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         quiet=args.quiet,
         threads=args.threads,
         ema=args.ema,
+        time_limit=args.time_limit,
     )
 
 

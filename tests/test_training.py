@@ -377,6 +377,36 @@ def test_resume_reproduces_the_loss_sequence(runs: dict[str, Any], audio_dir: Pa
     assert logged == [round(x, 7) for x in full.losses]
 
 
+def test_time_limit_checkpoints_exports_and_resumes_where_it_stopped(
+    runs: dict[str, Any], audio_dir: Path, tmp_path: Path
+) -> None:
+    """A run past its wall-clock budget stops after the current step with a checkpoint and an export, and
+    ``--resume`` continues from exactly there to the same losses as an uninterrupted run."""
+    from audioldm_daw.engine.training.loop import run
+
+    full = run(_stage("vocoder", runs), _config("vocoder", tmp_path / "full", audio_dir, 3, checkpoint_every=10))
+    out = tmp_path / "limited"
+    cut = run(_stage("vocoder", runs), _config("vocoder", out, audio_dir, 3, checkpoint_every=10, time_limit=1e-9))
+    assert cut.steps == 1 and len(cut.losses) == 1
+    assert (out / "checkpoints" / "step-00000001").is_dir()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 1 and summary["stopped_by_time_limit"] is True
+    assert (out / "vocoder" / "config.json").is_file()  # exported despite stopping early
+    rest = run(_stage("vocoder", runs), _config("vocoder", out, audio_dir, 3, checkpoint_every=10, resume=True))
+    assert rest.start_step == 1 and rest.steps == 3
+    # equal to float rounding: a GPU's kernels need not repeat the same reduction order after a restart
+    assert cut.losses + rest.losses == pytest.approx(full.losses, rel=1e-5)
+    assert json.loads((out / "summary.json").read_text())["stopped_by_time_limit"] is False
+
+
+def test_time_limit_must_be_positive(tmp_path: Path) -> None:
+    from audioldm_daw.engine.training.loop import TrainConfig
+
+    for bad in (0.0, -5.0, float("nan")):
+        with pytest.raises(ValueError, match="time_limit"):
+            TrainConfig(out=tmp_path, time_limit=bad)
+
+
 # -- the assembled folder ------------------------------------------------------------------------------
 
 

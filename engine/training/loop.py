@@ -55,6 +55,9 @@ class TrainConfig:
     quiet: bool = False
     threads: int | None = None
     ema: float = 0.0
+    # Wall-clock budget in seconds: the run checkpoints, exports and stops at the first step past it, so
+    # a lent GPU or an overnight slot is used to the end without losing the steps since the last checkpoint.
+    time_limit: float | None = None
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -64,6 +67,8 @@ class TrainConfig:
             raise ValueError("steps and batch_size must be at least 1")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema: expected a decay in [0, 1), got {self.ema}")
+        if self.time_limit is not None and not (math.isfinite(self.time_limit) and self.time_limit > 0):
+            raise ValueError(f"time_limit: expected a positive number of seconds, got {self.time_limit}")
 
     @property
     def cache(self) -> Path:
@@ -258,6 +263,7 @@ def run(stage: Stage, cfg: TrainConfig, accelerator: Any = None) -> TrainResult:
         dynamic_ncols=True,
     )
     t0, c0 = time.perf_counter(), time.process_time()
+    out_of_time = False
     try:
         for step in range(start + 1, cfg.steps + 1):
             data_step = 1 if cfg.fixed_batch else step
@@ -282,10 +288,15 @@ def run(stage: Stage, cfg: TrainConfig, accelerator: Any = None) -> TrainResult:
                     f.write(json.dumps(row) + "\n")
             bar.set_postfix(loss=f"{running:.4f}", refresh=False)
             bar.update(1)
-            if step % max(1, cfg.checkpoint_every) == 0 or step == cfg.steps:
+            out_of_time = _past(cfg.time_limit, t0, acc)
+            if step % max(1, cfg.checkpoint_every) == 0 or step == cfg.steps or out_of_time:
                 save_checkpoint(
                     acc, cfg.out, step, {"running_loss": running}, cfg.keep_checkpoints, _ema_writer(averages)
                 )
+            result.steps = step
+            if out_of_time:
+                log.info("%s: time limit of %.0f s reached at step %d", stage.name, cfg.time_limit, step)
+                break
     finally:
         bar.close()
     result.seconds = time.perf_counter() - t0
@@ -297,8 +308,9 @@ def run(stage: Stage, cfg: TrainConfig, accelerator: Any = None) -> TrainResult:
         result.exported = stage.export(acc, cfg)
         summary = {
             "stage": stage.name,
-            "steps": cfg.steps,
+            "steps": result.steps,
             "resumed_from": start,
+            "stopped_by_time_limit": out_of_time,
             "batch_size": cfg.batch_size,
             "processes": acc.num_processes,
             "device": str(acc.device),
@@ -313,6 +325,17 @@ def run(stage: Stage, cfg: TrainConfig, accelerator: Any = None) -> TrainResult:
     acc.wait_for_everyone()
     acc.end_training()
     return result
+
+
+def _past(limit: float | None, t0: float, acc: Any) -> bool:
+    """Whether the wall-clock budget is spent; every process follows the main one, so all stop together."""
+    if limit is None:
+        return False
+    over = time.perf_counter() - t0 >= limit
+    if acc.num_processes == 1:
+        return over
+    # any process out of time stops them all at the same step (a collective, so all must call it)
+    return bool(acc.reduce(torch.tensor([float(over)], device=acc.device), reduction="sum").item() > 0)
 
 
 EMA_FILE = "ema.pt"
