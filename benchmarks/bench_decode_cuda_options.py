@@ -1,0 +1,125 @@
+"""GPU decode stage: ORT CUDA EP session options and torch fp16 settings, timed side by side in one run.
+
+    python benchmarks/bench_decode.py --device cuda --export-dir /tmp/sfull    # exports the fp16 graph once
+    python benchmarks/bench_decode_cuda_options.py --export-dir /tmp/sfull     # then the options compared here
+
+``bench_decode.py`` times the two backends as the engine runs them; this one times the choices behind
+them on the same S-full random weights and the same exported graph, so that the defaults in
+``export/runtime.py`` rest on a measurement: CUDA graphs on or off, cuDNN's algorithm search, NHWC
+kernels, a dynamic-shape session, and torch with ``cudnn.benchmark``. Each configuration is built,
+warmed up, then timed with CUDA events; its medians and its ratio to plain torch fp16 are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_decode import build_decode_parts
+
+
+def cuda_time(fn: Callable[[], object], repeats: int, warmup: int = 5) -> list[float]:
+    """Milliseconds per call, CUDA-event timed on torch's current stream (ORT shares the device)."""
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return times
+
+
+def ort_runner(graph: Path, shape: tuple[int, int, int, int], out_len: int, options: dict[str, str], static: bool):
+    """A zero-argument call that runs the graph on bound CUDA buffers (the engine's IO binding)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    if static:
+        so.add_free_dimension_override_by_name("batch", shape[0])
+        so.add_free_dimension_override_by_name("frames", shape[2])
+    provider = {"device_id": "0", "do_copy_in_default_stream": "1", **options}
+    sess = ort.InferenceSession(str(graph), so, providers=[("CUDAExecutionProvider", provider), "CPUExecutionProvider"])
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0)).to("cuda", torch.float16)
+    out = torch.empty(shape[0], out_len, device="cuda", dtype=torch.float32)
+    binding = sess.io_binding()
+    binding.bind_input("latent", "cuda", 0, np.float16, tuple(x.shape), x.data_ptr())
+    binding.bind_output("waveform", "cuda", 0, np.float32, tuple(out.shape), out.data_ptr())
+
+    def run() -> None:
+        sess.run_with_iobinding(binding)
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--export-dir", required=True, help="folder holding the validated fp16 export of bench_decode")
+    p.add_argument("--frames", type=int, default=256, help="latent time cells (256 = 10.24 s)")
+    p.add_argument("--repeats", type=int, default=50)
+    args = p.parse_args(argv)
+
+    from audioldm_daw.engine.decode import TorchDecoder
+    from audioldm_daw.export.onnx_export import GRAPH_NAME, DecodeGeometry, read_manifest
+    from audioldm_daw.export.runtime import preload_cuda_libraries
+
+    preload_cuda_libraries()
+    graph = Path(args.export_dir) / GRAPH_NAME["fp16"]
+    geometry = DecodeGeometry(**read_manifest(graph)["geometry"])
+    vae, vocoder = build_decode_parts("s-full")
+    torch.nn.Module.to(vae, "cuda", torch.float16)
+    torch.nn.Module.to(vocoder, "cuda", torch.float16)
+    dec = TorchDecoder(vae, vocoder)
+    shape = (1, geometry.latent_channels, args.frames, geometry.latent_bins)
+    out_len = geometry.output_length(args.frames)
+    z = torch.randn(*shape, generator=torch.Generator().manual_seed(0)).to("cuda", torch.float16)
+
+    results: dict[str, list[float]] = {}
+
+    def torch_run() -> None:
+        with torch.inference_mode():
+            dec.decode(z)
+
+    results["torch fp16"] = cuda_time(torch_run, args.repeats)
+    torch.backends.cudnn.benchmark = True
+    results["torch fp16, cudnn.benchmark"] = cuda_time(torch_run, args.repeats)
+    torch.backends.cudnn.benchmark = False
+
+    exhaustive = {"cudnn_conv_algo_search": "EXHAUSTIVE", "cudnn_conv_use_max_workspace": "1"}
+    nhwc = {**exhaustive, "prefer_nhwc": "1"}
+    configs: dict[str, tuple[dict[str, str], bool]] = {
+        "ort static, exhaustive, CUDA graph": ({**exhaustive, "enable_cuda_graph": "1"}, True),
+        "ort static, exhaustive, no graph": ({**exhaustive, "enable_cuda_graph": "0"}, True),
+        "ort static, heuristic, CUDA graph": ({"cudnn_conv_algo_search": "HEURISTIC", "enable_cuda_graph": "1"}, True),
+        "ort static, exhaustive, NHWC, CUDA graph": ({**nhwc, "enable_cuda_graph": "1"}, True),
+        "ort dynamic, exhaustive": ({**exhaustive, "enable_cuda_graph": "0"}, False),
+    }
+    for name, (options, static) in configs.items():
+        try:
+            results[name] = cuda_time(ort_runner(graph, shape, out_len, options, static), args.repeats)
+        except Exception as exc:  # one option a build lacks must not hide the others
+            print(f"{name}: failed ({type(exc).__name__}: {str(exc)[:200]})", flush=True)
+
+    base = statistics.median(results["torch fp16"])
+    print(f"\ndecode S-full latent {shape} -> {out_len / 16000:.2f} s audio on {torch.cuda.get_device_name()}")
+    for name, times in results.items():
+        med = statistics.median(times)
+        print(f"  {name:44s} median {med:7.2f} ms  min {min(times):7.2f}  torch/this {base / med:5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
