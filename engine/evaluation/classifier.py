@@ -122,7 +122,7 @@ def train_classifier(dataset: Path, epochs: int = 10, seed: int = 0, log: bool =
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         if log:
             print(f"classifier epoch {epoch + 1}/{epochs}: loss {total / len(x):.3f}", flush=True)
     clf = Classifier(net.eval(), labels)
