@@ -12,6 +12,7 @@
 #                     exports and counts as finished (default: none, every stage runs its steps)
 #   STEP_PCT=N        every stage's steps scaled to N percent (default 100; a quick trial: 5; a smoke
 #                     test of the script itself: 0.2)
+#   BATCH_X=N         every stage's batch size multiplied by N (default 1; on a large GPU, 8 keeps it busy)
 #   N_TRAIN, N_TEST   dataset size (default 1120 and 140 clips)
 #   PRESET=NAME       architecture preset (default micro)
 #   EVAL_STEPS, EVAL_LIMIT   denoising steps and number of held-out prompts in the evaluation
@@ -30,6 +31,11 @@ A=("$PY" -m audioldm_daw.bridge.cli)
 PCT=${STEP_PCT:-100}
 if ! [[ "$PCT" =~ ^[0-9]*\.?[0-9]+$ ]] || awk -v p="$PCT" 'BEGIN { exit !(p <= 0) }'; then
   echo "train_bundled: STEP_PCT must be a positive number of percent, got '$PCT'" >&2
+  exit 2
+fi
+BX=${BATCH_X:-1}
+if ! [[ "$BX" =~ ^[1-9][0-9]*$ ]]; then
+  echo "train_bundled: BATCH_X must be a whole number, 1 or more, got '$BX'" >&2
   exit 2
 fi
 DEVICE=${DEVICE:-$("$PY" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')}
@@ -54,29 +60,15 @@ stage() { local out=$1; shift; [ -f "$out/summary.json" ] || "${A[@]}" train "$@
     --prompts "$W/data/heldout_prompts.jsonl"
 D=$W/data/train
 
-# CLAP, VAE and vocoder do not depend on each other: two at a time.
-stage "$W/vae" vae --data "$D" --steps "$(steps 1500)" --batch-size 16 --seconds 1.28 &
-vae=$!
-stage "$W/clap" clap --data "$D" --steps "$(steps 2000)" --batch-size 32 --text-noise 0.15
-# The vocoder in two phases: reconstruction losses only, then HiFi-GAN's discriminators on top.
-stage "$W/vocoder-rec" vocoder --data "$D" --steps "$(steps 1000)" --batch-size 8 --lr 4e-4
-stage "$W/vocoder" vocoder --data "$D" --init "$W/vocoder-rec" --adversarial --steps "$(steps 6000)" \
-  --batch-size 8 --lr 2e-4 --warmup 50
-wait $vae
+# When a stage fails, stop the ones still running beside it (each background job is a shell around one
+# training process) rather than leave them training alone.
+stop_jobs() { for p in $(jobs -p); do pkill -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done; true; }
+trap stop_jobs EXIT
 
-# The LDM on CLAP audio embeddings (the paper's recipe: no captions needed) and, for the comparison, on
-# CLAP text embeddings of the captions, side by side.
-# v-prediction with min-SNR weighting and a moving average: an epsilon model at this budget samples latents
-# twice too loud (see engine/training/ldm.py).
-LDM=(--data "$D" --vae "$W/vae" --clap "$W/clap" --vocoder "$W/vocoder" --steps "$(steps 5000)" --batch-size 8
-  --seconds 2.56 --lr 3e-4 --prediction v_prediction --snr-gamma 5 --ema 0.999 --keep-checkpoints 3)
-stage "$W/ldm-audio" ldm "${LDM[@]}" --condition audio &
-audio=$!
-stage "$W/ldm-text" ldm "${LDM[@]}" --condition text
-wait $audio
-
-# The scoring CLAP: one caption per clip and no text noise, so it is a different model from the
-# conditioning CLAP; it is used only to measure text-audio similarity.
+# The vocoder depends on nothing else, so it trains in a lane of its own beside everything else: in two phases,
+# reconstruction losses only, then HiFi-GAN's discriminators on top. The scoring CLAP follows it in that lane:
+# one caption per clip and no text noise, so it is a different model from the conditioning CLAP; it is used
+# only to measure text-audio similarity.
 "$PY" -c "
 import json, os, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
@@ -84,10 +76,37 @@ root = os.path.abspath(os.path.dirname(sys.argv[1]))
 with open(sys.argv[2], 'w') as f:
     f.writelines(json.dumps({'file': os.path.join(root, r['file']), 'caption': r['caption']}) + '\\n' for r in rows)
 " "$D/metadata.jsonl" "$W/one-caption.jsonl"
-stage "$W/clap-eval" clap --data "$D" --captions "$W/one-caption.jsonl" --steps "$(steps 1500)" --batch-size 32
+(
+  stage "$W/vocoder-rec" vocoder --data "$D" --steps "$(steps 1000)" --batch-size $((8 * BX)) --lr 4e-4
+  stage "$W/vocoder" vocoder --data "$D" --init "$W/vocoder-rec" --adversarial --steps "$(steps 6000)" \
+    --batch-size $((8 * BX)) --lr 2e-4 --warmup 50
+  stage "$W/clap-eval" clap --data "$D" --captions "$W/one-caption.jsonl" --steps "$(steps 1500)" \
+    --batch-size $((32 * BX))
+) &
+vocoder_lane=$!
 
-"${A[@]}" train assemble --clap "$W/clap" --vae "$W/vae" --vocoder "$W/vocoder" --ldm "$W/ldm-audio" \
-  --out "$OUT_MODEL"
+# CLAP and VAE, side by side; then the LDM on CLAP audio embeddings (the paper's recipe: no captions needed)
+# and, for the comparison, on CLAP text embeddings of the captions, side by side.
+# v-prediction with min-SNR weighting and a moving average: an epsilon model at this budget samples latents
+# twice too loud (see engine/training/ldm.py).
+stage "$W/vae" vae --data "$D" --steps "$(steps 1500)" --batch-size $((16 * BX)) --seconds 1.28 &
+vae=$!
+stage "$W/clap" clap --data "$D" --steps "$(steps 2000)" --batch-size $((32 * BX)) --text-noise 0.15
+wait $vae
+LDM=(--data "$D" --vae "$W/vae" --clap "$W/clap" --steps "$(steps 5000)" --batch-size $((8 * BX)) --seconds 2.56
+  --lr 3e-4 --prediction v_prediction --snr-gamma 5 --ema 0.999 --keep-checkpoints 3)
+stage "$W/ldm-audio" ldm "${LDM[@]}" --condition audio &
+audio=$!
+stage "$W/ldm-text" ldm "${LDM[@]}" --condition text
+wait $audio
+wait $vocoder_lane
+
+# The bundled model, and the text-conditioned model for the comparison, from the same CLAP, VAE and vocoder.
+for ldm in ldm-audio ldm-text; do
+  out=$OUT_MODEL
+  [ $ldm = ldm-audio ] || out=$W/ldm-text/model
+  "${A[@]}" train assemble --clap "$W/clap" --vae "$W/vae" --vocoder "$W/vocoder" --ldm "$W/$ldm" --out "$out"
+done
 cp "$W/data/heldout_prompts.jsonl" "$EVAL_DIR/heldout_prompts.jsonl"
 limit=()
 [ -z "${EVAL_LIMIT:-}" ] || limit=(--limit "$EVAL_LIMIT")

@@ -18,7 +18,10 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "train_bundled.sh"
-# the recipe's steps per stage (scripts/train_bundled.sh) and what 0.2% of them is
+# the recipe's batch sizes and steps per stage (scripts/train_bundled.sh), run at twice the batch sizes and
+# 0.2% of the steps
+BATCH_X = 2
+RECIPE_BATCH = {"vae": 16, "clap": 32, "vocoder-rec": 8, "vocoder": 8, "ldm-audio": 8, "ldm-text": 8, "clap-eval": 32}
 SCALED_STEPS = {"vae": 3, "clap": 4, "vocoder-rec": 2, "vocoder": 12, "ldm-audio": 10, "ldm-text": 10, "clap-eval": 3}
 
 
@@ -32,6 +35,7 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
         N_TRAIN="28",
         N_TEST="14",
         STEP_PCT="0.2",
+        BATCH_X=str(BATCH_X),
         EVAL_LIMIT="3",
         EVAL_STEPS="2",
         OUT_MODEL=str(tmp / "model"),
@@ -59,6 +63,7 @@ def test_every_stage_trains_its_scaled_steps(retrained: tuple[Path, subprocess.C
     for stage, steps in SCALED_STEPS.items():
         summary = json.loads((tmp / "work" / stage / "summary.json").read_text())
         assert summary["steps"] == steps, stage
+        assert summary["batch_size"] == RECIPE_BATCH[stage] * BATCH_X, stage
         assert summary["device"] == "cpu" and summary["stopped_by_time_limit"] is False
     ldm = json.loads((tmp / "work" / "ldm-text" / "summary.json").read_text())
     assert ldm["exported"]["condition"] == "text"
@@ -125,10 +130,26 @@ def test_a_second_run_skips_finished_stages(retrained: tuple[Path, subprocess.Co
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("STEP_PCT", "0"), ("STEP_PCT", "-3"), ("STEP_PCT", "ten"), ("DEVICE", "tpu")]
+    ("name", "value"),
+    [
+        ("STEP_PCT", "0"),
+        ("STEP_PCT", "-3"),
+        ("STEP_PCT", "ten"),
+        ("DEVICE", "tpu"),
+        ("BATCH_X", "0"),
+        ("BATCH_X", "1.5"),
+    ],
 )
 def test_bad_settings_are_refused_before_anything_runs(tmp_path: Path, name: str, value: str) -> None:
     r = _script(tmp_path, **{name: value})
     assert r.returncode == 2
     assert name in r.stderr and value in r.stderr
     assert not (tmp_path / "work").exists()
+
+
+def test_a_failing_stage_fails_the_script_and_assembles_nothing(tmp_path: Path) -> None:
+    r = _script(tmp_path, PRESET="no-such-preset")
+    assert r.returncode != 0
+    assert "no-such-preset" in r.stderr  # the stage's own message reaches the user
+    assert not (tmp_path / "model").exists()
+    assert not list((tmp_path / "work").glob("*/summary.json"))
