@@ -12,7 +12,7 @@
 #                     exports and counts as finished (default: none, every stage runs its steps)
 #   STEP_PCT=N        every stage's steps scaled to N percent (default 100; a quick trial: 5; a smoke
 #                     test of the script itself: 0.2)
-#   BATCH_X=N         every stage's batch size multiplied by N (default 1; on a large GPU, 8 keeps it busy)
+#   BATCH_X=N         every stage's batch size multiplied by N (default 1)
 #   N_TRAIN, N_TEST   dataset size (default 1120 and 140 clips)
 #   PRESET=NAME       architecture preset (default micro)
 #   EVAL_STEPS, EVAL_LIMIT   denoising steps and number of held-out prompts in the evaluation
@@ -28,11 +28,16 @@ OUT_MODEL=${OUT_MODEL:-models/audioldm-daw-mini}
 EVAL_DIR=${EVAL_DIR:-models/audioldm-daw-mini-eval}
 PY=${PYTHON:-.venv/bin/python}
 A=("$PY" -m audioldm_daw.bridge.cli)
+# Refuse a setting that is not a positive number before anything runs: "positive NAME VALUE UNIT".
+positive() {
+  if ! [[ "$2" =~ ^[0-9]*\.?[0-9]+$ ]] || awk -v v="$2" 'BEGIN { exit !(v <= 0) }'; then
+    echo "train_bundled: $1 must be a positive number of $3, got '$2'" >&2
+    exit 2
+  fi
+}
 PCT=${STEP_PCT:-100}
-if ! [[ "$PCT" =~ ^[0-9]*\.?[0-9]+$ ]] || awk -v p="$PCT" 'BEGIN { exit !(p <= 0) }'; then
-  echo "train_bundled: STEP_PCT must be a positive number of percent, got '$PCT'" >&2
-  exit 2
-fi
+positive STEP_PCT "$PCT" percent
+[ -z "${TIME_LIMIT:-}" ] || positive TIME_LIMIT "$TIME_LIMIT" seconds
 BX=${BATCH_X:-1}
 if ! [[ "$BX" =~ ^[1-9][0-9]*$ ]]; then
   echo "train_bundled: BATCH_X must be a whole number, 1 or more, got '$BX'" >&2
@@ -40,7 +45,7 @@ if ! [[ "$BX" =~ ^[1-9][0-9]*$ ]]; then
 fi
 DEVICE=${DEVICE:-$("$PY" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')}
 case $DEVICE in
-  # One thread per stage on the CPU: two stages run side by side on two cores.
+  # One thread per stage on the CPU: the stages that run side by side share the cores.
   cpu) WHERE=(--cpu --threads 1) ;;
   cuda) WHERE=() ;;
   *) echo "train_bundled: DEVICE must be cpu or cuda, got '$DEVICE'" >&2; exit 2 ;;

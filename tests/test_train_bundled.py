@@ -138,6 +138,8 @@ def test_a_second_run_skips_finished_stages(retrained: tuple[Path, subprocess.Co
         ("DEVICE", "tpu"),
         ("BATCH_X", "0"),
         ("BATCH_X", "1.5"),
+        ("TIME_LIMIT", "-1"),
+        ("TIME_LIMIT", "soon"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_runs(tmp_path: Path, name: str, value: str) -> None:
