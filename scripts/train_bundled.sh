@@ -107,11 +107,9 @@ wait $audio
 wait $vocoder_lane
 
 # The bundled model, and the text-conditioned model for the comparison, from the same CLAP, VAE and vocoder.
-for ldm in ldm-audio ldm-text; do
-  out=$OUT_MODEL
-  [ $ldm = ldm-audio ] || out=$W/ldm-text/model
-  "${A[@]}" train assemble --clap "$W/clap" --vae "$W/vae" --vocoder "$W/vocoder" --ldm "$W/$ldm" --out "$out"
-done
+ASSEMBLE=("${A[@]}" train assemble --clap "$W/clap" --vae "$W/vae" --vocoder "$W/vocoder")
+"${ASSEMBLE[@]}" --ldm "$W/ldm-audio" --out "$OUT_MODEL"
+"${ASSEMBLE[@]}" --ldm "$W/ldm-text" --out "$W/ldm-text/model"
 cp "$W/data/heldout_prompts.jsonl" "$EVAL_DIR/heldout_prompts.jsonl"
 limit=()
 [ -z "${EVAL_LIMIT:-}" ] || limit=(--limit "$EVAL_LIMIT")
