@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from audioldm_daw.engine.decode import TorchDecoder
+    from audioldm_daw.engine.geometry import Geometry
     from audioldm_daw.export.onnx_export import GRAPH_NAME, ExportError, export_decoder
     from audioldm_daw.export.runtime import load_decoder, validation_providers
 
@@ -109,9 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.nn.Module.to(vocoder, device, dtype)
     torch_dec = TorchDecoder(vae, vocoder)
     g = torch.Generator().manual_seed(0)
-    c = int(vae.config.latent_channels)
-    bins = int(vocoder.config.model_in_dim) // 2 ** (len(vae.config.block_out_channels) - 1)
-    latents = torch.randn(args.batch, c, args.frames, bins, generator=g).to(device, dtype)
+    shape = Geometry.of_decoder(vae.config, vocoder.config).latent_shape(args.batch, args.frames)
+    latents = torch.randn(shape, generator=g).to(device, dtype)
 
     with torch.inference_mode():
         ref = torch_dec.decode(latents).float().cpu()
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     med_cpu = {k: statistics.median(v) * 1000 for k, v in cpu.items()}
     prec = "fp16" if fp16 else "fp32"
     where = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
-    print(f"\ndecode {preset} latent ({args.batch}, {c}, {args.frames}, {bins}) -> {seconds:.2f} s audio, {where}")
+    print(f"\ndecode {preset} latent {shape} -> {seconds:.2f} s audio, {where}")
     for k in ("torch", "onnx"):
         runs = ", ".join(f"{t * 1000:.0f}" for t in times[k])
         print(f"  {k:5s} {prec}: median {med[k]:9.1f} ms   (runs: {runs})   CPU time {med_cpu[k]:9.1f} ms")

@@ -18,8 +18,7 @@ def decoder_factory(choice: str) -> Callable[[Any], Any] | None:
     """
     if choice == "torch":
         return None
-    try:
-        from audioldm_daw.export.select import choose_decoder
-    except ModuleNotFoundError:
-        return None
+    # export is part of this distribution: an import error here is a bug to see, not a reason to use torch.
+    from audioldm_daw.export.select import choose_decoder
+
     return lambda model: choose_decoder(model, choice)

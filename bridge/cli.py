@@ -1,8 +1,12 @@
 """``audioldm-daw``: one command with subcommands, each living in its own module.
 
 Every subcommand module exposes ``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``
-(or a ``COMMANDS`` dict of such objects, for families like the manipulations). Modules import their
-heavy dependencies inside ``run``, so listing the commands stays cheap.
+(or a ``COMMANDS`` dict of such objects, for families like the manipulations). :data:`SUBCOMMANDS` lists
+them explicitly, and a module that fails to import is an error, never a silently missing command.
+
+Building the parser imports every command module, so those modules import torch, diffusers,
+transformers and onnxruntime only inside ``run``: ``--help`` and a refused argument then answer in a
+fraction of a second instead of after a second or more of imports (tests/test_startup.py holds this).
 """
 
 from __future__ import annotations
@@ -10,11 +14,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from audioldm_daw import __version__
 
+# Command name -> ``module`` (a module with HELP/configure/run) or ``module:key`` (one of its COMMANDS).
+# The synthetic dataset is not a command: it renders with ``python -m audioldm_daw.engine.dataset``.
 SUBCOMMANDS: dict[str, str] = {
     "generate": "audioldm_daw.bridge.cmd_generate",
     "regenerate": "audioldm_daw.bridge.cmd_regenerate",
@@ -22,7 +31,6 @@ SUBCOMMANDS: dict[str, str] = {
     "export-onnx": "audioldm_daw.bridge.cmd_export",
     "train": "audioldm_daw.bridge.cmd_train",
     "finetune": "audioldm_daw.bridge.cmd_finetune",
-    "dataset": "audioldm_daw.bridge.cmd_dataset",
     "evaluate": "audioldm_daw.bridge.cmd_evaluate",
     "build-random-model": "audioldm_daw.bridge.cmd_random_model",
     "variation": "audioldm_daw.bridge.cmd_manipulate:variation",
@@ -32,20 +40,15 @@ SUBCOMMANDS: dict[str, str] = {
     "continue": "audioldm_daw.bridge.cmd_manipulate:continue",
 }
 
+# Libraries whose loggers and progress bars are quieted unless --verbose: (module, verbosity variable).
+_NOISY_LIBRARIES = (("diffusers", "DIFFUSERS_VERBOSITY"), ("transformers", "TRANSFORMERS_VERBOSITY"))
 
-def _available() -> dict[str, object]:
-    """Subcommand objects by name; ``module:key`` entries pick one of a module's ``COMMANDS``."""
-    mods: dict[str, object] = {}
-    for name, target in SUBCOMMANDS.items():
-        modname, _, key = target.partition(":")
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name != modname:
-                raise
-            continue
-        mods[name] = mod.COMMANDS[key] if key else mod
-    return mods
+
+def load_command(name: str) -> Any:
+    """The object behind command ``name`` (HELP, configure, run); import errors propagate."""
+    modname, _, key = SUBCOMMANDS[name].partition(":")
+    mod = importlib.import_module(modname)
+    return mod.COMMANDS[key] if key else mod
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,10 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"audioldm-daw {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, mod in _available().items():
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
-        mod.configure(p)
-        p.set_defaults(_run=mod.run)
+    for name in SUBCOMMANDS:
+        cmd = load_command(name)
+        p = sub.add_parser(name, help=cmd.HELP, description=cmd.HELP)
+        cmd.configure(p)
+        p.set_defaults(_run=cmd.run)
     return parser
 
 
@@ -82,22 +86,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _quiet_libraries(verbose: bool) -> None:
-    """diffusers/transformers print deprecation and dtype notes on every load; users need none of it."""
+    """diffusers/transformers print deprecation and dtype notes and a bar on every load; users need none of it.
+
+    Importing them here would cost every command a second or more (even ``--help`` and a refused
+    argument), so this only sets the environment variables they read when a command first imports them,
+    and quiets directly those already imported (an in-process caller such as the tests).
+    ``HF_HUB_DISABLE_PROGRESS_BARS`` is what transformers' progress-bar switch sets at import.
+    """
     if verbose:
         return
-    import warnings
-
     warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        import diffusers
-        import transformers
-
-        diffusers.utils.logging.set_verbosity_error()
-        diffusers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover - both are dependencies
-        pass
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for module, variable in _NOISY_LIBRARIES:
+        os.environ.setdefault(variable, "error")
+        lib = sys.modules.get(module)
+        if lib is not None:
+            lib.utils.logging.set_verbosity_error()
+            lib.utils.logging.disable_progress_bar()
 
 
 if __name__ == "__main__":

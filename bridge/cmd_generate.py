@@ -1,30 +1,38 @@
-"""``audioldm-daw generate PROMPT``: render one clip (and its recall sidecar) to a WAV file."""
+"""``audioldm-daw generate PROMPT`` and the manipulations: one command per request mode.
+
+Each command's arguments are derived from the request parameters (bridge/options.py), its request is
+checked before the model loads (a bad argument answers at once), and it writes a WAV with a JSON sidecar
+that regenerates it exactly.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from audioldm_daw.bridge.options import add_model_options, add_sampling_options, load_engine, request_kwargs
-from audioldm_daw.bridge.progress import StepBar
-from audioldm_daw.engine import Engine, RenderResult
+from audioldm_daw.bridge.options import (
+    add_model_options,
+    add_request_arguments,
+    cli_error,
+    load_engine,
+    request_from_args,
+)
 from audioldm_daw.engine.errors import InvalidRequest
-from audioldm_daw.engine.output import default_clips_dir, path_in_folder
-from audioldm_daw.engine.request import GenerateRequest
+
+if TYPE_CHECKING:
+    from audioldm_daw.engine import Engine, GenerateRequest, RenderResult
 
 HELP = "text-to-audio: render PROMPT to a WAV file with a JSON sidecar for exact recall"
-
-
-def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("prompt", help="what the clip should sound like")
-    p.add_argument("--out", default=None, help="output WAV path (default: the clips folder, named after the prompt)")
-    add_model_options(p)
-    add_sampling_options(p)
 
 
 def output_path(out: str | None, stem: str) -> Path:
     """--out as given (must end in .wav), else a fresh name in the clips folder."""
     if out is None:
+        from audioldm_daw.engine.output import default_clips_dir, path_in_folder
+
         return path_in_folder(default_clips_dir(), stem)
     path = Path(out).expanduser()
     if path.suffix.lower() != ".wav":
@@ -33,7 +41,7 @@ def output_path(out: str | None, stem: str) -> Path:
 
 
 def report(result: RenderResult, engine: Engine) -> None:
-    """One line for people and scripts: where the clip is and what made it."""
+    """One line for people and scripts: where the clip is and what made it; warnings on stderr."""
     clip = result.clip
     print(
         f"wrote {result.path} ({clip.seconds:.3f} s, {clip.sample_rate} Hz, seed {clip.request.seed}, "
@@ -42,20 +50,55 @@ def report(result: RenderResult, engine: Engine) -> None:
     if clip.candidate_scores:
         scores = ", ".join(f"{s:.3f}" for s in clip.candidate_scores)
         print(f"candidates (CLAP score): {scores}; kept #{clip.chosen + 1}")
+    for warning in clip.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def render_and_report(engine: Engine, request: GenerateRequest, out: Path, label: str = "denoising") -> int:
     """Render with a progress bar on stderr, then print where the clip went; the exit status."""
+    from audioldm_daw.bridge.progress import StepBar
+
     bar = StepBar(label)
     try:
         result = engine.render(request, out, progress=bar)
+    except InvalidRequest as exc:
+        raise cli_error(exc) from None
     finally:
         bar.close()
     report(result, engine)
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    request = GenerateRequest(args.prompt, **request_kwargs(args)).resolved()
-    out = output_path(args.out, args.prompt[:40] or "clip")
-    return render_and_report(load_engine(args), request, out)
+@dataclass(frozen=True)
+class RequestCommand:
+    """The command for one request mode: its help line, arguments, and how it names its output."""
+
+    mode: str
+    HELP: str
+
+    def configure(self, p: argparse.ArgumentParser) -> None:
+        add_request_arguments(p, self.mode)
+        p.add_argument("--out", default=None, help="output WAV path (default: the clips folder)")
+        add_model_options(p)
+
+    def run(self, args: argparse.Namespace) -> int:
+        request = request_from_args(args, self.mode)
+        if request.input_path is None:
+            stem = request.prompt[:40] or "clip"
+        else:
+            stem = f"{Path(request.input_path).stem}-{self.mode}"
+        out = output_path(args.out, stem)
+        from audioldm_daw.engine.input_audio import check_request_input
+
+        try:
+            check_request_input(request)  # a missing input or a span past its end fails before the model loads
+            engine = load_engine(args)
+            engine.check(request)
+        except InvalidRequest as exc:
+            raise cli_error(exc) from None
+        return render_and_report(engine, request, out, "denoising" if self.mode == "generate" else self.mode)
+
+
+GENERATE = RequestCommand("generate", HELP)
+configure = GENERATE.configure
+run = GENERATE.run

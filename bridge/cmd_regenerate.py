@@ -6,8 +6,8 @@ import argparse
 import dataclasses
 
 from audioldm_daw.bridge.cmd_generate import output_path, render_and_report
-from audioldm_daw.bridge.options import add_model_options, load_engine
-from audioldm_daw.engine.output import read_sidecar
+from audioldm_daw.bridge.options import add_model_options, converter, load_engine
+from audioldm_daw.engine.params import PARAMS
 
 HELP = "re-render a clip from its JSON sidecar (same model + seed + parameters = same audio)"
 
@@ -15,11 +15,13 @@ HELP = "re-render a clip from its JSON sidecar (same model + seed + parameters =
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("sidecar", help="the .json written beside a clip (or the clip's .wav)")
     p.add_argument("--out", default=None, help="output WAV path (default: the clips folder)")
-    p.add_argument("--seed", type=int, default=None, help="override the recorded seed (a variation)")
+    p.add_argument("--seed", type=converter(PARAMS["seed"]), default=None, help="override the recorded seed")
     add_model_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    from audioldm_daw.engine.output import read_sidecar
+
     data = read_sidecar(args.sidecar)
     if args.model is None:
         args.model = data.get("model", {}).get("path") or data.get("model", {}).get("id")
@@ -27,4 +29,4 @@ def run(args: argparse.Namespace) -> int:
     request = engine.request_from_sidecar(args.sidecar)
     if args.seed is not None:
         request = dataclasses.replace(request, seed=args.seed)
-    return render_and_report(engine, request, output_path(args.out, request.prompt[:40] or "clip"))
+    return render_and_report(engine, request, output_path(args.out, request.prompt[:40] or request.mode))

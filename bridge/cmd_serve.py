@@ -17,7 +17,6 @@ from pathlib import Path
 
 from audioldm_daw.bridge.options import add_model_options, load_engine
 from audioldm_daw.engine.errors import InvalidRequest
-from audioldm_daw.engine.output import default_clips_dir
 
 HELP = "serve the OSC protocol for Max, Pd and DAW scripts (UDP; see docs/OSC.md)"
 DEFAULT_HOST = "127.0.0.1"
@@ -81,6 +80,7 @@ def check_network(host: str | None, port: int, reply_port: int, allow: list[str]
 
 def run(args: argparse.Namespace) -> int:
     from audioldm_daw.bridge.osc_server import OscServer
+    from audioldm_daw.engine.output import default_clips_dir  # imports torch
 
     host, networks = check_network(args.host, args.port, args.reply_port, args.allow)
     clips = Path(args.clips).expanduser() if args.clips else default_clips_dir()

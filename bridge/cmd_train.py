@@ -37,14 +37,23 @@ STAGE_DEFAULTS = {
 }
 
 
+# The names of engine/architecture.py's PRESETS, smallest first. Spelled out because that module imports
+# torch at the top and building the parser (``--help``) must not; tests/test_startup.py checks they match.
+PRESET_NAMES = ("tiny", "micro", "mini", "s-full")
+DEFAULT_PRESET = "mini"
+PRESET_HELP = (
+    "architecture size: tiny (tests, ~1.3 M parameters), micro (~4 M; the project's small model, which "
+    "scripts/train_bundled.sh trains into models/audioldm-daw-mini), mini (~15 M), s-full (the public "
+    f"AudioLDM-S-full shapes, 185 M in the UNet alone); default {DEFAULT_PRESET}"
+)
+
+
 def add_common_options(p: argparse.ArgumentParser, defaults: dict[str, int], preset: bool = True) -> None:
     """Options every training run shares (TrainConfig); ``defaults`` holds the stage's steps and batch size."""
-    from audioldm_daw.engine.architecture import PRESETS
-
     p.add_argument("--data", type=Path, required=True, help="folder of audio files (searched recursively)")
     p.add_argument("--out", type=Path, required=True, help="run folder (created; holds checkpoints, logs, result)")
     if preset:
-        p.add_argument("--preset", default="mini", choices=sorted(PRESETS), help="architecture size (default mini)")
+        p.add_argument("--preset", default=DEFAULT_PRESET, choices=PRESET_NAMES, help=PRESET_HELP)
     steps, batch = defaults["steps"], defaults["batch_size"]
     p.add_argument("--steps", type=int, default=steps, help=f"total optimizer steps (default {steps})")
     p.add_argument("--batch-size", type=int, default=batch, help=f"clips per step per process (default {batch})")
@@ -160,7 +169,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         out=args.out,
         data=args.data,
-        preset=getattr(args, "preset", "mini"),
+        preset=getattr(args, "preset", DEFAULT_PRESET),
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,

@@ -34,10 +34,22 @@ Pure Data, or any DAW script that speaks OSC can drive it; the patches in `max_p
 - Numbers may be OSC int or float (Pd sends every number as a float): `steps 20.0` is fine, `steps
   20.5` is not. Strings are OSC strings. Missing options take their defaults.
 - Every request gets exactly one answer: its reply, `/audioldm/queued`, or `/audioldm/fail` with a
-  message that names the argument and what was expected. Malformed packets get
-  `/audioldm/fail "" <message>`. Addresses match exactly (no OSC wildcards). Messages at the engine's
+  message that names the argument and what was expected, and the address it answers. Malformed packets
+  get `/audioldm/fail "" <message> ""`. Addresses match exactly (no OSC wildcards). Messages at the engine's
   own reply addresses (`/audioldm/fail`, `/audioldm/done`, ...) are ignored: they are echoes of its
   replies, and answering them could start a loop.
+"""
+
+CHANGES = """\
+## Changes to the contract
+Arguments are only ever added at the end of a reply, so a patch that reads the first ones keeps working.
+- `/audioldm/fail` has a third argument: the request address it answers (`""` for a malformed packet).
+- `/audioldm/done` has a sixth argument, `warning`: `""`, or what the caller should know about a finished
+  clip, such as a prompt longer than the text encoder reads (the sidecar's `warnings` and `prompt_used`).
+- `/audioldm/inpaint` takes its prompt as optional (without it the rest of the input guides the span).
+- Options `eta` and `format` are new, and `normalize off` keeps the model's level.
+- Options that an address ignored before (`duration` on transfer, `loop` on inpaint, ...) and a duration
+  given together with a tempo are refused now, instead of being ignored or silently overridden.
 """
 
 FOOTER = f"""\
@@ -60,6 +72,9 @@ FOOTER = f"""\
   option key that leaves `key value` pairs are joined with spaces (`drum loop duration 4` is the prompt
   "drum loop"). A misspelt key followed by a word cannot be told from prompt words and joins the prompt;
   sending the prompt as one OSC string is never ambiguous.
+- Each address takes the options that mean something for it (the table above says which); any other
+  option, or a `duration` together with `bpm`/`bars`, is refused with `/audioldm/fail` rather than ignored
+  or overridden. The command line and the Python API accept the same parameters with the same ranges.
 - `/audioldm/play` plays a finished job's clip, or a file inside the clips folder, on the chosen output
   device; `/audioldm/played` follows when it has played to the end.
 """
@@ -99,9 +114,7 @@ def render() -> str:
     for o in OPTIONS.values():
         users = [s.address.rsplit("/", 1)[1] for s in generating if o.name in s.options]
         where = "all" if len(users) == len(generating) else ", ".join(users)
-        default = "" if o.default is None else f"`{o.default!r}`" if o.default == "" else f"`{o.default}`"
-        if o.name == "seed":
-            default = "random, reported"
+        default = f"`{o.shown_default}`" if o.shown_default else ""
         out.append(f"| `{o.name}` | {o.expected()} | {default} | {o.doc} | {where} |")
     out.append("")
     out.append("## Replies (engine -> client)")
@@ -118,6 +131,7 @@ def render() -> str:
     out.append("")
     out.append(EXAMPLES)
     out.append(FOOTER)
+    out.append(CHANGES)
     return "\n".join(out)
 
 
@@ -139,7 +153,7 @@ A session, as the engine answers it:
 <- /audioldm/progress "pad1" 1 20
    ...
 <- /audioldm/progress "pad1" 20 20
-<- /audioldm/done "pad1" "/home/me/.local/share/audioldm-daw/clips/pad1.wav" 8.0 48000 1234567
+<- /audioldm/done "pad1" "/home/me/.local/share/audioldm-daw/clips/pad1.wav" 8.0 48000 1234567 ""
 ```
 """
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audioldm_daw.engine.errors import Cancelled, EngineError
-from audioldm_daw.engine.output import path_in_folder
+from audioldm_daw.bridge.protocol import osc_name
+from audioldm_daw.engine.errors import Cancelled, EngineError, InvalidRequest
 from audioldm_daw.engine.request import GenerateRequest
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Job:
     request: GenerateRequest
     client: Client
     name: str | None = None
+    address: str = ""  # the request address, named in /audioldm/fail
     state: str = QUEUED
     last_reply: tuple[str, list[Any]] | None = None
     path: Path | None = None
@@ -108,7 +109,9 @@ class JobQueue:
         self._thread.start()
 
     # -- requests from the OSC thread -------------------------------------------------------------
-    def submit(self, request: GenerateRequest, job_id: str, client: Client, name: str | None = None) -> Job:
+    def submit(
+        self, request: GenerateRequest, job_id: str, client: Client, name: str | None = None, address: str = ""
+    ) -> Job:
         """Queue a job and send ``/audioldm/queued`` before the worker can start it (replies stay in order)."""
         with self._lock:
             if self._closing:
@@ -118,7 +121,7 @@ class JobQueue:
             elif job_id in self._jobs:
                 state = self._jobs[job_id].state
                 raise JobError(f'job_id: {job_id!r} is already in use (by a {state} job); choose another or send ""')
-            job = Job(job_id, request, client, name)
+            job = Job(job_id, request, client, name, address)
             self._jobs[job_id] = job
             self._reply(job, "/audioldm/queued", [job_id, len(self._waiting)])
             self._waiting.append(job)
@@ -180,7 +183,12 @@ class JobQueue:
                 log.exception("job %s: unexpected error in the queue", job.id)
                 with self._lock:
                     if job.state not in FINISHED:
-                        self._finish(job, FAILED, "/audioldm/fail", [job.id, "internal error (see the engine's log)"])
+                        self._finish(
+                            job,
+                            FAILED,
+                            "/audioldm/fail",
+                            [job.id, "internal error (see the engine's log)", job.address],
+                        )
             finally:
                 with self._lock:
                     self._running = None
@@ -188,12 +196,16 @@ class JobQueue:
     def _run(self, job: Job) -> None:
         throttle = ProgressThrottle(lambda d, t: self._progress(job, d, t), self.progress_rate)
         try:
+            from audioldm_daw.engine.output import path_in_folder
+
             out = path_in_folder(self.clips_dir, job.name or job.id)
             result = self.engine.render(job.request, out, progress=throttle, cancel=job.cancel_event.is_set)
         except Cancelled:
             with self._lock:
                 self._finish_cancelled(job, job.cancellers)
             return
+        except InvalidRequest as exc:
+            message = exc.message(osc_name)
         except EngineError as exc:
             message = str(exc)
         except Exception as exc:
@@ -209,14 +221,16 @@ class JobQueue:
                     return
                 clip = result.clip
                 job.path = Path(result.path).resolve()
-                args = [job.id, str(job.path), float(clip.seconds), int(clip.sample_rate), int(clip.request.seed)]
+                warning = "; ".join(clip.warnings)
+                seed = int(clip.request.seed)
+                args = [job.id, str(job.path), float(clip.seconds), int(clip.sample_rate), seed, warning]
                 self._finish(job, DONE, "/audioldm/done", args)
             return
         with self._lock:
             if job.cancel_event.is_set():
                 self._finish_cancelled(job, job.cancellers)
             else:
-                self._finish(job, FAILED, "/audioldm/fail", [job.id, message])
+                self._finish(job, FAILED, "/audioldm/fail", [job.id, message, job.address])
 
     def _progress(self, job: Job, done: int, total: int) -> None:
         with self._lock:

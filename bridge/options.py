@@ -1,11 +1,131 @@
-"""Command-line options shared by the subcommands that load a model or make a clip."""
+"""Command-line options, derived from the one declaration of request parameters (engine/params.py).
+
+Every command that makes a clip gets the same options with the same ranges as the OSC server and the
+Python API, because all three read :data:`~audioldm_daw.engine.params.PARAMS`. An option that means
+nothing for a command (``--loop`` on ``inpaint``) is still recognised, hidden from ``--help``, and
+refused with a message that says which commands it applies to. Only options the user typed reach the
+request, so a conflict (``--bpm``/``--bars`` with ``--duration``) is refused rather than resolved.
+
+Nothing here imports torch: ``--help`` and a refused argument answer at once.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Callable
+from dataclasses import MISSING, fields
+from typing import TYPE_CHECKING, Any
 
-from audioldm_daw.engine.request import OUTPUT_SAMPLE_RATES, SAMPLE_FORMATS, SCHEDULERS
+from audioldm_daw.engine.errors import InvalidRequest
+from audioldm_daw.engine.params import CHOICE, FLAG, INT, LEVEL, NUMBER, OFF, PARAMS, Param
+from audioldm_daw.engine.request import SOURCES, GenerateRequest, build_request
+
+if TYPE_CHECKING:
+    from audioldm_daw.engine import Engine
+
+
+def cli_name(field: str) -> str:
+    """How the command line spells a request field: ``--sr`` for an option, ``start_s`` for a positional."""
+    param = PARAMS.get(field)
+    if param is None:
+        return field
+    return param.name if param.positional else f"--{param.name}"
+
+
+def cli_error(exc: InvalidRequest) -> InvalidRequest:
+    """The same error, with every parameter named as it is typed on the command line."""
+    return InvalidRequest(exc.message(cli_name))
+
+
+def converter(param: Param) -> Callable[[str], Any]:
+    """The argparse ``type`` of a parameter: the text as the value the engine checks, or a message in the
+    engine's words (argparse puts the option's name in front)."""
+
+    def convert(text: str) -> Any:
+        value: Any = text
+        numeric = param.kind in (INT, NUMBER, LEVEL) or (
+            param.kind == CHOICE and all(isinstance(c, int) for c in param.choices or ())
+        )
+        if numeric and not (param.kind == LEVEL and text.strip().lower() == OFF):
+            try:
+                value = float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected {param.expected()}, got {text!r}") from None
+            if value.is_integer() and param.kind != NUMBER:
+                value = int(value)
+        try:
+            return param.check(value)
+        except InvalidRequest as exc:
+            raise argparse.ArgumentTypeError(exc.detail) from None
+
+    convert.__name__ = param.kind  # argparse names the type in some messages
+    return convert
+
+
+def _help(param: Param) -> str:
+    default = param.default_text()
+    tail = f"{param.expected()}; default {default}" if default else param.expected()
+    return f"{param.doc} ({tail})"
+
+
+def add_request_arguments(p: argparse.ArgumentParser, mode: str) -> None:
+    """The positional arguments of ``mode`` (input, span, prompt) and every request option."""
+    for f in fields(SOURCES[mode]):
+        param = PARAMS[f.name]
+        if param.positional:
+            optional = f.default is not MISSING
+            p.add_argument(
+                param.field,
+                metavar=param.name,
+                type=converter(param),
+                nargs="?" if optional else None,
+                default=argparse.SUPPRESS,
+                help=f"{param.doc} (optional: {param.when_optional})" if optional else param.doc,
+            )
+    for param in PARAMS.values():
+        if param.positional:
+            continue
+        shown = _help(param) if param.applies_to(mode) else argparse.SUPPRESS
+        if param.kind == FLAG:
+            p.add_argument(
+                f"--{param.name}",
+                dest=param.field,
+                action="store_const",
+                const=True,
+                default=argparse.SUPPRESS,
+                help=shown,
+            )
+        else:
+            p.add_argument(
+                f"--{param.name}",
+                dest=param.field,
+                type=converter(param),
+                default=argparse.SUPPRESS,
+                metavar=param.name.upper(),
+                help=shown,
+            )
+    if PARAMS["normalize_db"].applies_to(mode):
+        p.add_argument(
+            "--no-normalize",
+            dest="normalize_db",
+            action="store_const",
+            const=None,
+            default=argparse.SUPPRESS,
+            help=f"keep the model's level (same as --normalize {OFF})",
+        )
+
+
+def request_from_args(args: argparse.Namespace, mode: str) -> GenerateRequest:
+    """The request the user typed (only the options given), checked; errors use the command line's names."""
+    values = {name: getattr(args, name) for name in PARAMS if hasattr(args, name)}
+    if isinstance(values.get("input_path"), str):
+        from pathlib import Path
+
+        values["input_path"] = str(Path(values["input_path"]).expanduser().resolve())
+    try:
+        return build_request(mode, values).resolved()
+    except InvalidRequest as exc:
+        raise cli_error(exc) from None
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -26,51 +146,11 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_sampling_options(p: argparse.ArgumentParser) -> None:
-    """The request parameters a clip is made from (see GenerateRequest)."""
-    p.add_argument("--duration", type=float, default=10.0, help="seconds, 0.5..60 (default 10)")
-    p.add_argument("--bpm", type=float, default=None, help="tempo; with --bars sets the duration exactly")
-    p.add_argument("--bars", type=float, default=None, help="length in bars at --bpm")
-    p.add_argument("--beats", type=float, default=4.0, help="beats per bar (default 4)")
-    p.add_argument("--steps", type=int, default=50, help="denoising steps, 1..1000 (default 50)")
-    p.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance, 0..20 (default 2.5)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (drawn and reported when absent)")
-    p.add_argument("--negative", default="", help="negative prompt (the unconditional branch)")
-    p.add_argument("--scheduler", default="ddim", choices=SCHEDULERS, help="sampler (default ddim)")
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM eta, 0..1 (default 0)")
-    p.add_argument("--candidates", type=int, default=1, help="generate K, keep the best by CLAP score (1..8)")
-    p.add_argument("--sr", type=int, default=48000, choices=OUTPUT_SAMPLE_RATES, help="output rate (default 48000)")
-    p.add_argument("--format", default="float32", choices=SAMPLE_FORMATS, help="WAV sample format")
-    p.add_argument("--normalize", type=float, default=-1.0, help="peak level in dBFS (default -1)")
-    p.add_argument("--no-normalize", action="store_true", help="keep the model's level")
-    p.add_argument("--loop", action="store_true", help="seamless loop (the end flows into the start)")
-
-
-def request_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """GenerateRequest keyword arguments from parsed options."""
-    return {
-        "duration": args.duration,
-        "bpm": args.bpm,
-        "bars": args.bars,
-        "beats_per_bar": args.beats,
-        "steps": args.steps,
-        "guidance": args.guidance,
-        "seed": args.seed,
-        "negative": args.negative,
-        "scheduler": args.scheduler,
-        "eta": args.eta,
-        "candidates": args.candidates,
-        "sample_rate": args.sr,
-        "sample_format": args.format,
-        "normalize_db": None if args.no_normalize else args.normalize,
-        "loop": args.loop,
-    }
-
-
-def load_engine(args: argparse.Namespace) -> Any:
+def load_engine(args: argparse.Namespace) -> Engine:
     """Load the engine the options ask for, with the decode backend chosen by ``--decoder``."""
     from audioldm_daw.bridge.backends import decoder_factory
-    from audioldm_daw.engine import Engine, default_model
+    from audioldm_daw.engine.engine import Engine
+    from audioldm_daw.engine.model import default_model
 
     return Engine.load(
         args.model or default_model(),

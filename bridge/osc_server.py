@@ -31,9 +31,8 @@ from audioldm_daw import __version__
 from audioldm_daw.bridge import protocol
 from audioldm_daw.bridge.input_files import check_clip_path, check_input_audio
 from audioldm_daw.bridge.jobs import DONE, Client, JobError, JobQueue
-from audioldm_daw.bridge.protocol import ProtocolError, Request
-from audioldm_daw.engine.errors import InvalidRequest
-from audioldm_daw.engine.request import GenerateRequest
+from audioldm_daw.bridge.protocol import ProtocolError, Request, osc_name
+from audioldm_daw.engine.errors import EngineError, InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -296,9 +295,10 @@ class OscServer:
             if address == "/audioldm/fail":
                 self.stats.failed += 1
 
-    def fail(self, client: Client, job_id: str, message: str) -> None:
-        log.info("fail %r to %s: %s", job_id, client, message)
-        self.send(client, "/audioldm/fail", [job_id, message])
+    def fail(self, client: Client, job_id: str, message: str, address: str = "") -> None:
+        """``/audioldm/fail job_id message address``: patches that read the first two keep working."""
+        log.info("fail %r (%s) to %s: %s", job_id, address, client, message)
+        self.send(client, "/audioldm/fail", [job_id, message, address])
 
     def handle_datagram(self, data: bytes, client: Client) -> None:
         """One UDP datagram: parse, answer malformed ones with /fail, dispatch every message in it."""
@@ -309,7 +309,7 @@ class OscServer:
         except PacketError as exc:
             with self._lock:
                 self.stats.malformed += 1
-            self.fail(client, "", str(exc))
+            self.fail(client, "", str(exc), "")
             return
         for address, args in messages:
             with self._lock:
@@ -331,10 +331,10 @@ class OscServer:
             job_id = request.job_id
             self._handlers[request.spec.address](request, client)
         except ProtocolError as exc:
-            self.fail(client, exc.job_id, exc.message)
+            self.fail(client, exc.job_id, exc.message, exc.address or address)
         except Exception as exc:
             log.exception("handler for %s failed", address)
-            self.fail(client, job_id, f"internal error handling {address}: {type(exc).__name__}: {exc}")
+            self.fail(client, job_id, f"internal error handling {address}: {type(exc).__name__}: {exc}", address)
 
     # -- handlers ---------------------------------------------------------------------------------
     def _ping(self, req: Request, client: Client) -> None:
@@ -359,17 +359,25 @@ class OscServer:
         self.send(client, "/audioldm/status", [str(m.model_id), str(m.device), queued, running, str(self.clips_dir)])
 
     def _generate(self, req: Request, client: Client) -> None:
-        kwargs = req.request_kwargs()
+        """Check everything that can be checked before queueing: the request, the input file, and what
+        the loaded model can serve; a job that is queued is one the engine will run."""
+        address = req.spec.address
+        request = req.to_request()
+        if request.input_path is not None:
+            try:
+                request = request.with_source(input_path=str(check_input_audio(request.input_path, self.clips_dir)))
+            except ValueError as exc:
+                raise ProtocolError(req.job_id, str(exc), address) from None
         try:
-            if "input_path" in kwargs:
-                kwargs["input_path"] = str(check_input_audio(kwargs["input_path"], self.clips_dir))
-            request = GenerateRequest(**kwargs)
-        except (ValueError, InvalidRequest) as exc:
-            raise ProtocolError(req.job_id, str(exc)) from None
+            self.engine.check(request)
+        except InvalidRequest as exc:
+            raise ProtocolError(req.job_id, exc.message(osc_name), address) from None
+        except EngineError as exc:
+            raise ProtocolError(req.job_id, str(exc), address) from None
         try:
-            self.jobs.submit(request, req.job_id, client, name=req.options.get("name"))
+            self.jobs.submit(request, req.job_id, client, name=req.options.get("name"), address=address)
         except JobError as exc:
-            raise ProtocolError(req.job_id, str(exc)) from None
+            raise ProtocolError(req.job_id, str(exc), address) from None
 
     def _cancel(self, req: Request, client: Client) -> None:
         try:
@@ -410,7 +418,7 @@ class OscServer:
         self._when_done(
             audition.play(path, what, on_end=ended),
             lambda _pb: self.send(client, "/audioldm/playing", [what]),
-            lambda msg: self.fail(client, what, msg),
+            lambda msg: self.fail(client, what, msg, req.spec.address),
         )
 
     def _stop(self, req: Request, client: Client) -> None:
@@ -418,7 +426,7 @@ class OscServer:
         self._when_done(
             audition.stop(),
             lambda label: self.send(client, "/audioldm/stopped", [label]),
-            lambda msg: self.fail(client, "", msg),
+            lambda msg: self.fail(client, "", msg, req.spec.address),
         )
 
     def _devices(self, req: Request, client: Client) -> None:
@@ -429,14 +437,14 @@ class OscServer:
                 self.send(client, "/audioldm/device", [d.index, d.label, d.channels])
             self.send(client, "/audioldm/devices_end", [])
 
-        self._when_done(audition.devices(), listed, lambda msg: self.fail(client, "", msg))
+        self._when_done(audition.devices(), listed, lambda msg: self.fail(client, "", msg, req.spec.address))
 
     def _output_device(self, req: Request, client: Client) -> None:
         audition = self._need_audition("")
         self._when_done(
             audition.select(req.values["device"]),
             lambda d: self.send(client, "/audioldm/output_device", [d.index, d.label]),
-            lambda msg: self.fail(client, "", msg),
+            lambda msg: self.fail(client, "", msg, req.spec.address),
         )
 
     @staticmethod

@@ -1,11 +1,13 @@
 """The OSC address space as data: the one table that the server, the user docs and the patch checks read.
 
-PROTOCOL.md is the contract; this module is its executable form. Every request address lists its fixed
-arguments (name, type, range), which ``key value`` options it takes and which replies it answers with;
-every reply address lists its arguments. :func:`parse_request` turns an incoming OSC message into
-checked Python values (or a :class:`ProtocolError` whose message names the argument and what was
-expected), :func:`check_shape` checks what a patch sends, and ``docs.py`` renders the same tables for
-people. Change the contract only by adding rows here, never by renaming or reordering.
+This module is the contract; docs/OSC.md is rendered from it. The generating addresses and their options
+are derived from the request parameters (engine/params.py), the same declaration the command line and the
+Python API use, so the three doors cannot drift. Every request address lists its fixed arguments (name,
+type, range), which ``key value`` options it takes and which replies it answers with; every reply address
+lists its arguments. :func:`parse_request` turns an incoming OSC message into checked Python values (or a
+:class:`ProtocolError` whose message names the argument and what was expected), :func:`check_shape`
+checks what a patch sends, and ``docs.py`` renders the same tables for people. Change the contract only
+by adding rows or trailing arguments, never by renaming or reordering.
 """
 
 from __future__ import annotations
@@ -13,21 +15,20 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
-from audioldm_daw.engine.request import (
-    MAX_DURATION_S,
-    MAX_SEED,
-    MIN_DURATION_S,
-    OUTPUT_SAMPLE_RATES,
-    SCHEDULERS,
-)
+from audioldm_daw.engine import params as P
+from audioldm_daw.engine.errors import InvalidRequest
+from audioldm_daw.engine.params import PARAMS
+from audioldm_daw.engine.request import SOURCES, GenerateRequest, build_request
 
 # Argument kinds. "number" takes OSC int or float (Pd sends every number as a float); "int" takes either
 # too but the value must be whole; "flag" is 0/1 (or OSC True/False); "text" is a prompt, which may
 # arrive as one string or (from Max and Pd lists) as several words that are joined with spaces.
-STRING, INT, NUMBER, FLAG, TEXT, INDEX_OR_NAME = "string", "int", "number", "flag", "text", "index or name"
+# "level" is a number or the string "off".
+STRING, INT, NUMBER, FLAG, TEXT, LEVEL = P.STRING, P.INT, P.NUMBER, P.FLAG, P.TEXT, P.LEVEL
+INDEX_OR_NAME = "index or name"
 
 KIND_WORDS = {
     STRING: "a string",
@@ -35,6 +36,7 @@ KIND_WORDS = {
     NUMBER: "a number",
     FLAG: "0 or 1",
     TEXT: "a string",
+    LEVEL: "a number",
     INDEX_OR_NAME: "a device index (number) or name (string)",
 }
 
@@ -44,10 +46,11 @@ MAX_JOB_ID_CHARS = 128
 class ProtocolError(ValueError):
     """A request that does not fit the table; ``job_id`` is what the /fail reply carries ("" if unknown)."""
 
-    def __init__(self, job_id: str, message: str) -> None:
+    def __init__(self, job_id: str, message: str, address: str = "") -> None:
         super().__init__(message)
         self.job_id = job_id
         self.message = message
+        self.address = address
 
 
 @dataclass(frozen=True)
@@ -65,21 +68,16 @@ class Arg:
 
     def expected(self) -> str:
         """What a valid value looks like, in words (used in /fail messages and the docs)."""
-        if self.choices is not None:
-            return "one of " + ", ".join(str(c) for c in self.choices)
-        words = KIND_WORDS[self.kind]
-        if self.lo is not None and self.hi is not None:
-            return f"{words} in {_num(self.lo)}..{_num(self.hi)}"
-        if self.lo is not None:
-            return f"{words} >= {_num(self.lo)}"
-        return words
+        return P.expected_text(KIND_WORDS[self.kind], self.lo, self.hi, self.choices, self.kind == LEVEL)
 
 
 @dataclass(frozen=True)
 class Option(Arg):
-    """A ``key value`` option after the fixed arguments of a generating address."""
+    """A ``key value`` option after the fixed arguments of a generating address (or a positional
+    request parameter, which carries its default the same way)."""
 
     default: Any = None
+    shown_default: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,66 +123,69 @@ class Reply:
     doc: str
 
 
-def _num(x: float) -> str:
-    if x == MAX_SEED:
-        return "2^63-1"
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
 # -- the table ----------------------------------------------------------------------------------------
 JOB_ID = Arg("job_id", STRING, 'your name for the job, echoed in every reply; "" lets the engine choose one')
-INPUT = Arg("input_path", STRING, "absolute path of an audio file the engine can read (WAV, FLAC, AIFF, OGG)")
-PROMPT = Arg("prompt", TEXT, "what the result should sound like", field="prompt")
 JOB = Arg("job_id", STRING, "the job's id, as sent or as the engine chose it")
 
-OPTIONS: dict[str, Option] = {
-    o.name: o
-    for o in (
-        Option(
-            "duration",
-            NUMBER,
-            "length in seconds",
-            lo=MIN_DURATION_S,
-            hi=MAX_DURATION_S,
-            default=10.0,
-            field="duration",
-        ),
-        Option("bpm", NUMBER, "tempo; with `bars`, duration = bars * beats * 60 / bpm", lo=20, hi=400, field="bpm"),
-        Option("bars", NUMBER, "length in bars at `bpm`", lo=0.25, hi=256, field="bars"),
-        Option("beats", NUMBER, "beats per bar", lo=1, hi=32, default=4.0, field="beats_per_bar"),
-        Option("loop", FLAG, "1: a seamless loop (the end flows into the start)", default=0, field="loop"),
-        Option("steps", INT, "denoising steps", lo=1, hi=1000, default=50, field="steps"),
-        Option("guidance", NUMBER, "classifier-free guidance scale", lo=0, hi=20, default=2.5, field="guidance"),
-        Option("seed", INT, "random seed; drawn when absent and always reported", lo=0, hi=MAX_SEED, field="seed"),
-        Option("negative", STRING, "negative prompt (what to steer away from)", default="", field="negative"),
-        Option("scheduler", STRING, "sampler", choices=SCHEDULERS, default="ddim", field="scheduler"),
-        Option("candidates", INT, "make K, keep the best by CLAP score", lo=1, hi=8, default=1, field="candidates"),
-        Option("strength", NUMBER, "how far to move away from the input", lo=0, hi=1, default=0.5, field="strength"),
-        Option("cutoff", NUMBER, "Hz above which the input's band is regenerated", lo=500, hi=8000, field="cutoff_hz"),
-        Option("sr", INT, "output sample rate in Hz", choices=OUTPUT_SAMPLE_RATES, default=48000, field="sample_rate"),
-        Option("name", STRING, "file-name stem of the clip (no folders); default: the job id"),
-        Option("normalize", NUMBER, "peak level in dBFS", lo=-60, hi=0, default=-1.0, field="normalize_db"),
+
+def _kind(param: P.Param) -> str:
+    """The OSC kind of a request parameter (paths and choices of names are strings, rates integers)."""
+    if param.kind == P.CHOICE:
+        return INT if all(isinstance(c, int) for c in param.choices or ()) else STRING
+    return {P.PATH: STRING}.get(param.kind, param.kind)
+
+
+def _from_param(param: P.Param, *, optional: bool = False) -> Option:
+    return Option(
+        param.name,
+        _kind(param),
+        f"{param.doc} ({param.when_optional})" if optional and param.when_optional else param.doc,
+        optional=optional,
+        lo=param.lo,
+        hi=param.hi,
+        choices=param.choices,
+        field=param.field,
+        default=param.default,
+        shown_default=param.default_text(),
     )
+
+
+NAME = Option("name", STRING, "file-name stem of the clip (no folders); default: the job id")
+
+#: Every ``key value`` option: the request parameters that are not positional, and the clip's file name.
+OPTIONS: dict[str, Option] = {p.name: _from_param(p) for p in PARAMS.values() if not p.positional} | {"name": NAME}
+
+
+def _fixed_args(mode: str) -> tuple[Arg, ...]:
+    """job_id, then the mode's positional parameters in its source's field order (prompt last)."""
+    out: list[Arg] = [JOB_ID]
+    for f in fields(SOURCES[mode]):
+        param = PARAMS[f.name]
+        if param.positional:
+            out.append(_from_param(param, optional=f.default is not MISSING))
+    return tuple(out)
+
+
+def _options(mode: str) -> tuple[str, ...]:
+    return (*(p.name for p in P.params_for(mode) if not p.positional), "name")
+
+
+#: The address of each mode, and what it does in a few words.
+MODE_ADDRESSES = {
+    "generate": ("/audioldm/generate", "text-to-audio"),
+    "variation": ("/audioldm/variation", "new audio conditioned on the CLAP audio embedding of the input"),
+    "transfer": ("/audioldm/transfer", "text-guided style transfer of the input"),
+    "inpaint": ("/audioldm/inpaint", "regenerate the span, keep the rest"),
+    "upsample": ("/audioldm/upsample", "audio super-resolution (fill the missing high band)"),
+    "continue": ("/audioldm/continue", "extend the input by `seconds`, seamlessly"),
 }
 
-COMMON_OPTIONS = (
-    "duration",
-    "bpm",
-    "bars",
-    "beats",
-    "loop",
-    "steps",
-    "guidance",
-    "seed",
-    "negative",
-    "scheduler",
-    "candidates",
-    "sr",
-    "name",
-    "normalize",
-)
-
 _JOB_REPLIES = ("/audioldm/queued", "/audioldm/fail")
+
+_GENERATING = tuple(
+    Address(address, _fixed_args(mode), doc, _JOB_REPLIES, mode=mode, options=_options(mode))
+    for mode, (address, doc) in MODE_ADDRESSES.items()
+)
 
 ADDRESSES: dict[str, Address] = {
     a.address: a
@@ -197,65 +198,7 @@ ADDRESSES: dict[str, Address] = {
             ("/audioldm/notified",),
         ),
         Address("/audioldm/status", (), "what the engine is doing", ("/audioldm/status",)),
-        Address(
-            "/audioldm/generate",
-            (JOB_ID, PROMPT),
-            "text-to-audio",
-            _JOB_REPLIES,
-            mode="generate",
-            options=COMMON_OPTIONS,
-        ),
-        Address(
-            "/audioldm/variation",
-            (JOB_ID, INPUT),
-            "new audio conditioned on the CLAP audio embedding of the input",
-            _JOB_REPLIES,
-            mode="variation",
-            options=COMMON_OPTIONS,
-        ),
-        Address(
-            "/audioldm/transfer",
-            (JOB_ID, INPUT, PROMPT),
-            "text-guided style transfer of the input (`strength` 0..1, default 0.5)",
-            _JOB_REPLIES,
-            mode="transfer",
-            options=(*COMMON_OPTIONS, "strength"),
-        ),
-        Address(
-            "/audioldm/inpaint",
-            (
-                JOB_ID,
-                INPUT,
-                Arg("start_s", NUMBER, "start of the span to regenerate, seconds", lo=0, hi=MAX_DURATION_S),
-                Arg("end_s", NUMBER, "end of the span, seconds (after start_s)", lo=0, hi=MAX_DURATION_S),
-                PROMPT,
-            ),
-            "regenerate the span, keep the rest",
-            _JOB_REPLIES,
-            mode="inpaint",
-            options=COMMON_OPTIONS,
-        ),
-        Address(
-            "/audioldm/upsample",
-            (JOB_ID, INPUT, Arg("prompt", TEXT, "what the full-band result should sound like", optional=True)),
-            "audio super-resolution (fill the missing high band)",
-            _JOB_REPLIES,
-            mode="upsample",
-            options=(*COMMON_OPTIONS, "cutoff"),
-        ),
-        Address(
-            "/audioldm/continue",
-            (
-                JOB_ID,
-                INPUT,
-                Arg("seconds", NUMBER, "how many seconds to add", lo=0.5, hi=MAX_DURATION_S),
-                Arg("prompt", TEXT, "what the continuation should sound like", optional=True),
-            ),
-            "extend the input by `seconds`, seamlessly",
-            _JOB_REPLIES,
-            mode="continue",
-            options=COMMON_OPTIONS,
-        ),
+        *_GENERATING,
         Address(
             "/audioldm/cancel",
             (Arg("job_id", STRING, "the job to cancel"),),
@@ -328,6 +271,11 @@ REPLIES: dict[str, Reply] = {
                 Arg("seconds", NUMBER, "length of the clip"),
                 Arg("sample_rate", INT, "its sample rate"),
                 Arg("seed", INT, "the seed that made it"),
+                Arg(
+                    "warning",
+                    STRING,
+                    'what the caller should know, e.g. a prompt cut at the text encoder\'s limit; "" if nothing',
+                ),
             ),
             "the clip is on disk",
         ),
@@ -336,6 +284,7 @@ REPLIES: dict[str, Reply] = {
             (
                 Arg("job_id", STRING, 'the job\'s id; "" when the request itself could not be parsed'),
                 Arg("message", STRING, "what went wrong: which argument, what was expected"),
+                Arg("address", STRING, 'the request address this answers; "" for a packet that could not be parsed'),
             ),
             'a request or job failed (job_id "" when the request itself could not be parsed)',
         ),
@@ -388,22 +337,25 @@ class Request:
         v = self.values.get("job_id")
         return v if isinstance(v, str) else ""
 
-    def request_kwargs(self) -> dict[str, Any]:
-        """GenerateRequest keyword arguments (mode, prompt, input and options), for generating addresses."""
-        kw: dict[str, Any] = {"mode": self.spec.mode, "prompt": self.values.get("prompt") or ""}
-        for name, target in (
-            ("input_path", "input_path"),
-            ("start_s", "span_start"),
-            ("end_s", "span_end"),
-            ("seconds", "extend_s"),
-        ):
-            if name in self.values:
-                kw[target] = self.values[name]
+    def request_values(self) -> dict[str, Any]:
+        """The request parameters it carries, by field name (fixed arguments and options, not ``name``)."""
+        out: dict[str, Any] = {}
+        for arg in self.spec.args:
+            if arg.field is not None and arg.name in self.values:
+                out[arg.field] = self.values[arg.name]
         for key, value in self.options.items():
-            opt = OPTIONS[key]
-            if opt.field is not None:
-                kw[opt.field] = bool(value) if opt.kind == FLAG else value
-        return kw
+            field_name = OPTIONS[key].field
+            if field_name is not None:
+                out[field_name] = value
+        return out
+
+    def to_request(self) -> GenerateRequest:
+        """The engine's request for a generating address; ProtocolError with OSC names if it is refused."""
+        assert self.spec.mode is not None, f"{self.spec.address} makes no clip"
+        try:
+            return build_request(self.spec.mode, self.request_values())
+        except InvalidRequest as exc:
+            raise ProtocolError(self.job_id, exc.message(osc_name), self.spec.address) from None
 
 
 def _type_name(value: Any) -> str:
@@ -474,6 +426,10 @@ def coerce(arg: Arg, value: Any, where: str) -> Any:
         if number and float(value).is_integer() and value >= 0:
             return int(value)
         raise bad()
+    if arg.kind == LEVEL and isinstance(value, str):
+        if value.strip().lower() != P.OFF:
+            raise bad()
+        return None
     if arg.kind == FLAG:
         if isinstance(value, bool):
             return int(value)
@@ -591,11 +547,15 @@ def parse_request(address: str, args: Sequence[Any]) -> Request:
             raise ValueError(f"job_id: expected at most {MAX_JOB_ID_CHARS} characters, got {len(values['job_id'])}")
         if "name" in options:
             check_name(options["name"])
-        if "start_s" in values and values["end_s"] <= values["start_s"]:
-            raise ValueError(f"end_s: expected a time after start_s ({values['start_s']:g}), got {values['end_s']:g}")
     except ValueError as exc:
-        raise ProtocolError(job_id, str(exc)) from None
+        raise ProtocolError(job_id, str(exc), spec.address) from None
     return Request(spec, values, options)
+
+
+def osc_name(field_name: str) -> str:
+    """How OSC spells a request field (``sample_rate`` is ``sr``, ``start`` is ``start_s``)."""
+    param = PARAMS.get(field_name)
+    return param.name if param is not None else field_name
 
 
 def check_name(name: str) -> None:

@@ -1,8 +1,11 @@
 """Model architectures and writing model folders in the diffusers AudioLDM layout.
 
-Presets: ``s-full`` (the public AudioLDM-S-full shapes, for benchmarks with random weights), ``tiny``
-(seconds-fast tests) and ``mini`` (the bundled model's size). Training assembles its trained parts
-with :func:`save_model_folder`, so every folder the project writes has one layout, the public one.
+Presets, smallest first: ``tiny`` (seconds-fast tests, about 1.3 M parameters), ``micro`` (the project's
+small model, about 4 M parameters, which scripts/train_bundled.sh trains into ``models/audioldm-daw-mini``:
+that folder is named after the model, not after the preset), ``mini`` (about 15 M parameters; the
+``train`` command's default) and ``s-full`` (the public AudioLDM-S-full shapes, for benchmarks with
+random weights). Training assembles its trained parts with :func:`save_model_folder`, so every folder
+the project writes has one layout, the public one.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ MODEL_INDEX = {
     "vocoder": ["transformers", "SpeechT5HifiGan"],
 }
 
-# The paper's training schedule (DESIGN.md): 1000 steps, linear betas on sqrt scale 0.0015..0.0195.
+# The paper's training schedule (as in the public AudioLDM checkpoints' scheduler_config.json): 1000 steps,
+# linear betas on sqrt scale 0.0015..0.0195.
 SCHEDULER_CONFIG: dict[str, Any] = {
     "_class_name": "DDIMScheduler",
     "num_train_timesteps": 1000,
@@ -217,7 +221,8 @@ PRESETS: dict[str, Architecture] = {
         },
         clap_features={"feature_size": 16, "hop_length": 1920, "max_length_s": 10, "fft_window_size": 2048},
     ),
-    # The bundled model: small enough to train on two CPU cores in well under an hour and to commit.
+    # The project's small model (models/audioldm-daw-mini, scripts/train_bundled.sh): about 4 M parameters
+    # (18 MB in fp32 with its clap/), small enough to commit and to train on two CPU cores.
     "micro": Architecture(
         unet_channels=(32, 64, 96),
         unet_layers=1,
@@ -258,6 +263,8 @@ PRESETS: dict[str, Architecture] = {
         },
         clap_features={"feature_size": 32, "hop_length": 960, "max_length_s": 10, "fft_window_size": 1024},
     ),
+    # A step up from micro, about 15 M parameters (16 M with its clap/); not the model in
+    # models/audioldm-daw-mini, whatever the folder's name suggests.
     "mini": Architecture(
         unet_channels=(64, 128, 192),
         unet_layers=1,

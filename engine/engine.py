@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +22,19 @@ import numpy as np
 import torch
 
 from audioldm_daw import __version__
-from audioldm_daw.engine.conditioning import clap_scores, require_clap, text_embeddings
+from audioldm_daw.engine.conditioning import (
+    clap_scores,
+    clap_scores_against_audio,
+    prompt_truncation,
+    require_clap,
+)
 from audioldm_daw.engine.decode import DecodeBackend, TorchDecoder
+from audioldm_daw.engine.input_audio import check_request_input
 from audioldm_daw.engine.model import AudioLDMModel, load_model
 from audioldm_daw.engine.output import finish, read_sidecar, write_clip
-from audioldm_daw.engine.plans import make_plan
-from audioldm_daw.engine.request import GenerateRequest
-from audioldm_daw.engine.sampling import (
-    CancelFn,
-    Conditioning,
-    ProgressFn,
-    denoise,
-    step_kwargs,
-)
+from audioldm_daw.engine.plans import Context, Plan, make_plan
+from audioldm_daw.engine.request import GenerateRequest, Variation
+from audioldm_daw.engine.sampling import CancelFn, ProgressFn, denoise, step_kwargs
 from audioldm_daw.engine.schedulers import make_scheduler
 
 log = logging.getLogger(__name__)
@@ -43,13 +42,19 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Clip:
-    """A finished clip in memory: mono float32 audio at ``sample_rate``, and what made it."""
+    """A finished clip in memory: mono float32 audio at ``sample_rate``, and what made it.
+
+    ``warnings`` are things the caller should know but that did not stop the clip (a prompt longer
+    than the text encoder reads); ``prompt_used`` is the part of the prompt the model saw when it was cut.
+    """
 
     audio: np.ndarray
     sample_rate: int
     request: GenerateRequest
     candidate_scores: list[float] | None = None
     chosen: int = 0
+    warnings: list[str] = field(default_factory=list)
+    prompt_used: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -84,39 +89,50 @@ class Engine:
         m = load_model(model, device=device, dtype=dtype)
         return cls(m, decoder_factory(m) if decoder_factory else None)
 
-    # -- geometry -------------------------------------------------------------------------------
-    def native_samples(self, duration: float) -> int:
-        """Samples at the model's native rate for ``duration`` seconds."""
-        return round(duration * self.model.sampling_rate)
+    @property
+    def context(self) -> Context:
+        """What the per-mode plans are built from (the model and the decode backend)."""
+        return Context(self.model, self.decoder)
 
-    def latent_frames(self, duration: float) -> int:
-        """Latent time length covering ``duration``: mel frames / VAE factor, rounded up to the UNet's
-        multiple, so any duration works (the waveform is trimmed to the exact length afterwards)."""
-        m = self.model
-        frames = math.ceil(self.native_samples(duration) / m.hop_length)
-        cells = math.ceil(frames / m.vae_scale_factor)
-        mult = m.unet_time_multiple
-        return max(mult, math.ceil(cells / mult) * mult)
+    # -- checks at the door ------------------------------------------------------------------------
+    def check(self, request: GenerateRequest) -> None:
+        """Refuse, before any model work, what this model or the input file cannot serve: candidates or a
+        variation without a CLAP audio tower, an input that is missing or unreadable, a span past the
+        input's end. The OSC server calls this before it queues a job."""
+        source = request.source
+        if request.candidates > 1:
+            require_clap(self.model, "re-ranking candidates (candidates > 1)")
+        if isinstance(source, Variation):
+            require_clap(self.model, "variation (conditioning on the input's CLAP audio embedding)")
+        check_request_input(request)
+
+    def prompt_warnings(self, request: GenerateRequest) -> tuple[list[str], str | None]:
+        """Warnings about text the text encoder cuts off, and the part of the prompt it keeps (or None)."""
+        warnings: list[str] = []
+        used = None
+        for name, text in (("prompt", request.prompt), ("negative", request.negative)):
+            cut = prompt_truncation(self.model, text)
+            if cut is not None:
+                warnings.append(
+                    f"{name}: {cut.tokens} tokens, the text encoder reads {cut.limit}; "
+                    f"everything after {cut.kept[-40:]!r} was ignored"
+                )
+                if name == "prompt":
+                    used = cut.kept
+        return warnings, used
 
     # -- generation -----------------------------------------------------------------------------
-    def conditioning(self, prompt: str, negative: str, guidance: float, batch: int) -> Conditioning:
-        """Text condition and its unconditional twin (the embedding of the negative prompt, or of "")."""
-        cond = text_embeddings(self.model, [prompt])
-        uncond = text_embeddings(self.model, [negative]) if guidance > 1.0 else cond
-        return Conditioning(cond.repeat(batch, 1), uncond.repeat(batch, 1), float(guidance))
-
     def generate(
         self, request: GenerateRequest, progress: ProgressFn | None = None, cancel: CancelFn | None = None
     ) -> Clip:
         """Make the clip ``request`` asks for (any mode). Raises :class:`Cancelled` if ``cancel()`` turns
         true between two steps, and InvalidRequest / InputAudioError for requests it cannot serve."""
         req = request.resolved()
+        self.check(req)
         m = self.model
-        if req.candidates > 1:
-            require_clap(m, "re-ranking candidates (candidates > 1)")
         scheduler = make_scheduler(req.scheduler, m.scheduler_config, req.steps)
         scheduler.set_timesteps(req.steps, device=m.device)
-        plan = make_plan(self, req, scheduler)
+        plan = make_plan(req.source, self.context, req, scheduler)
         latents = denoise(
             plan.unet,
             scheduler,
@@ -130,25 +146,26 @@ class Engine:
         )
         waves = plan.decode(latents).float().cpu().numpy()
         if plan.native_samples is not None:
-            waves = waves[:, : plan.native_samples]
+            waves = waves[:, : plan.native_samples]  # the one cut to length, at the model's rate
         if plan.post is not None:
             waves = np.stack([plan.post(w) for w in waves])
-        return self._pick(plan.request, waves)
+        clip = self._pick(plan, waves)
+        clip.warnings, clip.prompt_used = self.prompt_warnings(req)
+        return clip
 
-    def _pick(self, req: GenerateRequest, waves: np.ndarray) -> Clip:
+    def _pick(self, plan: Plan, waves: np.ndarray) -> Clip:
+        """Keep the candidate CLAP scores closest to the prompt, or to the input audio without one."""
+        req = plan.request
+        sr = self.model.sampling_rate
         scores = None
         chosen = 0
         if len(waves) > 1:
-            scores = clap_scores(self.model, list(waves), self.model.sampling_rate, req.prompt)
+            if req.source.ranked_by_prompt or plan.reference is None:  # type: ignore[union-attr]
+                scores = clap_scores(self.model, list(waves), sr, req.prompt)
+            else:
+                scores = clap_scores_against_audio(self.model, list(waves), sr, plan.reference)
             chosen = int(np.argmax(scores))
-        audio = finish(
-            waves[chosen],
-            self.model.sampling_rate,
-            req.sample_rate,
-            req.duration,
-            normalize_db=req.normalize_db,
-            loop=req.loop,
-        )
+        audio = finish(waves[chosen], sr, req.sample_rate, plan.seconds, normalize_db=req.normalize_db, loop=req.loop)
         return Clip(audio, req.sample_rate, req, scores, chosen)
 
     # -- files ----------------------------------------------------------------------------------
@@ -164,6 +181,8 @@ class Engine:
             "samples": len(clip.audio),
             "sample_rate": clip.sample_rate,
             "candidate_scores": clip.candidate_scores,
+            "warnings": clip.warnings,
+            "prompt_used": clip.prompt_used,
             "chosen_candidate": clip.chosen,
             "device": str(m.device),
             "dtype": str(m.dtype).replace("torch.", ""),

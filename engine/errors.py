@@ -1,8 +1,15 @@
-"""Errors the engine raises, so that every door (CLI, OSC) can tell a person what to fix.
+"""Errors the engine raises, so that every door (CLI, OSC, Python) can tell a person what to fix.
 
-Each error carries a message that names the argument and what was expected; the bridge forwards the
-message verbatim (CLI: stderr + non-zero exit; OSC: ``/audioldm/fail``).
+Each error carries a message that names the argument and what was expected. A request error also
+knows which parameter it is about, so each door can name it as its caller wrote it: ``sample_rate`` in
+Python, ``--sr`` on the command line, ``sr`` over OSC (see :meth:`InvalidRequest.message`).
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+Namer = Callable[[str], str]
 
 
 class EngineError(Exception):
@@ -10,7 +17,34 @@ class EngineError(Exception):
 
 
 class InvalidRequest(EngineError, ValueError):
-    """A request parameter is missing, of the wrong type or out of range."""
+    """A request parameter is missing, of the wrong type, out of range, or meaningless for the mode.
+
+    ``InvalidRequest(text)`` is a complete message. ``InvalidRequest.about(field, detail, refs)`` names a
+    request field: ``detail`` may hold ``{0}``, ``{1}`` ... for the fields in ``refs`` (then literal braces
+    are doubled), so that a door can render every name in its own spelling.
+    """
+
+    def __init__(self, text: str, *, field: str | None = None, detail: str = "", refs: Sequence[str] = ()) -> None:
+        super().__init__(text)
+        self.field = field
+        self.detail = detail
+        self.refs = tuple(refs)
+
+    @classmethod
+    def about(cls, field: str, detail: str, refs: Sequence[str] = ()) -> InvalidRequest:
+        """An error about request field ``field`` (Python names in the default message)."""
+        return cls(_render(field, detail, refs, str), field=field, detail=detail, refs=refs)
+
+    def message(self, name: Namer) -> str:
+        """The message with every field named by ``name`` (the door's spelling)."""
+        if self.field is None:
+            return str(self)
+        return _render(self.field, self.detail, self.refs, name)
+
+
+def _render(field: str, detail: str, refs: Sequence[str], name: Namer) -> str:
+    text = detail.format(*(name(r) for r in refs)) if refs else detail  # user values may hold braces
+    return f"{name(field)}: {text}"
 
 
 class ModelLoadError(EngineError):

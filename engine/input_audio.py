@@ -4,12 +4,15 @@ converted to mono at the model's rate, with limits that fail early and say why."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
 from audioldm_daw.engine.errors import InputAudioError
-from audioldm_daw.engine.output import resample
+
+if TYPE_CHECKING:
+    from audioldm_daw.engine.request import GenerateRequest
 
 MAX_INPUT_BYTES = 200 * 1024 * 1024
 MAX_INPUT_SECONDS = 60.0
@@ -41,6 +44,16 @@ def check_input_file(path: str | Path, max_seconds: float = MAX_INPUT_SECONDS) -
     return info
 
 
+def check_request_input(request: GenerateRequest) -> None:
+    """The request's input file is readable audio within limits, and the source's rules that need its
+    length hold (an inpaint span inside it, a continuation within the maximum). Nothing heavy is loaded,
+    so every door can call this before the model: a bad path fails at once."""
+    if request.input_path is None:
+        return
+    info = check_input_file(request.input_path)
+    request.source.check_input(info.frames / info.samplerate)  # type: ignore[union-attr]
+
+
 def load_input(path: str | Path, sample_rate: int, max_seconds: float = MAX_INPUT_SECONDS) -> np.ndarray:
     """Mono float32 at ``sample_rate``; raises InputAudioError for unreadable, too long/short or silent input."""
     check_input_file(path, max_seconds)
@@ -53,4 +66,6 @@ def load_input(path: str | Path, sample_rate: int, max_seconds: float = MAX_INPU
         raise InputAudioError(f"input: {path} contains NaN or infinite samples")
     if float(np.max(np.abs(mono))) < SILENCE_PEAK:
         raise InputAudioError(f"input: {path} is silent (peak below -80 dBFS); expected audible audio")
+    from audioldm_daw.engine.output import resample
+
     return resample(mono, int(sr), sample_rate)

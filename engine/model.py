@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from audioldm_daw.engine.errors import ModelLoadError
+from audioldm_daw.engine.geometry import Geometry
 
 log = logging.getLogger(__name__)
 
@@ -48,37 +49,14 @@ class AudioLDMModel:
     clap_feature_extractor: Any | None = None
 
     @property
+    def geometry(self) -> Geometry:
+        """Seconds -> samples -> latent cells for this model (see :mod:`audioldm_daw.engine.geometry`)."""
+        return Geometry.of(self.unet.config, self.vae.config, self.vocoder.config)
+
+    @property
     def sampling_rate(self) -> int:
         """Native audio rate of the vocoder (16 kHz for the public checkpoints)."""
-        return int(self.vocoder.config.sampling_rate)
-
-    @property
-    def hop_length(self) -> int:
-        """Waveform samples per mel frame: the vocoder's total upsampling."""
-        n = 1
-        for r in self.vocoder.config.upsample_rates:
-            n *= int(r)
-        return n
-
-    @property
-    def vae_scale_factor(self) -> int:
-        """Mel frames (and mel bins) per latent cell."""
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
-
-    @property
-    def unet_time_multiple(self) -> int:
-        """The latent time length must be a multiple of this for the UNet's down/up sampling to line up."""
-        return 2 ** (len(self.unet.config.block_out_channels) - 1)
-
-    @property
-    def latent_bins(self) -> int:
-        """Latent size along frequency: mel bins divided by the VAE's compression."""
-        return int(self.vocoder.config.model_in_dim) // self.vae_scale_factor
-
-    @property
-    def latent_channels(self) -> int:
-        """Channels of the UNet's input latent."""
-        return int(self.unet.config.in_channels)
+        return self.geometry.sample_rate
 
 
 def default_model() -> str:

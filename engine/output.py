@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from audioldm_daw.engine.errors import EngineError, InvalidRequest
 
@@ -27,6 +26,7 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """Band-limited resampling with torchaudio (a no-op at equal rates)."""
     if sr_in == sr_out:
         return audio.astype(np.float32, copy=False)
+    import torch
     import torchaudio.functional as AF
 
     return AF.resample(torch.as_tensor(np.asarray(audio, dtype=np.float32)), sr_in, sr_out).numpy()

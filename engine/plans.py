@@ -14,27 +14,49 @@ known-region replacement, loop wrap-around, and what happens to the waveform aft
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import singledispatch
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from audioldm_daw.engine.conditioning import audio_embeddings, require_clap, text_embeddings
+from audioldm_daw.engine.decode import DecodeBackend
 from audioldm_daw.engine.errors import InputAudioError, InvalidRequest
+from audioldm_daw.engine.geometry import Geometry
 from audioldm_daw.engine.input_audio import load_input
-from audioldm_daw.engine.request import MAX_DURATION_S, MIN_DURATION_S, GenerateRequest
+from audioldm_daw.engine.model import AudioLDMModel
+from audioldm_daw.engine.params import MAX_DURATION_S, MIN_DURATION_S
+from audioldm_daw.engine.request import (
+    Continuation,
+    GenerateRequest,
+    Inpaint,
+    Source,
+    TextToAudio,
+    Transfer,
+    Upsample,
+    Variation,
+)
 from audioldm_daw.engine.sampling import AfterStepFn, Conditioning, initial_noise
 
-if TYPE_CHECKING:
-    from audioldm_daw.engine.engine import Engine
-
 LOOP_CONTEXT_CELLS = 8  # latent cells of wrap-around context each side (0.32 s at the public geometry)
-LOOP_MODES = ("generate", "variation")
 SPLICE_RAMP_S = 0.01  # crossfade between the reconstruction and the generated span
+
+
+@dataclass
+class Context:
+    """What a plan is built from: the loaded model and its decode backend (not the Engine, so that the
+    arrows point one way: the engine calls plans, plans never call back into it)."""
+
+    model: AudioLDMModel
+    decoder: DecodeBackend
+
+    @property
+    def geometry(self) -> Geometry:
+        return self.model.geometry
 
 
 @dataclass
@@ -42,6 +64,7 @@ class Plan:
     """Everything the engine's loop needs for one request (built by :func:`make_plan`)."""
 
     request: GenerateRequest
+    seconds: float  # the delivered clip's length
     conditioning: Conditioning
     latents: torch.Tensor
     start: int
@@ -51,6 +74,8 @@ class Plan:
     generator: torch.Generator | None = None  # goes on drawing after the initial noise (DDIM eta > 0)
     after_step: AfterStepFn | None = None
     post: Callable[[np.ndarray], np.ndarray] | None = None
+    reference: np.ndarray | None = None  # the input audio, which candidates are ranked against without a prompt
+    noise: torch.Tensor | None = None  # the seed's initial noise, which also noises the input's known latent
 
 
 def noised(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
@@ -67,7 +92,9 @@ def circular_extend(x: torch.Tensor, left: int, right: int, dim: int = 2) -> tor
 
 
 class CircularUNet:
-    """The UNet seen through circular padding along time, cropped back: no seam at the loop point."""
+    """The UNet seen through circular padding along time, cropped back: no seam at the loop point.
+
+    It answers like a diffusers UNet (an object with ``.sample``), which is all the step function reads."""
 
     def __init__(self, unet: Any, multiple: int, pad: int = LOOP_CONTEXT_CELLS) -> None:
         self.unet, self.multiple, self.pad = unet, multiple, pad
@@ -79,13 +106,13 @@ class CircularUNet:
         return SimpleNamespace(sample=out[:, :, self.pad : self.pad + n])
 
 
-def encode_audio(engine: Engine, wave: np.ndarray, cells: int) -> torch.Tensor:
+def encode_audio(model: AudioLDMModel, wave: np.ndarray, cells: int) -> torch.Tensor:
     """Input waveform (model rate) -> scaled VAE latent (1, C, cells, F) via the paper's log-mel."""
     from audioldm_daw.engine.mel import SILENCE, log_mel
 
-    m = engine.model
+    m = model
     mel = log_mel(torch.as_tensor(wave, dtype=torch.float32))
-    frames = cells * m.vae_scale_factor
+    frames = cells * m.geometry.vae_factor
     if mel.shape[0] < frames:
         mel = torch.cat([mel, torch.full((frames - mel.shape[0], mel.shape[1]), SILENCE)])
     mel = mel[:frames][None, None].to(m.device, m.vae.dtype)
@@ -94,10 +121,10 @@ def encode_audio(engine: Engine, wave: np.ndarray, cells: int) -> torch.Tensor:
     return (z * m.vae.config.scaling_factor).to(m.dtype)
 
 
-def reconstruct(engine: Engine, wave: np.ndarray) -> np.ndarray:
+def reconstruct(ctx: Context, wave: np.ndarray) -> np.ndarray:
     """What the model makes of ``wave`` with no generation at all: decode(encode(wave)), trimmed."""
-    cells = engine.latent_frames(len(wave) / engine.model.sampling_rate)
-    out = engine.decoder.decode(encode_audio(engine, wave, cells)).float().cpu().numpy()[0]
+    cells = ctx.geometry.cells(len(wave) / ctx.geometry.sample_rate)
+    out = ctx.decoder.decode(encode_audio(ctx.model, wave, cells)).float().cpu().numpy()[0]
     return out[: len(wave)]
 
 
@@ -151,14 +178,27 @@ def splice_span(generated: np.ndarray, kept: np.ndarray, sr: int, start_s: float
     return (w * generated + (1 - w) * k).astype(np.float32)
 
 
-def _condition(engine: Engine, req: GenerateRequest, wave: np.ndarray | None, k: int) -> Conditioning:
-    """Text condition when there is a prompt; the input's CLAP audio embedding when there is none."""
-    m = engine.model
-    if req.prompt.strip() or wave is None or m.clap is None:
-        return engine.conditioning(req.prompt, req.negative, req.guidance, k)
-    cond = audio_embeddings(m, [wave], m.sampling_rate).to(m.dtype)
-    uncond = text_embeddings(m, [req.negative])
-    return Conditioning(cond.repeat(k, 1), uncond.repeat(k, 1), float(req.guidance))
+def text_condition(model: AudioLDMModel, prompt: str, negative: str, guidance: float, batch: int) -> Conditioning:
+    """The prompt's CLAP text embedding and its unconditional twin (the negative prompt's, or "")."""
+    cond = text_embeddings(model, [prompt])
+    uncond = text_embeddings(model, [negative]) if guidance > 1.0 else cond
+    return Conditioning(cond.repeat(batch, 1), uncond.repeat(batch, 1), float(guidance))
+
+
+def audio_condition(model: AudioLDMModel, wave: np.ndarray, negative: str, guidance: float, batch: int) -> Conditioning:
+    """The input's CLAP audio embedding as the condition (text and audio embeddings share one space)."""
+    cond = audio_embeddings(model, [wave], model.sampling_rate).to(model.dtype)
+    uncond = text_embeddings(model, [negative])
+    return Conditioning(cond.repeat(batch, 1), uncond.repeat(batch, 1), float(guidance))
+
+
+def _prompt_or_input(model: AudioLDMModel, req: GenerateRequest, wave: np.ndarray) -> Conditioning:
+    """Text condition when there is a prompt; the input's CLAP audio embedding when there is none (and the
+    folder has an audio tower; without one, the unconditional text embedding)."""
+    k = req.candidates
+    if req.prompt.strip() or model.clap is None:
+        return text_condition(model, req.prompt, req.negative, req.guidance, k)
+    return audio_condition(model, wave, req.negative, req.guidance, k)
 
 
 def _replace_known(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor) -> AfterStepFn:
@@ -173,112 +213,165 @@ def _replace_known(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, mask: 
     return after
 
 
-def make_plan(engine: Engine, req: GenerateRequest, scheduler: Any) -> Plan:
-    """Set up ``req`` (already resolved: seed set) on ``scheduler`` (timesteps already set)."""
-    m = engine.model
-    k = req.candidates
-    if req.loop and req.mode not in LOOP_MODES:
-        raise InvalidRequest(f"loop: applies to {' and '.join(LOOP_MODES)}, not to {req.mode}")
-    wave = load_input(req.input_path, m.sampling_rate) if req.mode != "generate" else None
-    if req.mode in ("transfer", "inpaint", "upsample"):
-        req = replace(req, duration=min(max(len(wave) / m.sampling_rate, MIN_DURATION_S), MAX_DURATION_S))
-    elif req.mode == "continue":
-        total = len(wave) / m.sampling_rate + float(req.extend_s)
-        if total > MAX_DURATION_S:
-            raise InvalidRequest(f"seconds: input plus extension is {total:.1f} s, expected at most {MAX_DURATION_S:g}")
-        req = replace(req, duration=total)
-    if req.mode == "variation":
-        require_clap(m, "variation (conditioning on the input's CLAP audio embedding)")
-        cond = Conditioning(
-            audio_embeddings(m, [wave], m.sampling_rate).to(m.dtype).repeat(k, 1),
-            text_embeddings(m, [req.negative]).repeat(k, 1),
-            float(req.guidance),
-        )
-    elif req.mode == "generate":
-        cond = engine.conditioning(req.prompt, req.negative, req.guidance, k)
-    else:
-        cond = _condition(engine, req, wave, k)
+def _input(ctx: Context, source: Source) -> np.ndarray:
+    return load_input(source.input_path, ctx.geometry.sample_rate)  # type: ignore[attr-defined]
 
-    native = engine.native_samples(req.duration)
-    cells = engine.latent_frames(req.duration)
-    if req.loop:
-        cells = max(1, round(native / (m.hop_length * m.vae_scale_factor)))
-    shape = (k, m.latent_channels, cells, m.latent_bins)
-    noise, gen = initial_noise(shape, req.seed, m.device, m.dtype)
+
+def _input_seconds(ctx: Context, wave: np.ndarray) -> float:
+    """The length of a clip that follows its input (transfer, inpaint, upsample)."""
+    return min(max(len(wave) / ctx.geometry.sample_rate, MIN_DURATION_S), MAX_DURATION_S)
+
+
+def _noise_plan(
+    ctx: Context, req: GenerateRequest, scheduler: Any, cond: Conditioning, seconds: float, *, loop: bool = False
+) -> Plan:
+    """A plan that starts from the seed's noise over the cells of ``seconds``."""
+    m, g = ctx.model, ctx.geometry
+    cells = g.loop_cells(seconds) if loop else g.cells(seconds)
+    noise, gen = initial_noise(g.latent_shape(req.candidates, cells), req.seed, m.device, m.dtype)
     plan = Plan(
         request=req,
+        seconds=seconds,
         conditioning=cond,
         latents=noise * scheduler.init_noise_sigma,
         start=0,
         unet=m.unet,
-        decode=engine.decoder.decode,
-        native_samples=native,
+        decode=ctx.decoder.decode,
+        native_samples=g.samples(seconds),
         generator=gen,
+        noise=noise,
     )
-    if req.loop:
-        plan.unet = CircularUNet(m.unet, m.unet_time_multiple)
-        plan.decode = _circular_decoder(engine)
+    if loop:
+        plan.unet = CircularUNet(m.unet, g.unet_multiple)
+        plan.decode = _circular_decoder(ctx)
         plan.native_samples = None
-        return plan
-    if req.mode in ("generate", "variation"):
-        return plan
+    return plan
 
-    z0 = encode_audio(engine, wave, cells).expand(k, -1, -1, -1)
-    if req.mode == "transfer":
-        steps = len(scheduler.timesteps)
-        init = min(round(steps * req.strength), steps)
-        plan.start = steps - init
-        if init == 0:
-            plan.latents = z0.clone()  # nothing to denoise: the input's reconstruction
-        elif init < steps:
-            plan.latents = noised(scheduler, z0, noise, scheduler.timesteps[plan.start])
-            if hasattr(scheduler, "set_begin_index"):
-                scheduler.set_begin_index(plan.start)
-        return plan  # strength 1: pure noise, independent of the input
 
-    mask = torch.zeros(1, 1, cells, m.latent_bins, dtype=torch.bool, device=m.device)
-    sr = m.sampling_rate
-    if req.mode == "inpaint":
-        if req.span_start >= req.duration:
-            raise InvalidRequest(f"start_s: {req.span_start:g} is past the input's end ({req.duration:.2f} s)")
-        cell_s = m.hop_length * m.vae_scale_factor / sr
-        a, b = math.floor(req.span_start / cell_s), math.ceil(min(req.span_end, req.duration) / cell_s)
-        mask[:, :, :a] = True
-        mask[:, :, b:] = True
-    elif req.mode == "continue":
-        known_cells = (len(wave) // m.hop_length) // m.vae_scale_factor
-        if known_cells < 1:
-            raise InputAudioError("input: too short to continue (expected at least one latent cell of audio)")
-        mask[:, :, :known_cells] = True
-    else:  # upsample
-        cutoff = float(req.cutoff_hz) if req.cutoff_hz else detect_cutoff(wave, sr)
-        bins = known_mel_bins(cutoff, int(m.vocoder.config.model_in_dim), sr) // m.vae_scale_factor
-        if bins < 1:
-            raise InvalidRequest(f"cutoff: {cutoff:.0f} Hz leaves no known band to keep; expected a higher cutoff")
-        mask[:, :, :, :bins] = True
-        if cutoff < sr / 2 - 1:
-            plan.post = lambda audio: splice_low_band(audio, wave, sr, cutoff)
-        plan.request = replace(req, cutoff_hz=round(cutoff, 1))
-    if req.mode in ("inpaint", "continue"):
-        span = (
-            (req.span_start, req.span_end)
-            if req.mode == "inpaint"
-            else (known_cells * m.hop_length * m.vae_scale_factor / sr, req.duration)
-        )
-        kept = reconstruct(engine, wave)
-        plan.post = lambda audio: splice_span(audio, kept, sr, *span)
+@singledispatch
+def make_plan(source: Source, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    """Set up ``req`` (already resolved: seed set) on ``scheduler`` (timesteps already set); one function
+    per source type, registered below."""
+    raise InvalidRequest(f"source: no plan for {type(source).__name__}")
+
+
+@make_plan.register
+def _text(source: TextToAudio, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    cond = text_condition(ctx.model, source.prompt, req.negative, req.guidance, req.candidates)
+    return _noise_plan(ctx, req, scheduler, cond, req.seconds, loop=req.loop)  # type: ignore[arg-type]
+
+
+@make_plan.register
+def _variation(source: Variation, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    require_clap(ctx.model, "variation (conditioning on the input's CLAP audio embedding)")
+    wave = _input(ctx, source)
+    cond = audio_condition(ctx.model, wave, req.negative, req.guidance, req.candidates)
+    plan = _noise_plan(ctx, req, scheduler, cond, req.seconds, loop=req.loop)  # type: ignore[arg-type]
+    plan.reference = wave
+    return plan
+
+
+@make_plan.register
+def _transfer(source: Transfer, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    wave = _input(ctx, source)
+    plan = _noise_plan(ctx, req, scheduler, _prompt_or_input(ctx.model, req, wave), _input_seconds(ctx, wave))
+    plan.reference = wave
+    noise = plan.noise
+    z0 = encode_audio(ctx.model, wave, plan.latents.shape[2]).expand(req.candidates, -1, -1, -1)
+    steps = len(scheduler.timesteps)
+    init = min(round(steps * source.strength), steps)
+    plan.start = steps - init
+    if init == 0:
+        plan.latents = z0.clone()  # nothing to denoise: the input's reconstruction
+    elif init < steps:
+        plan.latents = noised(scheduler, z0, noise, scheduler.timesteps[plan.start])
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(plan.start)
+    return plan  # strength 1: pure noise, independent of the input
+
+
+def _known_region(
+    ctx: Context, req: GenerateRequest, scheduler: Any, wave: np.ndarray, seconds: float
+) -> tuple[Plan, torch.Tensor]:
+    """A plan whose known latent region follows the input: returns the plan and an all-False mask, which
+    the caller marks and :func:`_follow_known` then wires in."""
+    plan = _noise_plan(ctx, req, scheduler, _prompt_or_input(ctx.model, req, wave), seconds)
+    plan.reference = wave
+    g = ctx.geometry
+    mask = torch.zeros(1, 1, plan.latents.shape[2], g.latent_bins, dtype=torch.bool, device=ctx.model.device)
+    return plan, mask
+
+
+def _follow_known(ctx: Context, plan: Plan, scheduler: Any, wave: np.ndarray, mask: torch.Tensor) -> Plan:
+    noise = plan.noise
+    k = plan.request.candidates
+    z0 = encode_audio(ctx.model, wave, plan.latents.shape[2]).expand(k, -1, -1, -1)
     plan.latents = torch.where(mask, noised(scheduler, z0, noise, scheduler.timesteps[0]), plan.latents)
     plan.after_step = _replace_known(scheduler, z0, noise, mask)
     return plan
 
 
-def _circular_decoder(engine: Engine) -> Callable[[torch.Tensor], torch.Tensor]:
-    m = engine.model
-    samples_per_cell = m.hop_length * m.vae_scale_factor
+def _keep_outside(ctx: Context, plan: Plan, wave: np.ndarray, start_s: float, end_s: float) -> None:
+    """Splice the input's own reconstruction back outside the generated span."""
+    kept = reconstruct(ctx, wave)
+    sr = ctx.geometry.sample_rate
+    plan.post = lambda audio: splice_span(audio, kept, sr, start_s, end_s)
+
+
+@make_plan.register
+def _inpaint(source: Inpaint, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    wave = _input(ctx, source)
+    seconds = _input_seconds(ctx, wave)
+    source.check_input(seconds)
+    plan, mask = _known_region(ctx, req, scheduler, wave, seconds)
+    g = ctx.geometry
+    a, b = g.cell_at(source.start), g.cell_after(min(source.end, seconds))
+    mask[:, :, :a] = True
+    mask[:, :, b:] = True
+    _keep_outside(ctx, plan, wave, source.start, source.end)
+    return _follow_known(ctx, plan, scheduler, wave, mask)
+
+
+@make_plan.register
+def _continue(source: Continuation, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    wave = _input(ctx, source)
+    g = ctx.geometry
+    source.check_input(len(wave) / g.sample_rate)
+    seconds = len(wave) / g.sample_rate + source.seconds
+    known_cells = g.whole_cells(len(wave))
+    if known_cells < 1:
+        raise InputAudioError("input: too short to continue (expected at least one latent cell of audio)")
+    plan, mask = _known_region(ctx, req, scheduler, wave, seconds)
+    mask[:, :, :known_cells] = True
+    _keep_outside(ctx, plan, wave, known_cells * g.samples_per_cell / g.sample_rate, seconds)
+    return _follow_known(ctx, plan, scheduler, wave, mask)
+
+
+@make_plan.register
+def _upsample(source: Upsample, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    wave = _input(ctx, source)
+    g = ctx.geometry
+    sr = g.sample_rate
+    plan, mask = _known_region(ctx, req, scheduler, wave, _input_seconds(ctx, wave))
+    cutoff = float(source.cutoff_hz) if source.cutoff_hz else detect_cutoff(wave, sr)
+    bins = known_mel_bins(cutoff, g.mel_bins, sr) // g.vae_factor
+    if bins < 1:
+        raise InvalidRequest.about(
+            "cutoff_hz", f"{cutoff:.0f} Hz leaves no known band to keep; expected a higher cutoff"
+        )
+    mask[:, :, :, :bins] = True
+    if cutoff < sr / 2 - 1:
+        plan.post = lambda audio: splice_low_band(audio, wave, sr, cutoff)
+    plan.request = req.with_source(cutoff_hz=round(cutoff, 1))
+    return _follow_known(ctx, plan, scheduler, wave, mask)
+
+
+def _circular_decoder(ctx: Context) -> Callable[[torch.Tensor], torch.Tensor]:
+    samples_per_cell = ctx.geometry.samples_per_cell
 
     def decode(latents: torch.Tensor) -> torch.Tensor:
         n, pad = latents.shape[2], LOOP_CONTEXT_CELLS
-        wave = engine.decoder.decode(circular_extend(latents, pad, pad))
+        wave = ctx.decoder.decode(circular_extend(latents, pad, pad))
         return wave[:, pad * samples_per_cell : (pad + n) * samples_per_cell]
 
     return decode

@@ -1,55 +1,67 @@
-"""Request dataclasses, validated once at the door.
+"""Requests: what a clip is made from (a typed source per mode) and how (the shared parameters).
 
-A request holds every parameter that determines a clip. Validation lives here, not in the CLI or the
-OSC server, so both doors reject the same inputs with the same messages.
+Validation lives here, once, for every door: the command line, the OSC server and Python callers build
+the same :class:`GenerateRequest` and get the same refusals, before any model work. Ranges, defaults and
+which modes a parameter applies to come from :data:`audioldm_daw.engine.params.PARAMS`. This module
+imports nothing heavy, so a door can refuse a bad argument before torch is loaded.
+
+Example::
+
+    GenerateRequest("warm analog pad", duration=8, seed=1)                  # text-to-audio
+    GenerateRequest(Inpaint("take.wav", start=2.0, end=3.5, prompt="a cymbal swell"), steps=100)
 """
 
 from __future__ import annotations
 
-import math
 import random
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, fields, replace
+from typing import Any, ClassVar
 
 from audioldm_daw.engine.errors import InvalidRequest
+from audioldm_daw.engine.params import (
+    DEFAULT_DURATION_S,
+    LENGTH_MODES,
+    MAX_DURATION_S,
+    MAX_SEED,
+    MIN_DURATION_S,
+    MODES,
+    OUTPUT_SAMPLE_RATES,
+    PARAMS,
+    REQUEST_FIELDS,
+    SAMPLE_FORMATS,
+    SCHEDULERS,
+)
 
-SCHEDULERS = ("ddim", "dpm")
-MODES = ("generate", "variation", "transfer", "inpaint", "upsample", "continue")
-OUTPUT_SAMPLE_RATES = (16000, 22050, 44100, 48000)
-SAMPLE_FORMATS = ("float32", "pcm24", "pcm16")
-MIN_DURATION_S = 0.5
-MAX_DURATION_S = 60.0
-MAX_SEED = 2**63 - 1
-
-
-def _number(name: str, value: Any, *, integer: bool = False) -> float:
-    """Coerce an int/float (OSC clients send either) and reject NaN, inf and non-numbers."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        kind = "an integer" if integer else "a number"
-        raise InvalidRequest(f"{name}: expected {kind}, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise InvalidRequest(f"{name}: expected a finite number, got {value!r}")
-    if integer and isinstance(value, float) and not value.is_integer():
-        raise InvalidRequest(f"{name}: expected an integer, got {value!r}")
-    return float(value)
-
-
-def check_range(name: str, value: Any, lo: float, hi: float, *, integer: bool = False) -> float:
-    """Return ``value`` as float if it is a finite number in ``[lo, hi]``; raise a readable error if not."""
-    v = _number(name, value, integer=integer)
-    exact = int(value) if integer else v  # ints compare exactly (a float loses precision near 2**63)
-    if not lo <= exact <= hi:
-        shown = f"{int(lo)}..{int(hi)}" if integer else f"{lo:g}..{hi:g}"
-        raise InvalidRequest(f"{name}: expected {shown}, got {value!r}")
-    return v
+__all__ = [
+    "MAX_DURATION_S",
+    "MAX_SEED",
+    "MIN_DURATION_S",
+    "MODES",
+    "OUTPUT_SAMPLE_RATES",
+    "SAMPLE_FORMATS",
+    "SCHEDULERS",
+    "SOURCES",
+    "Continuation",
+    "GenerateRequest",
+    "Inpaint",
+    "Source",
+    "TextToAudio",
+    "Transfer",
+    "Upsample",
+    "Variation",
+    "build_request",
+    "draw_seed",
+    "duration_from_tempo",
+]
 
 
 def duration_from_tempo(bpm: float, bars: float, beats_per_bar: float = 4) -> float:
     """Length in seconds of ``bars`` bars at ``bpm`` (quarter-note beats): bars * beats * 60 / bpm."""
-    check_range("bpm", bpm, 20, 400)
-    check_range("bars", bars, 0.25, 256)
-    check_range("beats", beats_per_bar, 1, 32)
-    return bars * beats_per_bar * 60.0 / bpm
+    bpm = PARAMS["bpm"].check(bpm)
+    bars = PARAMS["bars"].check(bars)
+    beats = PARAMS["beats_per_bar"].check(beats_per_bar)
+    return bars * beats * 60.0 / bpm
 
 
 def draw_seed() -> int:
@@ -57,101 +69,319 @@ def draw_seed() -> int:
     return random.SystemRandom().randrange(0, 2**31)
 
 
+def _nonblank(field: str, value: str, what: str) -> None:
+    if not value.strip():
+        raise InvalidRequest.about(field, f"expected {what}, got an empty string")
+
+
+# -- sources ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class GenerateRequest:
-    """Everything that determines a text-to-audio clip.
+class Source:
+    """What a clip is made from. Each mode is a subclass whose fields are parameters of :data:`PARAMS`;
+    it checks them and its own cross-field rules when built, and says what candidates are ranked against.
+    How each source sets up the denoising loop lives in ``plans.py`` (which needs torch)."""
 
-    ``seed`` None means "draw one"; :meth:`resolved` returns a copy with the seed filled in so that the
-    sidecar always records the seed that was actually used.
-    """
-
-    prompt: str
-    duration: float = 10.0
-    steps: int = 50
-    guidance: float = 2.5
-    seed: int | None = None
-    negative: str = ""
-    scheduler: str = "ddim"
-    eta: float = 0.0
-    candidates: int = 1
-    sample_rate: int = 48000
-    normalize_db: float | None = -1.0
-    sample_format: str = "float32"
-    loop: bool = False
-    bpm: float | None = None
-    bars: float | None = None
-    beats_per_bar: float = 4.0
-    mode: str = "generate"
-    input_path: str | None = None
-    strength: float = 0.5
-    span_start: float | None = None
-    span_end: float | None = None
-    cutoff_hz: float | None = None
-    extend_s: float | None = None
+    mode: ClassVar[str]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.prompt, str):
-            raise InvalidRequest(f"prompt: expected a string, got {type(self.prompt).__name__}")
-        if not isinstance(self.negative, str):
-            raise InvalidRequest(f"negative: expected a string, got {type(self.negative).__name__}")
+        for f in fields(self):
+            object.__setattr__(self, f.name, PARAMS[f.name].check(getattr(self, f.name)))
+        self._check()
+
+    def _check(self) -> None:
+        """Cross-field rules of the mode (override)."""
+
+    @property
+    def text(self) -> str:
+        """The prompt that conditions the clip ("" when the mode has none or none was given)."""
+        return str(getattr(self, "prompt", ""))
+
+    @property
+    def ranked_by_prompt(self) -> bool:
+        """Candidates are ranked by CLAP similarity to the prompt; without one, to the input audio."""
+        return bool(self.text.strip())
+
+    def check_input(self, seconds: float) -> None:
+        """Rules that need the input's length (override); called before any model work."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class TextToAudio(Source):
+    """The paper's text-to-audio: noise denoised under the prompt's CLAP text embedding."""
+
+    mode: ClassVar[str] = "generate"
+    prompt: str
+
+    def _check(self) -> None:
+        _nonblank("prompt", self.prompt, "what the clip should sound like")
+
+
+@dataclass(frozen=True)
+class Variation(Source):
+    """New audio in the spirit of the input: conditioned on the input's CLAP audio embedding."""
+
+    mode: ClassVar[str] = "variation"
+    input_path: str
+
+    def _check(self) -> None:
+        _nonblank("input_path", self.input_path, "the path of an audio file")
+
+
+@dataclass(frozen=True)
+class Transfer(Source):
+    """Style transfer: the input's latent noised to ``strength``, then denoised under the prompt."""
+
+    mode: ClassVar[str] = "transfer"
+    input_path: str
+    prompt: str
+    strength: float = PARAMS["strength"].default
+
+    def _check(self) -> None:
+        _nonblank("input_path", self.input_path, "the path of an audio file")
+        _nonblank("prompt", self.prompt, "the style to move the input towards")
+
+
+@dataclass(frozen=True)
+class Inpaint(Source):
+    """Regenerate ``start``..``end`` seconds of the input and keep the rest (prompt optional)."""
+
+    mode: ClassVar[str] = "inpaint"
+    input_path: str
+    start: float
+    end: float
+    prompt: str = ""
+
+    def _check(self) -> None:
+        _nonblank("input_path", self.input_path, "the path of an audio file")
+        if self.end <= self.start:
+            raise InvalidRequest.about(
+                "end", f"expected a time after {{0}} ({self.start:g}), got {self.end:g}", ["start"]
+            )
+
+    def check_input(self, seconds: float) -> None:
+        if self.start >= seconds:
+            raise InvalidRequest.about("start", f"{self.start:g} is past the input's end ({seconds:.2f} s)")
+
+
+@dataclass(frozen=True)
+class Upsample(Source):
+    """Audio super-resolution: keep the input's band below the cutoff, generate the band above it."""
+
+    mode: ClassVar[str] = "upsample"
+    input_path: str
+    prompt: str = ""
+    cutoff_hz: float | None = None
+
+    def _check(self) -> None:
+        _nonblank("input_path", self.input_path, "the path of an audio file")
+
+
+@dataclass(frozen=True)
+class Continuation(Source):
+    """Extend the input by ``seconds``: inpainting of a span appended after it (prompt optional)."""
+
+    mode: ClassVar[str] = "continue"
+    input_path: str
+    seconds: float
+    prompt: str = ""
+
+    def _check(self) -> None:
+        _nonblank("input_path", self.input_path, "the path of an audio file")
+
+    def check_input(self, seconds: float) -> None:
+        total = seconds + self.seconds
+        if total > MAX_DURATION_S:
+            raise InvalidRequest.about(
+                "seconds", f"input plus extension is {total:.1f} s, expected at most {MAX_DURATION_S:g}"
+            )
+
+
+SOURCES: dict[str, type[Source]] = {
+    cls.mode: cls for cls in (TextToAudio, Variation, Transfer, Inpaint, Upsample, Continuation)
+}
+assert tuple(SOURCES) == MODES
+
+
+# -- the request ------------------------------------------------------------------------------------
+def _default(field: str) -> Any:
+    return PARAMS[field].default
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    """Everything that determines a clip: its source (a prompt string is shorthand for
+    :class:`TextToAudio`) and the shared parameters.
+
+    ``seed`` None means "draw one"; :meth:`resolved` returns a copy with the seed filled in so that the
+    sidecar always records the seed that was actually used. ``duration`` None means the default length
+    (or ``bars`` at ``bpm``); giving both a duration and a tempo is refused, not resolved silently.
+    """
+
+    source: Source | str
+    duration: float | None = _default("duration")
+    bpm: float | None = _default("bpm")
+    bars: float | None = _default("bars")
+    beats_per_bar: float = _default("beats_per_bar")
+    loop: bool = _default("loop")
+    steps: int = _default("steps")
+    guidance: float = _default("guidance")
+    seed: int | None = _default("seed")
+    negative: str = _default("negative")
+    scheduler: str = _default("scheduler")
+    eta: float = _default("eta")
+    candidates: int = _default("candidates")
+    sample_rate: int = _default("sample_rate")
+    sample_format: str = _default("sample_format")
+    normalize_db: float | None = _default("normalize_db")
+
+    def __post_init__(self) -> None:
+        source = TextToAudio(self.source) if isinstance(self.source, str) else self.source
+        if not isinstance(source, Source):
+            raise InvalidRequest.about(
+                "source", f"expected a prompt string or one of {', '.join(c.__name__ for c in SOURCES.values())}"
+            )
+        object.__setattr__(self, "source", source)
+        for name in REQUEST_FIELDS:
+            param = PARAMS[name]
+            value = param.check(getattr(self, name))
+            if not param.applies_to(source.mode) and value != param.default:
+                raise param.not_for(source.mode)
+            object.__setattr__(self, name, value)
         if (self.bpm is None) != (self.bars is None):
-            raise InvalidRequest("bpm and bars: give both (duration = bars * beats * 60 / bpm) or neither")
+            raise InvalidRequest.about(
+                "bpm", "give both {0} and {1} (length = bars * beats * 60 / bpm) or neither", ["bpm", "bars"]
+            )
+        if self.bpm is not None and self.duration is not None:
+            raise InvalidRequest.about(
+                "duration", "give either {0} or {1} and {2}, not both", ["duration", "bpm", "bars"]
+            )
+        seconds = self.seconds
+        if seconds is not None and not MIN_DURATION_S <= seconds <= MAX_DURATION_S:
+            raise InvalidRequest.about(
+                "bars",
+                f"{{0}} at {{1}} make {seconds:.3f} s, expected {MIN_DURATION_S:g}..{MAX_DURATION_S:g} s",
+                ["bars", "bpm"],
+            )
+
+    # -- what the source says ---------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        """The source's mode name (``generate``, ``variation``, ...), for people and file names."""
+        return self.source.mode  # type: ignore[union-attr]
+
+    @property
+    def prompt(self) -> str:
+        """The conditioning prompt ("" when the mode has none)."""
+        return self.source.text  # type: ignore[union-attr]
+
+    @property
+    def input_path(self) -> str | None:
+        return getattr(self.source, "input_path", None)
+
+    @property
+    def seconds(self) -> float | None:
+        """The clip's length where the caller chooses it (text-to-audio, variation); None where it
+        follows the input."""
+        if self.mode not in LENGTH_MODES:
+            return None
+        if self.duration is not None:
+            return self.duration
         if self.bpm is not None:
-            object.__setattr__(self, "duration", duration_from_tempo(self.bpm, self.bars, self.beats_per_bar))
-        check_range("duration", self.duration, MIN_DURATION_S, MAX_DURATION_S)
-        object.__setattr__(self, "duration", float(self.duration))
-        object.__setattr__(self, "steps", int(check_range("steps", self.steps, 1, 1000, integer=True)))
-        object.__setattr__(self, "guidance", check_range("guidance", self.guidance, 0, 20))
-        object.__setattr__(self, "eta", check_range("eta", self.eta, 0, 1))
-        cands = int(check_range("candidates", self.candidates, 1, 8, integer=True))
-        object.__setattr__(self, "candidates", cands)
-        if self.seed is not None:
-            check_range("seed", self.seed, 0, MAX_SEED, integer=True)
-            object.__setattr__(self, "seed", int(self.seed))
-        if self.scheduler not in SCHEDULERS:
-            raise InvalidRequest(f"scheduler: expected one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
-        sr = _number("sr", self.sample_rate, integer=True)
-        if int(sr) not in OUTPUT_SAMPLE_RATES:
-            rates = ", ".join(str(r) for r in OUTPUT_SAMPLE_RATES)
-            raise InvalidRequest(f"sr: expected one of {rates}, got {self.sample_rate!r}")
-        object.__setattr__(self, "sample_rate", int(sr))
-        if self.normalize_db is not None:
-            object.__setattr__(self, "normalize_db", check_range("normalize", self.normalize_db, -60, 0))
-        if self.sample_format not in SAMPLE_FORMATS:
-            raise InvalidRequest(f"format: expected one of {', '.join(SAMPLE_FORMATS)}, got {self.sample_format!r}")
+            return duration_from_tempo(self.bpm, self.bars, self.beats_per_bar)  # type: ignore[arg-type]
+        return DEFAULT_DURATION_S
 
-        if self.mode not in MODES:
-            raise InvalidRequest(f"mode: expected one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.mode != "generate" and not self.input_path:
-            raise InvalidRequest(f"input_path: {self.mode} needs an input audio file")
-        object.__setattr__(self, "strength", check_range("strength", self.strength, 0, 1))
-        if self.mode == "inpaint":
-            if self.span_start is None or self.span_end is None:
-                raise InvalidRequest("start_s and end_s: inpaint needs the span to regenerate, in seconds")
-            a = check_range("start_s", self.span_start, 0, MAX_DURATION_S)
-            b = check_range("end_s", self.span_end, 0, MAX_DURATION_S)
-            if b <= a:
-                raise InvalidRequest(f"end_s: expected a time after start_s ({a:g}), got {b:g}")
-        if self.cutoff_hz is not None:
-            check_range("cutoff", self.cutoff_hz, 500, 8000)
-        if self.mode == "continue":
-            if self.extend_s is None:
-                raise InvalidRequest("seconds: continue needs how many seconds to add")
-            check_range("seconds", self.extend_s, 0.5, MAX_DURATION_S)
-
+    # -- copies and JSON --------------------------------------------------------------------------
     def resolved(self) -> GenerateRequest:
         """A copy whose seed is set (drawn now if it was missing)."""
         return self if self.seed is not None else replace(self, seed=draw_seed())
 
+    def with_source(self, **changes: Any) -> GenerateRequest:
+        """A copy whose source has ``changes`` (e.g. the detected cutoff of an upsample)."""
+        return replace(self, source=replace(self.source, **changes))  # type: ignore[type-var]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, as written to the sidecar."""
-        return asdict(self)
+        data = {name: getattr(self, name) for name in REQUEST_FIELDS}
+        return {"source": self.source.to_dict(), **data}  # type: ignore[union-attr]
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GenerateRequest:
-        """Rebuild a request from :meth:`to_dict` output (unknown keys are rejected, not ignored)."""
-        names = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InvalidRequest(f"unknown request fields: {', '.join(unknown)}")
-        return cls(**data)
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerateRequest:
+        """Rebuild a request from :meth:`to_dict` output, or from the flat form that sidecars of earlier
+        versions hold. Unknown keys are rejected, not ignored."""
+        if "source" not in data:
+            return _from_flat(data)
+        source = dict(data["source"]) if isinstance(data["source"], Mapping) else {}
+        mode = source.pop("mode", None)
+        if mode not in SOURCES:
+            raise InvalidRequest(f"source: expected a mode among {', '.join(MODES)}, got {mode!r}")
+        _known(source, {f.name for f in fields(SOURCES[mode])}, f"{mode} source")
+        rest = {k: v for k, v in data.items() if k != "source"}
+        _known(rest, set(REQUEST_FIELDS), "request")
+        return cls(SOURCES[mode](**source), **rest)
+
+
+def _known(data: Mapping[str, Any], names: set[str], what: str) -> None:
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InvalidRequest(f"{what}: unknown fields {', '.join(unknown)}")
+
+
+#: Field names of the flat request form written before sources existed -> the source fields now.
+_FLAT_SOURCE = {
+    "prompt": "prompt",
+    "input_path": "input_path",
+    "strength": "strength",
+    "span_start": "start",
+    "span_end": "end",
+    "cutoff_hz": "cutoff_hz",
+    "extend_s": "seconds",
+}
+
+
+def _from_flat(data: Mapping[str, Any]) -> GenerateRequest:
+    """A request from an earlier version's flat sidecar (``mode`` string, every field side by side).
+
+    Those sidecars also recorded values the new model refuses as conflicts because the engine had filled
+    them in: the input's length as ``duration`` for the input modes, and the tempo's length beside
+    ``bpm``/``bars``. They are dropped here, which gives the same clip.
+    """
+    flat = dict(data)
+    mode = flat.pop("mode", "generate")
+    if mode not in SOURCES:
+        raise InvalidRequest(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    cls = SOURCES[mode]
+    names = {f.name for f in fields(cls)}
+    src = {new: flat.pop(old) for old, new in _FLAT_SOURCE.items() if old in flat}
+    src = {k: v for k, v in src.items() if k in names and v is not None}
+    _known(flat, set(REQUEST_FIELDS), "request")
+    if flat.get("bpm") is not None:
+        flat.pop("duration", None)
+    for name in list(flat):
+        if not PARAMS[name].applies_to(mode):
+            flat.pop(name)
+    return GenerateRequest(cls(**src), **flat)
+
+
+def build_request(mode: str, values: Mapping[str, Any]) -> GenerateRequest:
+    """A request from a door's values (by field name; only what the caller gave). A parameter that means
+    nothing for ``mode`` is refused even at its default value: the caller asked for something."""
+    if mode not in SOURCES:
+        raise InvalidRequest(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    cls = SOURCES[mode]
+    names = {f.name for f in fields(cls)}
+    source: dict[str, Any] = {}
+    rest: dict[str, Any] = {}
+    for name, value in values.items():
+        param = PARAMS.get(name)
+        if param is None:
+            raise InvalidRequest(f"{name}: not a request parameter")
+        if not param.applies_to(mode):
+            raise param.not_for(mode)
+        (source if name in names else rest)[name] = value
+    missing = [f.name for f in fields(cls) if f.name not in source and f.default is MISSING]
+    if missing:
+        raise InvalidRequest.about(missing[0], f"missing (expected {PARAMS[missing[0]].expected()})")
+    return GenerateRequest(cls(**source), **rest)

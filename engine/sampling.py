@@ -63,14 +63,20 @@ def step_kwargs(scheduler: Any, generator: torch.Generator, eta: float) -> dict[
     return kwargs
 
 
-def predict_noise(unet: Any, scheduler: Any, latents: torch.Tensor, t: torch.Tensor, c: Conditioning) -> torch.Tensor:
-    """The guided noise prediction at timestep ``t`` (classifier-free guidance in one batched call)."""
+def guided_prediction(
+    unet: Any, scheduler: Any, latents: torch.Tensor, t: torch.Tensor, c: Conditioning
+) -> torch.Tensor:
+    """The UNet's guided output at timestep ``t`` (classifier-free guidance in one batched call).
+
+    What the output is (noise, or velocity for a v-prediction model) is the scheduler's business: its
+    ``step`` reads the model's ``prediction_type`` from the same config, so the loop never needs to know.
+    """
     if c.guided:
         x = scheduler.scale_model_input(torch.cat([latents, latents]), t)
         labels = torch.cat([c.uncond, c.cond])
-        eps = unet(x, t, encoder_hidden_states=None, class_labels=labels).sample
-        eps_u, eps_c = eps.chunk(2)
-        return eps_u + c.scale * (eps_c - eps_u)
+        out = unet(x, t, encoder_hidden_states=None, class_labels=labels).sample
+        out_u, out_c = out.chunk(2)
+        return out_u + c.scale * (out_c - out_u)
     x = scheduler.scale_model_input(latents, t)
     return unet(x, t, encoder_hidden_states=None, class_labels=c.cond).sample
 
@@ -99,8 +105,8 @@ def denoise(
     for i, t in enumerate(timesteps):
         if cancel is not None and cancel():
             raise Cancelled(f"cancelled before step {i + 1} of {total}")
-        eps = predict_noise(unet, scheduler, latents, t, conditioning)
-        latents = scheduler.step(eps, t, latents, **(extra_step or {})).prev_sample
+        prediction = guided_prediction(unet, scheduler, latents, t, conditioning)
+        latents = scheduler.step(prediction, t, latents, **(extra_step or {})).prev_sample
         if after_step is not None:
             latents = after_step(latents, start + i, t)
         if progress is not None:

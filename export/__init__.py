@@ -6,26 +6,40 @@
   cache, the calibration and the fallbacks.
 
 The engine never imports this package: whoever builds an Engine hands it the chosen backend.
-Submodules import onnx/onnxruntime lazily, so importing the package itself is cheap.
+The submodules import torch (and onnx/onnxruntime when used), so the package resolves its public names
+lazily (PEP 562) from :data:`_LAZY`: importing it, or listing the commands that use it, stays cheap.
 """
 
 from __future__ import annotations
 
-__all__ = ["choose_decoder", "export_model", "load_decoder"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # ``X as X`` marks a re-export for type checkers
+    from audioldm_daw.export.onnx_export import export_model as export_model
+    from audioldm_daw.export.runtime import load_decoder as load_decoder
+    from audioldm_daw.export.select import choose_decoder as choose_decoder
+
+# Public name -> the module that defines it.
+_LAZY: dict[str, str] = {
+    "choose_decoder": "audioldm_daw.export.select",
+    "export_model": "audioldm_daw.export.onnx_export",
+    "load_decoder": "audioldm_daw.export.runtime",
+}
+
+__all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> object:
-    """Lazy re-exports: ``from audioldm_daw.export import choose_decoder`` without eager imports."""
-    if name == "choose_decoder":
-        from audioldm_daw.export.select import choose_decoder
+def __getattr__(name: str) -> Any:
+    """Import the defining module on first use and cache the name here, so later lookups are plain."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return choose_decoder
-    if name == "export_model":
-        from audioldm_daw.export.onnx_export import export_model
 
-        return export_model
-    if name == "load_decoder":
-        from audioldm_daw.export.runtime import load_decoder
-
-        return load_decoder
-    raise AttributeError(name)
+def __dir__() -> list[str]:
+    """The lazy names too, so completion and ``dir()`` show the API before anything is imported."""
+    return sorted(set(globals()) | set(_LAZY))

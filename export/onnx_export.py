@@ -54,6 +54,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audioldm_daw.engine.geometry import Geometry
+
 log = logging.getLogger(__name__)
 
 #: Bump when the graph's layout or inputs change: caches written by an older format are re-exported.
@@ -432,7 +434,11 @@ class DecodeGraph(nn.Module):
 # -- geometry ---------------------------------------------------------------------------------------
 @dataclass
 class DecodeGeometry:
-    """What a runtime needs to know about the graph without loading torch modules."""
+    """What a runtime needs to know about the graph without loading torch modules.
+
+    Written into the manifest; the numbers come from the engine's :class:`Geometry` of the decode half,
+    so the export sizes latents by the same rule as the engine.
+    """
 
     latent_channels: int
     latent_bins: int
@@ -448,11 +454,11 @@ class DecodeGeometry:
 
     @classmethod
     def of(cls, vae: nn.Module, vocoder: nn.Module) -> DecodeGeometry:
-        scale = 2 ** (len(vae.config.block_out_channels) - 1)
+        geom = Geometry.of_decoder(vae.config, vocoder.config)
         return cls(
-            latent_channels=int(vae.config.latent_channels),
-            latent_bins=int(vocoder.config.model_in_dim) // scale,
-            vae_scale=scale,
+            latent_channels=geom.latent_channels,
+            latent_bins=geom.latent_bins,
+            vae_scale=geom.vae_factor,
             upsamplers=[(int(u.stride[0]), int(u.kernel_size[0]), int(u.padding[0])) for u in vocoder.upsampler],
         )
 

@@ -175,18 +175,15 @@ def calibration_key(model: Any) -> str:
 
 
 def calibration_frames(model: Any, seconds: float = CALIBRATION_SECONDS) -> int:
-    """Latent time cells for ``seconds`` of audio, rounded up to the UNet's multiple, as the engine does."""
-    import math
-
-    frames = math.ceil(seconds * model.sampling_rate / model.hop_length / model.vae_scale_factor)
-    mult = model.unet_time_multiple
-    return max(mult, math.ceil(frames / mult) * mult)
+    """Latent time cells for ``seconds`` of audio: the model's own rule (:meth:`Geometry.cells`), so the
+    measured decode is the length the engine decodes."""
+    return model.geometry.cells(seconds)
 
 
 def calibrate(model: Any, torch_dec: DecodeBackend, ort_dec: DecodeBackend, repeats: int = 2) -> dict[str, Any]:
     """Time both decoders on the same random latent (one warm-up each, then the best of ``repeats``)."""
     frames = calibration_frames(model)
-    shape = (1, model.latent_channels, frames, model.latent_bins)
+    shape = model.geometry.latent_shape(1, frames)
     latents = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(model.device, model.dtype)
     cuda = model.device.type == "cuda"
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up, then generate one clip with the bundled model (offline) and print where it went.
+# Set up, then generate one clip with the bundled model (models/audioldm-daw-mini, offline) and print where it
+# went; without that folder (it is not committed yet), with a random-weight tiny model, which makes noise.
 # Usage: bash scripts/quickstart.sh ["your prompt"] [more audioldm-daw generate options...]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up (scripts/setup.sh) and run the whole test suite on the CPU. No weights or data are downloaded:
-# the tests build tiny random models, or use the bundled model.
+# the tests build tiny random models on the spot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Retrain the bundled model (models/audioldm-daw-mini) from nothing, offline: render the synthetic dataset,
-# train CLAP, VAE, vocoder and the LDM on CLAP audio embeddings (the `micro` preset), assemble the model
+# Train the project's small model (models/audioldm-daw-mini) from nothing, offline: render the synthetic
+# dataset, train CLAP, VAE, vocoder and the LDM on CLAP audio embeddings with the `micro` preset (about 4 M
+# parameters; the folder is named after the model, and the `mini` preset is a larger size), assemble the model
 # folder, train the same LDM on CLAP text embeddings and a second CLAP for scoring (the paper's comparison),
 # and evaluate both models on the held-out prompts.
 #

@@ -45,7 +45,8 @@ def test_generate_then_regenerate(tiny_model_dir: Path, tmp_path: Path) -> None:
     info = sf.info(str(out))
     assert (info.frames, info.samplerate, info.subtype) == (round(0.7 * 44100), 44100, "PCM_24")
     side = json.loads(out.with_suffix(".json").read_text())
-    assert side["request"]["prompt"] == "warm pad" and isinstance(side["request"]["seed"], int)
+    assert side["request"]["source"] == {"mode": "generate", "prompt": "warm pad"}
+    assert isinstance(side["request"]["seed"], int)
 
     again = tmp_path / "again.wav"
     r2 = _run(["regenerate", str(out.with_suffix(".json")), "--out", str(again)], tmp_path)
@@ -76,11 +77,14 @@ def test_default_output_goes_to_the_clips_folder(tiny_model_dir: Path, tmp_path:
 
 def test_bad_arguments_exit_non_zero_with_a_message(tiny_model_dir: Path, tmp_path: Path) -> None:
     cases = [
-        (["--duration", "-2"], "duration: expected 0.5..60"),
-        (["--duration", "nan"], "duration: expected a finite number"),
-        (["--steps", "0"], "steps: expected 1..1000"),
-        (["--scheduler", "euler"], "invalid choice"),
-        (["--sr", "12345"], "invalid choice"),
+        (["--duration", "-2"], "argument --duration: expected a number in 0.5..60, got float -2.0 (out of range)"),
+        (["--duration", "nan"], "argument --duration: expected a number in 0.5..60, got float nan (not a finite"),
+        (["--steps", "0"], "argument --steps: expected an integer in 1..1000, got int 0"),
+        (["--scheduler", "euler"], "argument --scheduler: expected one of ddim, dpm, got str 'euler'"),
+        (["--sr", "12345"], "argument --sr: expected one of 16000, 22050, 44100, 48000, got int 12345"),
+        (["--bpm", "120"], "--bpm: give both --bpm and --bars"),
+        (["--bpm", "120", "--bars", "2", "--duration", "3"], "--duration: give either --duration or --bpm and --bars"),
+        (["--strength", "0.5"], "--strength: applies to transfer, not to generate"),
         (["--out", str(tmp_path / "x.mp3")], "expected a path ending in .wav"),
     ]
     for extra, message in cases:
@@ -89,3 +93,22 @@ def test_bad_arguments_exit_non_zero_with_a_message(tiny_model_dir: Path, tmp_pa
         assert message in r.stderr, (extra, r.stderr)
     r = _run(["generate", "x", "--model", str(tmp_path / "missing")], tmp_path)
     assert r.returncode == 2 and "does not exist" in r.stderr
+    # an input the engine cannot use is refused before the model loads (no folder needed to say so)
+    r = _run(["inpaint", str(tmp_path / "none.wav"), "1", "2", "--model", str(tmp_path / "missing")], tmp_path)
+    assert r.returncode == 2 and "none.wav does not exist" in r.stderr
+    r = _run(
+        [
+            "generate",
+            " ".join(["word"] * 2000),
+            "--model",
+            str(tiny_model_dir),
+            "--duration",
+            "0.5",
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "long.wav"),
+        ],
+        tmp_path,
+    )
+    assert r.returncode == 0 and "warning: prompt: " in r.stderr, r.stderr

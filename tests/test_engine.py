@@ -13,13 +13,14 @@ import soundfile as sf
 import torch
 
 from audioldm_daw.engine import Cancelled, Engine, EngineError, GenerateRequest, InvalidRequest, ModelLoadError
+from audioldm_daw.engine.request import build_request
 from audioldm_daw.engine.sampling import initial_noise
 
 
 def _req(**kw) -> GenerateRequest:
     base = {"prompt": "a low piano melody", "duration": 1.28, "steps": 4, "seed": 11, "sample_rate": 16000}
     base.update(kw)
-    return GenerateRequest(**base)
+    return GenerateRequest(base.pop("prompt"), **base)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -89,9 +90,9 @@ def test_exact_length(tiny_engine: Engine, duration: float, sr: int) -> None:
 
 
 def test_tempo_length_is_exact(tiny_engine: Engine) -> None:
-    clip = tiny_engine.generate(_req(bpm=128, bars=2, sample_rate=44100, steps=2))
+    clip = tiny_engine.generate(_req(duration=None, bpm=128, bars=2, sample_rate=44100, steps=2))
     assert len(clip.audio) == round(2 * 4 * 60 / 128 * 44100)
-    assert clip.request.duration == pytest.approx(3.75)
+    assert clip.seconds == pytest.approx(3.75) and clip.request.seconds == pytest.approx(3.75)
 
 
 def test_same_seed_same_audio_other_seed_differs(tiny_engine: Engine) -> None:
@@ -185,23 +186,33 @@ def test_sidecar_regenerates_the_same_audio(tiny_engine: Engine, tmp_path: Path)
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        ({"duration": -1}, "duration: expected 0.5..60"),
-        ({"duration": float("nan")}, "duration: expected a finite number"),
+        ({"duration": -1}, r"duration: expected a number in 0.5..60, got int -1 \(out of range\)"),
+        ({"duration": float("nan")}, r"duration: expected .*\(not a finite number\)"),
         ({"duration": 61}, "duration"),
-        ({"steps": 0}, "steps: expected 1..1000"),
-        ({"steps": 2.5}, "steps: expected an integer"),
+        ({"steps": 0}, "steps: expected an integer in 1..1000"),
+        ({"steps": 2.5}, r"steps: expected an integer .*\(not a whole number\)"),
         ({"scheduler": "euler"}, "scheduler: expected one of ddim, dpm"),
         ({"guidance": -1}, "guidance"),
-        ({"sample_rate": 32000}, "sr: expected one of"),
+        ({"sample_rate": 32000}, "sample_rate: expected one of 16000, 22050, 44100, 48000"),  # the caller's name
         ({"candidates": 9}, "candidates"),
-        ({"bpm": 120}, "bpm and bars"),
+        ({"duration": None, "bpm": 120}, "bpm: give both bpm and bars"),
+        ({"bpm": 120, "bars": 2, "duration": 3.0}, "duration: give either duration or bpm and bars, not both"),
+        ({"duration": None, "bpm": 20, "bars": 256}, r"bars: bars at bpm make 3072.000 s, expected 0.5..60 s"),
         ({"duration": "10"}, "duration: expected a number"),
-        ({"mode": "inpaint", "input_path": "x.wav"}, "start_s and end_s"),
+        ({"prompt": "   "}, "prompt: expected what the clip should sound like, got an empty string"),
+        ({"mode": "inpaint", "input_path": "x.wav"}, r"start: missing \(expected a number in 0..60\)"),
+        ({"mode": "inpaint", "input_path": "x.wav", "start": 2.0, "end": 1.0}, r"end: expected a time after start"),
+        ({"mode": "transfer", "input_path": "x.wav", "prompt": "y", "duration": 3.0}, "duration: applies to generate"),
+        ({"mode": "variation", "input_path": "x.wav", "prompt": "y"}, "prompt: applies to generate, transfer"),
+        ({"mode": "generate", "prompt": "y", "strength": 0.5}, "strength: applies to transfer, not to generate"),
     ],
 )
 def test_bad_requests_say_what_is_wrong(kw: dict, match: str) -> None:
     with pytest.raises(InvalidRequest, match=match):
-        _req(**kw)
+        if "mode" in kw:
+            build_request(kw.pop("mode"), kw)
+        else:
+            _req(**kw)
 
 
 def test_missing_model_folder(tmp_path: Path) -> None:
@@ -250,3 +261,17 @@ def test_largest_seed_is_accepted_exactly() -> None:
     assert _req(seed=2**63 - 1).seed == 2**63 - 1
     with pytest.raises(InvalidRequest, match="seed"):
         _req(seed=2**63)
+
+
+def test_a_prompt_cut_by_the_text_encoder_is_reported(tiny_engine: Engine, tmp_path: Path) -> None:
+    limit = tiny_engine.model.tokenizer.model_max_length
+    words = " ".join(f"word{i}" for i in range(limit + 20))
+    res = tiny_engine.render(_req(prompt=words, steps=1), tmp_path / "long.wav")
+    clip = res.clip
+    assert len(clip.warnings) == 1 and clip.warnings[0].startswith("prompt: ")
+    assert f"the text encoder reads {limit}" in clip.warnings[0]
+    assert clip.prompt_used and words.startswith(clip.prompt_used.strip()) and len(clip.prompt_used) < len(words)
+    side = json.loads(res.sidecar.read_text())
+    assert side["warnings"] == clip.warnings and side["prompt_used"] == clip.prompt_used
+    short = tiny_engine.generate(_req(steps=1))
+    assert short.warnings == [] and short.prompt_used is None

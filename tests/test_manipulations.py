@@ -14,6 +14,7 @@ import soundfile as sf
 from audioldm_daw.engine import Engine, GenerateRequest, InputAudioError, InvalidRequest
 from audioldm_daw.engine.errors import EngineError
 from audioldm_daw.engine.plans import detect_cutoff, reconstruct
+from audioldm_daw.engine.request import build_request
 
 SR = 16000
 
@@ -47,10 +48,18 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths | {"silent": d / "silent.wav", "short": d / "short.wav", "broken": d / "broken.wav"}
 
 
-def _req(**kw) -> GenerateRequest:
-    base = {"prompt": "a bright bell", "steps": 4, "seed": 5, "sample_rate": SR, "normalize_db": None}
-    base.update(kw)
-    return GenerateRequest(**base)
+_SOURCE_FIELDS = {"span_start": "start", "span_end": "end", "extend_s": "seconds"}
+
+
+def _req(mode: str = "generate", **kw) -> GenerateRequest:
+    """A request of ``mode`` on the tests' defaults (a prompt where the mode takes one)."""
+    base = {"steps": 4, "seed": 5, "sample_rate": SR, "normalize_db": None}
+    if mode != "variation":
+        base["prompt"] = "a bright bell"
+    base.update({_SOURCE_FIELDS.get(k, k): v for k, v in kw.items()})
+    if mode == "variation":
+        base.pop("prompt", None)
+    return build_request(mode, base)
 
 
 def _input(path: Path) -> np.ndarray:
@@ -59,7 +68,7 @@ def _input(path: Path) -> np.ndarray:
 
 def test_transfer_strength_0_is_the_reconstruction(tiny_engine: Engine, clips: dict[str, Path]) -> None:
     out = tiny_engine.generate(_req(mode="transfer", input_path=str(clips["a"]), strength=0.0)).audio
-    rec = reconstruct(tiny_engine, _input(clips["a"]))
+    rec = reconstruct(tiny_engine.context, _input(clips["a"]))
     edge = 80  # 5 ms fades
     np.testing.assert_allclose(out[edge:-edge], rec[edge:-edge], atol=1e-5 * np.abs(rec).max())
 
@@ -75,7 +84,7 @@ def test_transfer_strength_1_ignores_the_input(tiny_engine: Engine, clips: dict[
 def test_inpaint_keeps_the_audio_outside_the_span(tiny_engine: Engine, clips: dict[str, Path]) -> None:
     start, end = 0.8, 1.2
     out = tiny_engine.generate(_req(mode="inpaint", input_path=str(clips["a"]), span_start=start, span_end=end)).audio
-    rec = reconstruct(tiny_engine, _input(clips["a"]))
+    rec = reconstruct(tiny_engine.context, _input(clips["a"]))
     margin = int(0.01 * SR)  # the crossfade into the span
     outside = np.r_[80 : int(start * SR) - margin, int(end * SR) + margin : len(out) - 80]
     inside = np.r_[int(start * SR) : int(end * SR)]
@@ -88,9 +97,9 @@ def test_inpaint_keeps_the_audio_outside_the_span(tiny_engine: Engine, clips: di
 def test_continue_extends_seamlessly(tiny_engine: Engine, clips: dict[str, Path]) -> None:
     clip = tiny_engine.generate(_req(mode="continue", input_path=str(clips["a"]), extend_s=1.5, sample_rate=48000))
     assert len(clip.audio) == round(3.5 * 48000)
-    assert clip.request.duration == pytest.approx(3.5)
+    assert clip.seconds == pytest.approx(3.5)
     native = tiny_engine.generate(_req(mode="continue", input_path=str(clips["a"]), extend_s=1.5)).audio
-    rec = reconstruct(tiny_engine, _input(clips["a"]))
+    rec = reconstruct(tiny_engine.context, _input(clips["a"]))
     head = np.r_[80 : int(1.9 * SR)]
     assert np.max(np.abs(native[head] - rec[head])) <= 1e-5 * np.abs(rec).max()
 
@@ -124,8 +133,8 @@ def test_loop_wraps_seamlessly_and_exactly(tiny_engine: Engine) -> None:
 
 
 def test_loop_only_for_generate_and_variation(tiny_engine: Engine, clips: dict[str, Path]) -> None:
-    with pytest.raises(InvalidRequest, match="loop: applies to generate and variation"):
-        tiny_engine.generate(_req(mode="transfer", input_path=str(clips["a"]), loop=True))
+    with pytest.raises(InvalidRequest, match="loop: applies to generate and variation, not to transfer"):
+        _req(mode="transfer", input_path=str(clips["a"]), loop=True)
 
 
 def test_variation_follows_the_input(tiny_engine: Engine, clips: dict[str, Path]) -> None:

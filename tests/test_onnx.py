@@ -66,7 +66,7 @@ def _copy_root(exported: Path, model: AudioLDMModel, tmp_path: Path) -> Path:
 
 def _latents(model: AudioLDMModel, batch: int, frames: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, model.latent_channels, frames, model.latent_bins, generator=g)
+    return torch.randn(model.geometry.latent_shape(batch, frames), generator=g)
 
 
 # -- export + validation ---------------------------------------------------------------------------

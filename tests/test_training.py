@@ -298,7 +298,7 @@ def test_text_noise_drops_and_inserts_words_at_the_given_rate() -> None:
 
 def test_torch_clap_features_match_the_feature_extractor() -> None:
     from audioldm_daw.engine.architecture import PRESETS, clap_feature_extractor
-    from audioldm_daw.engine.training.clap_audio import ClapAudioFeatures
+    from audioldm_daw.engine.clap import ClapAudioFeatures
 
     fe = clap_feature_extractor(PRESETS["tiny"])
     rng = np.random.default_rng(0)
@@ -333,12 +333,12 @@ def test_vae_scaling_factor_is_one_over_latent_std(runs: dict[str, Any]) -> None
 
 
 def test_ldm_condition_is_the_clip_audio_embedding_or_the_empty_text(runs: dict[str, Any]) -> None:
-    from audioldm_daw.engine.training.clap_audio import clap_text_embeddings
+    from audioldm_daw.engine.clap import embed_text
     from audioldm_daw.engine.training.components import load_clap
 
     stage = runs["stages"]["ldm"]
     clap, tok, _ = load_clap(runs["clap"])
-    torch.testing.assert_close(stage.uncond, clap_text_embeddings(clap, tok, [""])[0])
+    torch.testing.assert_close(stage.uncond, embed_text(clap, tok, [""])[0])
     stage.opt.cond_drop = 0.5
     dropped = kept = 0
     for step in range(1, 9):
@@ -423,17 +423,16 @@ def test_assembled_folder_loads_in_the_engine_and_generates(assembled: Path) -> 
 
 def test_text_encoder_is_the_clap_text_tower(assembled: Path) -> None:
     """Sampling conditions on text embeddings in the space the LDM trained on (CLAP audio embeddings)."""
-    from audioldm_daw.engine.conditioning import audio_embeddings, clap_text_embeddings, text_embeddings
+    from audioldm_daw.engine.clap import ClapAudioFeatures, embed_audio, embed_text
+    from audioldm_daw.engine.conditioning import audio_embeddings, text_embeddings
     from audioldm_daw.engine.model import load_model
-    from audioldm_daw.engine.training.clap_audio import ClapAudioFeatures, clap_audio_embeddings
 
     m = load_model(assembled, device="cpu")
     prompts = ["", "white noise"]
-    torch.testing.assert_close(text_embeddings(m, prompts), clap_text_embeddings(m, prompts), atol=1e-5, rtol=0)
+    full_clap = embed_text(m.clap, m.clap_tokenizer, prompts)
+    torch.testing.assert_close(text_embeddings(m, prompts), full_clap, atol=1e-5, rtol=0)
     waves = [np.random.default_rng(0).standard_normal(n).astype(np.float32) * 0.1 for n in (8000, 30000)]
-    ours = clap_audio_embeddings(
-        m.clap, ClapAudioFeatures(m.clap_feature_extractor), [torch.from_numpy(w) for w in waves]
-    )
+    ours = embed_audio(m.clap, ClapAudioFeatures(m.clap_feature_extractor), [torch.from_numpy(w) for w in waves], 16000)
     torch.testing.assert_close(ours, audio_embeddings(m, waves, 16000), atol=1e-4, rtol=0)
 
 
@@ -469,7 +468,7 @@ def test_cli_ldm_with_text_condition_assembles_a_model(runs: dict[str, Any], aud
     """``--condition text`` (the comparison run) trains on caption embeddings; ``--vocoder`` assembles."""
     from audioldm_daw.bridge.cli import main
     from audioldm_daw.engine import Engine, GenerateRequest
-    from audioldm_daw.engine.training.clap_audio import clap_text_embeddings
+    from audioldm_daw.engine.clap import embed_text
     from audioldm_daw.engine.training.components import load_clap
 
     out = tmp_path / "ldm-text"
@@ -478,7 +477,7 @@ def test_cli_ldm_with_text_condition_assembles_a_model(runs: dict[str, Any], aud
     argv += [str(runs["vocoder"]), "--condition", "text", "--seconds", "0.64", "--quiet", "--threads", "1"]
     assert main(argv) == 0
     clap, tok, _ = load_clap(runs["clap"])
-    captions = clap_text_embeddings(clap, tok, [*CAPTIONS, LONG_CAPTION])
+    captions = embed_text(clap, tok, [*CAPTIONS, LONG_CAPTION])
     (cache,) = (out / "cache").glob("ldm-*")
     cond = torch.from_numpy(np.fromfile(cache / "cond.f32", dtype=np.float32).reshape(-1, captions.shape[1]))
     nearest = (cond[:, None, :] - captions[None]).abs().amax(-1).amin(-1)

@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import torch
-import torch.nn.functional as F
 
 from audioldm_daw.engine import Engine, GenerateRequest
 from audioldm_daw.engine.decode import TorchDecoder
@@ -43,22 +42,20 @@ def read_prompts(path: Path) -> list[dict[str, Any]]:
 
 @torch.no_grad()
 def clap_similarity(clap_dir: Path, waves: list[np.ndarray], prompts: list[str], sr: int = 16000) -> list[float]:
-    """Cosine similarity of each clip to its prompt under the CLAP in ``clap_dir``."""
-    import torchaudio.functional as AF
-
+    """Cosine similarity of each clip to its prompt under the CLAP in ``clap_dir``, embedded exactly as the
+    engine embeds audio and text (:mod:`audioldm_daw.engine.clap`, features in float64)."""
+    from audioldm_daw.engine.clap import ClapAudioFeatures, embed_audio, embed_text
     from audioldm_daw.engine.training.components import load_clap
 
     clap, tok, fe = load_clap(clap_dir)
     clap.eval()
+    features = ClapAudioFeatures(fe, torch.float64)
     out = []
     for i in range(0, len(waves), 16):
-        chunk = [AF.resample(torch.as_tensor(w), sr, 48000).numpy() for w in waves[i : i + 16]]
-        feats = fe(chunk, sampling_rate=48000, return_tensors="pt")
-        a = clap.get_audio_features(input_features=feats["input_features"], is_longer=feats.get("is_longer"))
-        t_in = tok(prompts[i : i + 16], padding=True, truncation=True, return_tensors="pt")
-        t = clap.get_text_features(input_ids=t_in.input_ids, attention_mask=t_in.attention_mask)
-        sims = (F.normalize(a.pooler_output, dim=-1) * F.normalize(t.pooler_output, dim=-1)).sum(-1)
-        out.extend(float(s) for s in sims)
+        chunk = [torch.as_tensor(np.asarray(w, dtype=np.float32)) for w in waves[i : i + 16]]
+        a = embed_audio(clap, features, chunk, sr)
+        t = embed_text(clap, tok, prompts[i : i + 16]).float()
+        out.extend(float(s) for s in (a * t).sum(-1))
     return out
 
 

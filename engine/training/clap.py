@@ -1,10 +1,11 @@
 """Stage ``clap``: contrastive text-audio training of a transformers ClapModel on (audio, caption) pairs.
 
 Any size down to the tiny test configs (the preset's text and HTSAT audio towers). The tokenizer is a
-byte-level BPE trained on the captions (or given with ``tokenizer``). Audio is a seeded random window of up
-to the feature extractor's ``max_length_s``, resampled to 48 kHz and featurised in torch on the training
-device (:mod:`.clap_audio`); clips that fit the window whole are featurised once and cached. The loss is
-the symmetric InfoNCE of CLIP/CLAP over the batch: transformers' ``return_loss`` averages the text->audio
+byte-level BPE trained on the captions (or given with ``tokenizer``), padded as every CLAP text is
+(:func:`audioldm_daw.engine.clap.tokenize`). Audio is a seeded random window of up to the feature extractor's
+``max_length_s``, resampled to 48 kHz and featurised in torch, in float32, on the training device
+(:mod:`audioldm_daw.engine.clap`); clips that fit the window whole are featurised once and cached. The loss
+is the symmetric InfoNCE of CLIP/CLAP over the batch: transformers' ``return_loss`` averages the text->audio
 direction twice, so it is computed here from the logits.
 """
 
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from audioldm_daw.engine.architecture import PRESETS, SAMPLE_RATE, build_clap, clap_feature_extractor, train_tokenizer
-from audioldm_daw.engine.training.clap_audio import ClapAudioFeatures, audio_features
+from audioldm_daw.engine.clap import ClapAudioFeatures, audio_features, tokenize
 from audioldm_daw.engine.training.data import BatchPlan, DataError, crop_start, load_folder
 from audioldm_daw.engine.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
 
@@ -117,8 +118,7 @@ class ClapStage(Stage):
 
     def _tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(input_ids, attention_mask), padded to the tokenizer's fixed length so every batch has one shape."""
-        length = self.tokenizer.model_max_length
-        tok = self.tokenizer(texts, padding="max_length", max_length=length, truncation=True, return_tensors="pt")
+        tok = tokenize(self.tokenizer, texts)
         return tok.input_ids, tok.attention_mask
 
     @torch.no_grad()
@@ -144,7 +144,7 @@ class ClapStage(Stage):
                 chunks = range(0, len(short), 16)
                 for b in tqdm(chunks, desc="CLAP features", disable=quiet or len(chunks) < 4, leave=False):
                     waves = [self._wave(short[j]) for j in range(b, min(b + 16, len(short)))]
-                    feats = audio_features(self.features, waves)["input_features"]
+                    feats = audio_features(self.features, waves, SAMPLE_RATE)["input_features"]
                     shape = list(feats.shape[1:])
                     f.write(feats.cpu().numpy().astype(np.float32).tobytes())
             os.replace(tmp, data)
@@ -171,7 +171,7 @@ class ClapStage(Stage):
                 fresh.append((j, self._wave(k, rng)))
         if fresh:
             with torch.no_grad():
-                feats = audio_features(self.features, [w for _, w in fresh])
+                feats = audio_features(self.features, [w for _, w in fresh], SAMPLE_RATE)
             for (j, _), f, lg in zip(fresh, feats["input_features"], feats["is_longer"], strict=True):
                 rows[j], longer[j] = f, lg
         # One caption per item: the only one, or one drawn from this step's generator.

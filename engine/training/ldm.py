@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -36,9 +35,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from audioldm_daw.engine.architecture import HOP, PRESETS, SCHEDULER_CONFIG, build_unet, write_scheduler_config
+from audioldm_daw.engine.architecture import (
+    HOP,
+    MEL_BINS,
+    PRESETS,
+    SAMPLE_RATE,
+    SCHEDULER_CONFIG,
+    build_unet,
+    write_scheduler_config,
+)
+from audioldm_daw.engine.clap import ClapAudioFeatures, embed_audio, embed_text
+from audioldm_daw.engine.geometry import Geometry
 from audioldm_daw.engine.mel import log_mel
-from audioldm_daw.engine.training.clap_audio import ClapAudioFeatures, clap_audio_embeddings, clap_text_embeddings
 from audioldm_daw.engine.training.components import (
     ComponentError,
     component_dir,
@@ -100,6 +108,12 @@ def noise_scheduler(config: dict[str, Any]) -> Any:
     return DDPMScheduler(**{k: config[k] for k in keys if k in config})
 
 
+def training_geometry(unet_config: Any, vae_config: Any) -> Geometry:
+    """The latent grid training crops on: the project's mel (16 kHz, hop 160, 64 bins) through this VAE and
+    UNet. The vocoder may not exist yet, but a model assembled from these parts has exactly this geometry."""
+    return Geometry.of_mel(SAMPLE_RATE, HOP, MEL_BINS, vae_config, unet_config)
+
+
 def _stamp(path: Path) -> str:
     """Cheap identity of a component folder (names, sizes, mtimes) for cache keys."""
     h = hashlib.sha256()
@@ -135,10 +149,10 @@ class LdmStage(Stage):
             arch = replace(PRESETS[cfg.preset], latent_channels=int(vae.config.latent_channels), embed_dim=embed_dim)
             unet = build_unet(arch)
         self._check_shapes(unet, vae, embed_dim)
-        vae_f = 2 ** (len(vae.config.block_out_channels) - 1)
-        mult = vae_f * 2 ** (len(unet.config.block_out_channels) - 1)
-        self.frames = max(mult, math.ceil(round(self.opt.seconds * 100, 6) / mult) * mult)
-        crop = self.frames * HOP
+        geom = training_geometry(unet.config, vae.config)
+        cells = geom.cells(self.opt.seconds)
+        self.frames = cells * geom.vae_factor  # mel frames per crop
+        crop = self.frames * geom.hop
 
         text_fn = self._text_embedder(clap, clap_tok, dev)
         folder = load_folder(cfg.data, cfg.cache, cfg.captions, quiet=cfg.quiet, exclude=[cfg.out])
@@ -165,7 +179,7 @@ class LdmStage(Stage):
         )
         key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
         self.cache = cfg.cache / f"ldm-{key}"
-        shape = (len(segments), int(vae.config.latent_channels), self.frames // vae_f, 64 // vae_f)
+        shape = geom.latent_shape(len(segments), cells)
         if not (self.cache / "done.json").is_file():
             self._precompute(vae, clap, fe, text_fn, shape, crop, dev, cfg.quiet)
         self.mean = np.memmap(self.cache / "mean.f32", dtype=np.float32, mode="r", shape=shape)
@@ -185,19 +199,11 @@ class LdmStage(Stage):
         from transformers import ClapTextModelWithProjection
 
         if self.opt.text_encoder is None:
-            return lambda texts: clap_text_embeddings(clap, clap_tok, texts)
+            return lambda texts: embed_text(clap, clap_tok, texts).float()
         root = Path(self.opt.text_encoder)
         te = ClapTextModelWithProjection.from_pretrained(component_dir(root, "text_encoder")).to(dev).eval()
         tok = load_tokenizer(root / "tokenizer", root)
-
-        @torch.no_grad()
-        def embed(texts: list[str]) -> torch.Tensor:
-            n = tok.model_max_length
-            ids = tok(texts, padding="max_length", max_length=n, truncation=True, return_tensors="pt")
-            out = te(ids.input_ids.to(dev), attention_mask=ids.attention_mask.to(dev))
-            return F.normalize(out.text_embeds.float(), dim=-1)
-
-        return embed
+        return lambda texts: embed_text(te, tok, texts).float()
 
     @staticmethod
     def _check_shapes(unet: Any, vae: Any, embed_dim: int) -> None:
@@ -210,9 +216,9 @@ class LdmStage(Stage):
                 f"ldm: UNet conditions on {unet.config.projection_class_embeddings_input_dim}-d embeddings, "
                 f"CLAP makes {embed_dim}-d"
             )
-        bins = 64 // 2 ** (len(vae.config.block_out_channels) - 1)
-        if bins % 2 ** (len(unet.config.block_out_channels) - 1):
-            raise ComponentError(f"ldm: {bins} latent bins do not divide by the UNet's downsampling")
+        geom = training_geometry(unet.config, vae.config)
+        if geom.latent_bins % geom.unet_multiple:
+            raise ComponentError(f"ldm: {geom.latent_bins} latent bins do not divide by the UNet's downsampling")
 
     @torch.no_grad()
     def _precompute(
@@ -229,7 +235,7 @@ class LdmStage(Stage):
         from tqdm import tqdm
 
         self.cache.mkdir(parents=True, exist_ok=True)
-        features = ClapAudioFeatures(fe).to(dev)
+        features = ClapAudioFeatures(fe, torch.float32).to(dev)
         tmp = {n: (self.cache / f"{n}.f32.{os.getpid()}.tmp") for n in ("mean", "std", "cond")}
         files = {n: p.open("wb") for n, p in tmp.items()}
         try:
@@ -240,7 +246,7 @@ class LdmStage(Stage):
                 waves = torch.from_numpy(np.stack([fit(r, crop) for r in raw])).to(dev)
                 post = vae.encode(log_mel(waves).unsqueeze(1)).latent_dist
                 if self.opt.condition == "audio":
-                    cond = clap_audio_embeddings(clap, features, [torch.from_numpy(r).to(dev) for r in raw])
+                    cond = embed_audio(clap, features, [torch.from_numpy(r).to(dev) for r in raw], SAMPLE_RATE)
                 else:
                     cond = text_fn([self.folder.captions[i] or "" for i, _ in chunk])
                 files["mean"].write(post.mean.float().cpu().numpy().tobytes())
