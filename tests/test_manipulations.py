@@ -108,16 +108,16 @@ def test_upsample_keeps_the_low_band(tiny_engine: Engine, clips: dict[str, Path]
     x = _input(clips["lp"])
     assert detect_cutoff(x, SR) == pytest.approx(4000, rel=0.1)
     clip = tiny_engine.generate(_req(mode="upsample", input_path=str(clips["lp"]), normalize_db=None))
-    assert clip.request.cutoff_hz == pytest.approx(4000, rel=0.1)
+    assert clip.request.source.cutoff_hz == pytest.approx(4000, rel=0.1)
     edge = 80  # leave out the 5 ms fades at both ends
     out, x = clip.audio[edge:-edge], x[edge:-edge]
     fx, fo = np.fft.rfft(x.astype(np.float64)), np.fft.rfft(out.astype(np.float64))
     f = np.fft.rfftfreq(len(x), 1 / SR)
-    low = (f > 50) & (f < clip.request.cutoff_hz * 0.9)
+    low = (f > 50) & (f < clip.request.source.cutoff_hz * 0.9)
     err = np.linalg.norm(fo[low] - fx[low]) / np.linalg.norm(fx[low])
     assert err < 0.01
     full_in, full_out = np.fft.rfft(_input(clips["lp"])), np.fft.rfft(clip.audio)
-    high = np.fft.rfftfreq(len(clip.audio), 1 / SR) > clip.request.cutoff_hz * 1.05
+    high = np.fft.rfftfreq(len(clip.audio), 1 / SR) > clip.request.source.cutoff_hz * 1.05
     assert np.linalg.norm(full_out[high]) > 10 * np.linalg.norm(full_in[high])  # the missing band is filled
 
 

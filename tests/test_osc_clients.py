@@ -41,7 +41,7 @@ def test_pd_test_patch_generates_a_clip(server):
     assert (seconds, rate, seed) == (1.0, 48000, 7)
     assert path.parent == server.clips.resolve() and sf.info(str(path)).frames == 48000
     side = json.loads(path.with_suffix(".json").read_text())["request"]
-    assert (side["prompt"], side["steps"], side["seed"], side["duration"]) == ("a short test tone", 2, 7, 1.0)
+    assert (side["source"]["prompt"], side["steps"], side["seed"], side["duration"]) == ("a short test tone", 2, 7, 1.0)
     replies = [ln.split()[1:] for ln in lines if ln.startswith("REPLY:")]
     assert replies[0] == ["audioldm", "notified", str(reply_port)]
     assert ["audioldm", "queued", "pd-test-1", "0"] in replies

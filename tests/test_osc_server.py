@@ -85,7 +85,7 @@ def test_generate_end_to_end(server, client):
     assert (info.samplerate, info.frames, info.channels) == (48000, 24000, 1)
     side = json.loads(wav.with_suffix(".json").read_text())
     assert side["request"]["seed"] == 11 and side["request"]["steps"] == 3
-    assert side["request"]["prompt"] == "soft rain on a tin roof"
+    assert side["request"]["source"]["prompt"] == "soft rain on a tin roof"
     assert side["model"]["id"] == "tiny" and side["engine_version"] == __version__
 
     b = per["e2e-b"]
@@ -221,12 +221,13 @@ def test_manipulation_addresses_are_accepted(server, client, tmp_path):
     """Each manipulation address maps its arguments onto the request the engine renders."""
     clip = tmp_path / "in.wav"
     sf.write(str(clip), [0.1, -0.1] * 8000, 16000)
+    steps = ("steps", 2)  # the input modes take their length from the input: no duration
     requests = [
         ("/audioldm/variation", "m-var", str(clip), *SHORT),
-        ("/audioldm/transfer", "m-tr", str(clip), "as a choir", "strength", 0.4, *SHORT),
-        ("/audioldm/inpaint", "m-in", str(clip), 0.2, 0.6, "a cough", *SHORT),
-        ("/audioldm/upsample", "m-up", str(clip), "cutoff", 4000, *SHORT),
-        ("/audioldm/continue", "m-co", str(clip), 1.0, "more of it", *SHORT),
+        ("/audioldm/transfer", "m-tr", str(clip), "as a choir", "strength", 0.4, *steps),
+        ("/audioldm/inpaint", "m-in", str(clip), 0.2, 0.6, "a cough", *steps),
+        ("/audioldm/upsample", "m-up", str(clip), "cutoff", 4000, *steps),
+        ("/audioldm/continue", "m-co", str(clip), 1.0, "more of it", *steps),
     ]
     for address, job, *args in requests:
         client.send(address, job, *args)
@@ -302,8 +303,9 @@ def test_osc_float32_values_are_taken_as_typed():
     f32 = struct.unpack("<f", struct.pack("<f", 0.4))[0]
     assert f32 != 0.4 and protocol.shortest_float32(f32) == 0.4
     assert protocol.shortest_float32(0.1 + 0.2) == 0.1 + 0.2  # a double stays as it is
-    r = protocol.parse_request("/audioldm/transfer", ["j", "/a.wav", "x", "strength", f32, "duration", 2.5])
-    assert r.options == {"strength": 0.4, "duration": 2.5}
+    r = protocol.parse_request("/audioldm/transfer", ["j", "/a.wav", "x", "strength", f32, "guidance", 2.5])
+    assert r.options == {"strength": 0.4, "guidance": 2.5}
+    assert r.to_request().source.strength == 0.4
 
 
 def test_prompt_words_and_options_split():
