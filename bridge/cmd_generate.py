@@ -18,7 +18,7 @@ from audioldm_daw.bridge.options import (
     add_request_arguments,
     cli_error,
     load_engine,
-    request_from_args,
+    takes_from_args,
 )
 from audioldm_daw.engine.errors import InvalidRequest
 
@@ -82,21 +82,32 @@ class RequestCommand:
         add_model_options(p)
 
     def run(self, args: argparse.Namespace) -> int:
-        request = request_from_args(args, self.mode)
-        if request.input_path is None:
-            stem = request.prompt[:40] or "clip"
+        takes = takes_from_args(args, self.mode)
+        first = takes[0]
+        if first.input_path is None:
+            stem = first.prompt[:40] or "clip"
         else:
-            stem = f"{Path(request.input_path).stem}-{self.mode}"
-        out = output_path(args.out, stem)
+            stem = f"{Path(first.input_path).stem}-{self.mode}"
+        outs = [output_path(args.out, stem)]
+        for i in range(1, len(takes)):  # takes 2.. beside the first: name-2.wav, name-3.wav ...
+            outs.append(output_path(None if args.out is None else _numbered(args.out, i + 1), f"{stem}-{i + 1}"))
         from audioldm_daw.engine.input_audio import check_request_input
 
         try:
-            check_request_input(request)  # a missing input or a span past its end fails before the model loads
+            check_request_input(first)  # a missing input or a span past its end fails before the model loads
             engine = load_engine(args)
-            engine.check(request)
+            engine.check(first)
         except InvalidRequest as exc:
             raise cli_error(exc) from None
-        return render_and_report(engine, request, out, "denoising" if self.mode == "generate" else self.mode)
+        label = "denoising" if self.mode == "generate" else self.mode
+        for i, (request, out) in enumerate(zip(takes, outs, strict=True)):
+            render_and_report(engine, request, out, label if len(takes) == 1 else f"{label} {i + 1}/{len(takes)}")
+        return 0
+
+
+def _numbered(out: str, n: int) -> str:
+    path = Path(out)
+    return str(path.with_name(f"{path.stem}-{n}{path.suffix}"))
 
 
 GENERATE = RequestCommand("generate", HELP)

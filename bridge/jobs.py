@@ -4,6 +4,12 @@ Why a queue and not a thread per request: one engine runs one generation at a ti
 replies by job id, so each job gets a record that keeps its last reply (``/audioldm/job`` re-sends it
 to a client that missed a UDP packet). Cancelling a running job sets a flag that the engine polls
 before every denoising step, so it lands within one step; a cancelled job never leaves a clip behind.
+
+The queue is bounded, in all and per client, so one packet or one runaway patch cannot queue without
+limit; past a bound the request is refused in words. With a :class:`~audioldm_daw.bridge.journal.Journal`
+every job's life is written down, so that after a crash the jobs it interrupted answer "lost" instead of
+being forgotten. A job that fails says what happened and what to do (disk full, folder gone, out of GPU
+memory, a model folder changed on disk), never an exception's class name.
 """
 
 from __future__ import annotations
@@ -16,21 +22,27 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audioldm_daw.bridge.protocol import osc_name
 from audioldm_daw.engine.errors import Cancelled, EngineError, InvalidRequest
-from audioldm_daw.engine.request import GenerateRequest
+
+if TYPE_CHECKING:
+    from audioldm_daw.bridge.journal import Journal, LostJob
+    from audioldm_daw.engine.request import GenerateRequest
 
 log = logging.getLogger(__name__)
 
 Client = tuple[Any, ...]  # the sender's socket address, (host, port[, ...])
 SendFn = Callable[[Client, str, list[Any]], None]
 
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-FINISHED = (DONE, FAILED, CANCELLED)
+QUEUED, RUNNING, DONE, FAILED, CANCELLED, LOST = "queued", "running", "done", "failed", "cancelled", "lost"
+FINISHED = (DONE, FAILED, CANCELLED, LOST)
 MAX_PROGRESS_PER_S = 50.0
 HISTORY = 1000  # finished job records kept for /audioldm/job and id uniqueness
+MAX_WAITING = 256  # jobs waiting in all
+MAX_PER_CLIENT = 64  # jobs waiting or running for one client (host and port)
+MODEL_FILES_CHECKED = 4000  # files of the model folder whose size and time are compared before each job
 
 
 class JobError(Exception):
@@ -52,6 +64,55 @@ class Job:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     cancellers: list[Client] = field(default_factory=list)
     created: float = field(default_factory=time.monotonic)
+
+
+def model_stamp(folder: Path | None) -> tuple[tuple[str, int, int], ...] | None:
+    """(name, size, mtime) of the model folder's files: cheap to take, changes when a file does."""
+    if folder is None:
+        return None
+    out = []
+    try:
+        for i, p in enumerate(sorted(Path(folder).rglob("*"))):
+            if i >= MODEL_FILES_CHECKED:
+                break
+            if p.is_file() and not p.name.startswith("."):
+                st = p.stat()
+                out.append((str(p.relative_to(folder)), st.st_size, st.st_mtime_ns))
+    except OSError:
+        return ()
+    return tuple(out)
+
+
+def describe_job_error(exc: BaseException, request: Any = None) -> str:
+    """A job's failure in words a musician can act on (what happened, what to do), without class names."""
+    import errno as _errno
+
+    text = str(exc)
+    if type(exc).__name__ == "OutOfMemoryError" or (isinstance(exc, RuntimeError) and "out of memory" in text):
+        size = ""
+        if request is not None:
+            seconds = getattr(request, "duration", None)
+            size = f" ({seconds:g} s" if seconds else " (this clip"
+            size += f", {request.candidates} candidate(s))"
+        return (
+            f"out of GPU memory{size}: try a shorter clip or fewer candidates, or close other programs that use "
+            "the GPU; the engine goes on with the next job"
+        )
+    if isinstance(exc, MemoryError):
+        return (
+            "out of memory: the computer ran out of memory for this clip; try a shorter clip or fewer candidates, "
+            "or close other programs"
+        )
+    if isinstance(exc, OSError):
+        reason = (exc.strerror or text or "unknown reason").lower()
+        where = f" ({exc.filename})" if exc.filename else ""
+        if exc.errno == _errno.ENOSPC:
+            return f"disk full{where}: free some space and send the request again"
+        return f"a file the job needs could not be used{where}: {reason}; check the disk, then send the request again"
+    return (
+        f"the engine hit an unexpected problem ({text or 'no details'}); its log has the details; "
+        "send the request again"
+    )
 
 
 class ProgressThrottle:
@@ -94,17 +155,33 @@ class JobQueue:
         *,
         history: int = HISTORY,
         progress_rate: float = MAX_PROGRESS_PER_S,
+        max_waiting: int = MAX_WAITING,
+        max_per_client: int = MAX_PER_CLIENT,
+        journal: Journal | None = None,
+        lost: list[LostJob] = (),  # type: ignore[assignment]
     ) -> None:
         self.engine = engine
         self.clips_dir = Path(clips_dir).expanduser().resolve()
         self.send = send
         self.history = history
         self.progress_rate = progress_rate
+        self.max_waiting = max_waiting
+        self.max_per_client = max_per_client
+        self.journal = journal
         self._lock = threading.Condition()
         self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
         self._waiting: collections.deque[Job] = collections.deque()
         self._running: Job | None = None
         self._closing = False
+        self._per_client: collections.Counter[Client] = collections.Counter()
+        self.lost: list[LostJob] = list(lost)
+        for rec in self.lost:
+            job = Job(rec.id, None, rec.client or ("", 0), None, rec.address, state=LOST)  # type: ignore[arg-type]
+            job.last_reply = ("/audioldm/fail", [rec.id, rec.message(), rec.address])
+            self._jobs[rec.id] = job
+        model = getattr(engine, "model", None)
+        self._model_path = getattr(model, "path", None)
+        self._model_stamp = model_stamp(self._model_path) if isinstance(self._model_path, Path) else None
         self._thread = threading.Thread(target=self._work, name="audioldm-jobs", daemon=True)
         self._thread.start()
 
@@ -115,14 +192,28 @@ class JobQueue:
         """Queue a job and send ``/audioldm/queued`` before the worker can start it (replies stay in order)."""
         with self._lock:
             if self._closing:
-                raise JobError("the engine is shutting down")
+                raise JobError("the engine is shutting down; send the request again when it is back")
             if not job_id:
                 job_id = self._fresh_id()
-            elif job_id in self._jobs:
+            elif job_id in self._jobs and self._jobs[job_id].state != LOST:  # a lost job may be sent again
                 state = self._jobs[job_id].state
                 raise JobError(f'job_id: {job_id!r} is already in use (by a {state} job); choose another or send ""')
+            if len(self._waiting) >= self.max_waiting:
+                raise JobError(
+                    f"the queue is full: {len(self._waiting)} jobs are waiting (at most {self.max_waiting}); "
+                    "wait for some to finish, or cancel some, then send the request again"
+                )
+            if self._per_client[client] >= self.max_per_client:
+                raise JobError(
+                    f"too many jobs from this client: {self._per_client[client]} are waiting or running (at most "
+                    f"{self.max_per_client} per client); wait for some to finish, or cancel some, then send it again"
+                )
+            self._jobs.pop(job_id, None)
             job = Job(job_id, request, client, name, address)
             self._jobs[job_id] = job
+            self._per_client[client] += 1
+            if self.journal is not None:
+                self.journal.queued(job_id, address, client)
             self._reply(job, "/audioldm/queued", [job_id, len(self._waiting)])
             self._waiting.append(job)
             self._forget_old()
@@ -143,6 +234,12 @@ class JobQueue:
                 return
             job.cancellers.append(client)
             job.cancel_event.set()
+
+    def announce_lost(self) -> None:
+        """Tell each client whose job an earlier run lost (a patch may be listening still): one /fail each."""
+        for rec in self.lost:
+            if rec.client is not None:
+                self.send(rec.client, "/audioldm/fail", [rec.id, rec.message(), rec.address])
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -177,6 +274,8 @@ class JobQueue:
                 job = self._waiting.popleft()
                 job.state = RUNNING
                 self._running = job
+                if self.journal is not None:
+                    self.journal.running(job.id)
             try:
                 self._run(job)
             except Exception:  # never let one job take the worker down
@@ -187,7 +286,7 @@ class JobQueue:
                             job,
                             FAILED,
                             "/audioldm/fail",
-                            [job.id, "internal error (see the engine's log)", job.address],
+                            [job.id, "the engine hit an unexpected problem; its log has the details", job.address],
                         )
             finally:
                 with self._lock:
@@ -198,6 +297,7 @@ class JobQueue:
         try:
             from audioldm_daw.engine.output import path_in_folder
 
+            self._preflight()
             out = path_in_folder(self.clips_dir, job.name or job.id)
             result = self.engine.render(job.request, out, progress=throttle, cancel=job.cancel_event.is_set)
         except Cancelled:
@@ -210,7 +310,7 @@ class JobQueue:
             message = str(exc)
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            message = f"internal error: {type(exc).__name__}: {exc}"
+            message = self._model_changed() or describe_job_error(exc, job.request)
         else:
             with self._lock:
                 if job.cancel_event.is_set():
@@ -232,9 +332,39 @@ class JobQueue:
             else:
                 self._finish(job, FAILED, "/audioldm/fail", [job.id, message, job.address])
 
+    def _preflight(self) -> None:
+        """Refuse a job the clips folder or the model folder cannot serve before spending minutes on it."""
+        from audioldm_daw.engine.errors import OutputError
+        from audioldm_daw.engine.output import describe_write_failure
+
+        if not self.clips_dir.is_dir():
+            raise OutputError(describe_write_failure(self.clips_dir, None, 0))
+        changed = self._model_changed()
+        if changed:
+            raise EngineError(changed)
+
+    def _model_changed(self) -> str | None:
+        """Words for a model folder whose files changed on disk since it was loaded, or None."""
+        if self._model_stamp is None:
+            return None
+        now = model_stamp(self._model_path)
+        if now == self._model_stamp:
+            return None
+        before = {n: (s, t) for n, s, t in self._model_stamp}
+        after = {n: (s, t) for n, s, t in now or ()}
+        names = sorted(n for n in set(before) | set(after) if before.get(n) != after.get(n))
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return (
+            f"the model folder {self._model_path} changed on disk while the engine was serving "
+            f"({shown or 'its files'}); "
+            "clips made now would not match their recall data: restart the engine to load the model as it is now"
+        )
+
     def _progress(self, job: Job, done: int, total: int) -> None:
         with self._lock:
             if job.state == RUNNING and not job.cancel_event.is_set():
+                if self.journal is not None:
+                    self.journal.step(job.id, done, total)
                 self._reply(job, "/audioldm/progress", [job.id, int(done), int(total)])
 
     # -- helpers (called with the lock held) -----------------------------------------------------
@@ -246,6 +376,11 @@ class JobQueue:
         job.state = state
         if self._running is job:  # idle as soon as the final reply is out, so /status agrees with it
             self._running = None
+        self._per_client[job.client] -= 1
+        if self._per_client[job.client] <= 0:
+            del self._per_client[job.client]
+        if self.journal is not None:
+            self.journal.ended(job.id, state)
         self._reply(job, address, args)
 
     def _finish_cancelled(self, job: Job, cancellers: list[Client]) -> None:

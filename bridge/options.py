@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from audioldm_daw.engine.errors import InvalidRequest
 from audioldm_daw.engine.params import CHOICE, FLAG, INT, LEVEL, NUMBER, OFF, PARAMS, Param
-from audioldm_daw.engine.request import SOURCES, GenerateRequest, build_request
+from audioldm_daw.engine.request import SOURCES, GenerateRequest, build_takes
 
 if TYPE_CHECKING:
     from audioldm_daw.engine import Engine
@@ -115,17 +115,26 @@ def add_request_arguments(p: argparse.ArgumentParser, mode: str) -> None:
         )
 
 
-def request_from_args(args: argparse.Namespace, mode: str) -> GenerateRequest:
-    """The request the user typed (only the options given), checked; errors use the command line's names."""
+def takes_from_args(args: argparse.Namespace, mode: str) -> list[GenerateRequest]:
+    """The requests the user typed (only the options given; ``--count`` takes with consecutive seeds),
+    checked; errors use the command line's names."""
     values = {name: getattr(args, name) for name in PARAMS if hasattr(args, name)}
     if isinstance(values.get("input_path"), str):
         from pathlib import Path
 
         values["input_path"] = str(Path(values["input_path"]).expanduser().resolve())
     try:
-        return build_request(mode, values).resolved()
+        return build_takes(mode, values)
     except InvalidRequest as exc:
         raise cli_error(exc) from None
+
+
+def request_from_args(args: argparse.Namespace, mode: str) -> GenerateRequest:
+    """The one request the user typed (see :func:`takes_from_args`)."""
+    takes = takes_from_args(args, mode)
+    if len(takes) != 1:
+        raise InvalidRequest(f"--count: this command makes one clip, got {len(takes)}")
+    return takes[0]
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:

@@ -6,14 +6,23 @@ contract asks for the opposite: every request, malformed or not, gets exactly on
 exact addresses of the table in ``protocol.py`` do anything. So this module parses each datagram itself
 (python-osc's parser and builder), checks it against the table, and calls one handler per address.
 Handlers return None and never raise out of the server: a bug answers ``/audioldm/fail``, never a crash.
+
+The thread that reads packets never waits on a file: a request naming an input file is checked by a
+small pool of workers (:class:`CheckDoor`) with a time limit, and answered in arrival order, so a stalled
+network or FUSE drive costs that one request a /fail, never the pings, status and cancels of every
+client. Packets are parsed without recursion, with bounded bundle depth and element count, and every
+reply is cut to fit one datagram, so every packet that carries a request gets its answer.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import ipaddress
 import logging
+import queue
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,25 +31,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pythonosc import osc_message_builder, osc_packet
+from pythonosc import osc_message, osc_message_builder
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.parsing import osc_types
 
 from audioldm_daw import __version__
 from audioldm_daw.bridge import protocol
-from audioldm_daw.bridge.input_files import check_clip_path, check_input_audio
+from audioldm_daw.bridge.input_files import check_clip_path, check_input_audio, check_path_text
 from audioldm_daw.bridge.jobs import DONE, Client, JobError, JobQueue
-from audioldm_daw.bridge.protocol import ProtocolError, Request, osc_name
+from audioldm_daw.bridge.journal import Journal, Registrations
+from audioldm_daw.bridge.protocol import MAX_JOB_ID_CHARS, ProtocolError, Request, osc_name
 from audioldm_daw.engine.errors import EngineError, InvalidRequest
 
 log = logging.getLogger(__name__)
 
 SUPPORTED_TAGS = frozenset("ihfdsbrmtTFN[]")  # what python-osc decodes; anything else would be skipped
 MAX_BUNDLE_DEPTH = 8
+MAX_BUNDLE_ELEMENTS = 64  # messages in one packet: at most this many answers to one datagram
 MAX_PACKET = 65535
 MAX_CLIENTS = 1024  # notify registrations kept (oldest forgotten first)
 DROP_LOG_INTERVAL_S = 10.0
+CHECK_WORKERS = 4  # threads that check input files off the OSC thread
+CHECK_TIME_LIMIT_S = 10.0  # an input check that takes longer is answered with /fail
+MAX_PENDING_CHECKS = 256  # requests being checked at once; more are refused
+MAX_REPLY_STRING = 8000  # characters of one reply string (a path is at most 4095 bytes)
+MAX_FAIL_JOB_ID = MAX_JOB_ID_CHARS + 3  # a longer job id is cut in /fail (it was refused anyway)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 REPLY_ONLY = frozenset(protocol.REPLIES) - frozenset(protocol.ADDRESSES)
@@ -77,25 +93,54 @@ def parse_networks(cidrs: Iterable[str]) -> list[Network]:
     return out
 
 
-def _check_tags(dgram: bytes, depth: int = 0) -> None:
-    """Walk a datagram's messages and refuse type tags python-osc would silently skip."""
-    if depth > MAX_BUNDLE_DEPTH:
-        raise PacketError(f"bundles nested deeper than {MAX_BUNDLE_DEPTH}")
-    if dgram.startswith(b"#bundle\x00"):
-        i = 16
-        while i < len(dgram):
-            size, i = osc_types.get_int(dgram, i)
-            if size <= 0 or i + size > len(dgram):
-                raise PacketError(f"bundle element of {size} bytes does not fit the packet")
-            _check_tags(dgram[i : i + size], depth + 1)
-            i += size
-        return
-    _, i = osc_types.get_string(dgram, 0)
-    if i < len(dgram):
-        tags, _ = osc_types.get_string(dgram, i)
+def _check_tags(message: bytes) -> None:
+    """Refuse type tags python-osc would silently skip."""
+    _, i = osc_types.get_string(message, 0)
+    if i < len(message):
+        tags, _ = osc_types.get_string(message, i)
         bad = sorted(set(tags[1:]) - SUPPORTED_TAGS) if tags.startswith(",") else []
         if bad:
             raise PacketError(f"unsupported OSC type tag(s) {''.join(bad)!r} (use i, f, s)")
+
+
+def _walk(dgram: bytes) -> list[tuple[int, int, bytes]]:
+    """A datagram's messages as (time tag, order, bytes), without recursion: an explicit stack of bundles,
+    at most MAX_BUNDLE_DEPTH deep and MAX_BUNDLE_ELEMENTS messages in all."""
+    out: list[tuple[int, int, bytes]] = []
+    stack: list[tuple[bytes, int]] = [(dgram, 0)]  # (element, depth); time tag 1 is "immediately"
+    tags: list[int] = [1]
+    while stack:
+        element, depth = stack.pop()
+        tag = tags.pop()
+        if element.startswith(b"/"):
+            if len(out) >= MAX_BUNDLE_ELEMENTS:
+                raise PacketError(f"more than {MAX_BUNDLE_ELEMENTS} messages in one packet; send fewer at a time")
+            out.append((tag, len(out), element))
+            continue
+        if not element.startswith(b"#bundle\x00"):
+            raise PacketError("a bundle element that is neither an OSC message (starting with /) nor a bundle")
+        if depth >= MAX_BUNDLE_DEPTH:
+            raise PacketError(f"bundles nested deeper than {MAX_BUNDLE_DEPTH}")
+        if len(element) < 16:
+            raise PacketError("a bundle too short for its time tag")
+        (bundle_tag,) = struct.unpack(">Q", element[8:16])
+        children = []
+        i = 16
+        while i < len(element):
+            if i + 4 > len(element):
+                raise PacketError("a bundle element size cut short")
+            (size,) = struct.unpack(">i", element[i : i + 4])
+            i += 4
+            if size <= 0 or size % 4 or i + size > len(element):
+                raise PacketError(f"bundle element of {size} bytes does not fit the packet")
+            children.append(element[i : i + size])
+            i += size
+            if len(children) > MAX_BUNDLE_ELEMENTS:
+                raise PacketError(f"more than {MAX_BUNDLE_ELEMENTS} elements in one bundle; send fewer at a time")
+        for child in reversed(children):  # popped in order
+            stack.append((child, depth + 1))
+            tags.append(bundle_tag)
+    return out
 
 
 def parse_packet(dgram: bytes) -> list[tuple[str, list[Any]]]:
@@ -103,17 +148,24 @@ def parse_packet(dgram: bytes) -> list[tuple[str, list[Any]]]:
     try:
         if not (dgram.startswith(b"/") or dgram.startswith(b"#bundle\x00")):
             raise PacketError("does not start with an OSC address or #bundle")
-        _check_tags(dgram)
-        packet = osc_packet.OscPacket(dgram)
-        messages = [(m.message.address, list(m.message.params)) for m in packet.messages]
-        if not messages:
+        found = _walk(dgram)
+        if not found:
             raise PacketError("a bundle with no messages")
+        messages = []
+        for _tag, _order, data in sorted(found, key=lambda t: (t[0], t[1])):
+            _check_tags(data)
+            m = osc_message.OscMessage(data)
+            messages.append((m.address, list(m.params)))
         return messages
     except PacketError as exc:
         reason = str(exc)
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        reason = str(exc) or "its contents do not match its type tags"
     raise PacketError(f"malformed OSC packet ({len(dgram)} bytes): {reason}; expected an OSC 1.0 message or bundle")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def build_message(address: str, args: Iterable[Any]) -> bytes:
@@ -127,8 +179,138 @@ def build_message(address: str, args: Iterable[Any]) -> bytes:
         elif isinstance(a, float):
             b.add_arg(a, "f")
         else:
-            b.add_arg(str(a), "s")
+            b.add_arg(_clip(str(a), MAX_REPLY_STRING), "s")
     return b.build().dgram
+
+
+class CheckDoor:
+    """Checks that may read files, run off the OSC thread by a few workers, answered in arrival order.
+
+    Why: reading an input file can block for as long as its drive likes (a stalled network share, a FUSE
+    or cloud folder). Each request gets a ticket; its check runs on a worker; tickets are released in
+    the order they were taken, each with its own answer (queued or /fail), and a ticket whose check has
+    not finished within ``time_limit`` is released with ``on_timeout``'s answer instead (its check's late
+    result is dropped: exactly one answer per request). Checks that read no file run inline and are only
+    held back behind earlier tickets. Workers are daemon threads, so a read that never returns cannot
+    keep the process from exiting.
+    """
+
+    def __init__(self, workers: int = CHECK_WORKERS, time_limit: float = CHECK_TIME_LIMIT_S) -> None:
+        self.time_limit = time_limit
+        self._cv = threading.Condition()
+        self._tickets: collections.deque[_Ticket] = collections.deque()
+        self._work: queue.Queue[_Ticket | None] = queue.Queue()
+        self._closed = False
+        self.timeouts = 0
+        self._threads = [
+            threading.Thread(target=self._worker, name=f"audioldm-check-{i}", daemon=True) for i in range(workers)
+        ]
+        self._threads.append(threading.Thread(target=self._watchdog, name="audioldm-check-watch", daemon=True))
+        for t in self._threads:
+            t.start()
+
+    def pending(self) -> int:
+        with self._cv:
+            return len(self._tickets)
+
+    def submit(
+        self,
+        check: Callable[[], Callable[[], None]],
+        on_error: Callable[[str], None],
+        on_timeout: Callable[[], None],
+        *,
+        inline: bool = False,
+    ) -> None:
+        """``check()`` returns the action that answers the request (run in ticket order) or raises
+        ProtocolError, whose message ``on_error`` sends; ``on_timeout`` answers a check past the limit."""
+        ticket = _Ticket(check, on_error, on_timeout, time.monotonic() + self.time_limit)
+        with self._cv:
+            if self._closed:
+                on_error("the engine is shutting down; send the request again when it is back")
+                return
+            if len(self._tickets) >= MAX_PENDING_CHECKS:
+                on_error(
+                    f"too many requests are being checked ({len(self._tickets)}); wait for their answers, "
+                    "then send the request again"
+                )
+                return
+            self._tickets.append(ticket)
+            self._cv.notify_all()
+        if inline:
+            self._run(ticket)
+        else:
+            self._work.put(ticket)
+
+    def close(self) -> None:
+        """Answer every ticket still open with a refusal and stop the workers (a blocked one is abandoned)."""
+        with self._cv:
+            self._closed = True
+            for t in self._tickets:
+                if t.action is None:
+                    t.action = lambda t=t: t.on_error("the engine is shutting down; send the request again")
+            self._release()
+            self._cv.notify_all()
+        for _ in self._threads:
+            self._work.put(None)
+
+    def _worker(self) -> None:
+        while True:
+            ticket = self._work.get()
+            if ticket is None:
+                return
+            with self._cv:
+                if ticket.action is not None:  # timed out before a worker got to it
+                    continue
+            self._run(ticket)
+
+    def _run(self, ticket: _Ticket) -> None:
+        message: str | None = None
+        try:
+            action = ticket.check()
+        except ProtocolError as exc:
+            message = exc.message
+        except Exception as exc:
+            log.exception("checking a request failed")
+            message = f"the engine hit an unexpected problem checking the request ({str(exc) or 'no details'})"
+        if message is not None:
+            action = functools.partial(ticket.on_error, message)
+        with self._cv:
+            if ticket.action is None:
+                ticket.action = action
+            self._release()
+
+    def _watchdog(self) -> None:
+        with self._cv:
+            while not self._closed:
+                head = next((t for t in self._tickets if t.action is None), None)
+                if head is None:
+                    self._cv.wait()
+                    continue
+                left = head.deadline - time.monotonic()
+                if left > 0:
+                    self._cv.wait(left)
+                    continue
+                head.action = head.on_timeout
+                self.timeouts += 1
+                self._release()
+
+    def _release(self) -> None:
+        """Answer the tickets at the head that are resolved (called with the lock held: keeps the order)."""
+        while self._tickets and self._tickets[0].action is not None:
+            ticket = self._tickets.popleft()
+            try:
+                ticket.action()  # type: ignore[misc]
+            except Exception:
+                log.exception("answering a checked request failed")
+
+
+@dataclass
+class _Ticket:
+    check: Callable[[], Callable[[], None]]
+    on_error: Callable[[str], None]
+    on_timeout: Callable[[], None]
+    deadline: float
+    action: Callable[[], None] | None = None
 
 
 @dataclass
@@ -149,9 +331,15 @@ class _UDPServer(BlockingOSCUDPServer):
 
     max_packet_size = MAX_PACKET
 
-    def __init__(self, address: tuple[str, int], owner: OscServer) -> None:
+    def __init__(self, address: tuple[str, int], owner: OscServer, sock: socket.socket | None = None) -> None:
         self.owner = owner
-        super().__init__(address, Dispatcher())
+        if sock is None:
+            super().__init__(address, Dispatcher())
+            return
+        super().__init__(address, Dispatcher(), bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock  # bound before the model loaded, so no second server took the port meanwhile
+        self.server_address = sock.getsockname()
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
         return self.owner.allowed(client_address)
@@ -176,7 +364,12 @@ class OscServer:
         clips_dir: Path,
         allow: Iterable[Network] = (),
         audition: Any = None,
+        state_dir: Path | None = None,
+        check_time_limit: float = CHECK_TIME_LIMIT_S,
+        sock: socket.socket | None = None,
     ) -> None:
+        """``state_dir`` (the journal and the saved reply ports) makes jobs and registrations survive a
+        crash; without it nothing is kept. ``sock``: an already bound UDP socket to serve on."""
         self.engine = engine
         self.clips_dir = Path(clips_dir).expanduser().resolve()
         self.clips_dir.mkdir(parents=True, exist_ok=True)
@@ -184,13 +377,17 @@ class OscServer:
         self.allow = list(allow)
         self.stats = Stats()
         self._lock = threading.Lock()
-        self._by_client: collections.OrderedDict[tuple[str, int], int] = collections.OrderedDict()
-        self._by_host: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.registrations = Registrations(self.state_dir / "clients.json" if self.state_dir else None, MAX_CLIENTS)
+        self.restored_clients = self.registrations.load()
+        self.journal = Journal(self.state_dir / "journal.jsonl") if self.state_dir else None
+        lost = self.journal.open() if self.journal else []
         self._drop_logged: dict[str, float] = {}
         self._thread: threading.Thread | None = None
         self._serving = threading.Event()
-        self._udp = _UDPServer((host, port), self)
-        self.jobs = JobQueue(engine, self.clips_dir, self.send)
+        self._udp = _UDPServer((host, port), self, sock)
+        self.door = CheckDoor(time_limit=check_time_limit)
+        self.jobs = JobQueue(engine, self.clips_dir, self.send, journal=self.journal, lost=lost)
         self.audition = audition
         self._handlers: dict[str, Callable[[Request, Client], None]] = {
             "/audioldm/ping": self._ping,
@@ -217,7 +414,8 @@ class OscServer:
         return str(host), int(port)
 
     def start(self) -> None:
-        """Serve on a background thread."""
+        """Serve on a background thread (and tell the clients of jobs a crash lost that they are lost)."""
+        self.jobs.announce_lost()
         self._serving.set()
         self._thread = threading.Thread(target=self.serve_forever, name="audioldm-osc", daemon=True)
         self._thread.start()
@@ -234,7 +432,10 @@ class OscServer:
         """Stop taking packets, cancel the jobs (no partial clip is left), stop audition, close the socket."""
         if self._serving.is_set():
             self._udp.shutdown()
+        self.door.close()
         self.jobs.close(timeout)
+        if self.journal is not None:
+            self.journal.close()
         if self.audition is not None:
             self.audition.close()
         self._udp.server_close()
@@ -261,12 +462,22 @@ class OscServer:
                     )
         return ok
 
-    def reply_target(self, client: Client) -> tuple[str, int]:
-        """Where replies for ``client`` go: its own notify port, else its host's, else --reply-port."""
+    def reply_targets(self, client: Client) -> list[tuple[str, int]]:
+        """Where replies for ``client`` go: its own notify port if it registered one; otherwise the
+        documented reply port (--reply-port), and also its host's notify port if another client there
+        registered one (a patch whose requests leave from several sockets)."""
         host, port = str(client[0]), int(client[1])
         with self._lock:
-            target = self._by_client.get((host, port)) or self._by_host.get(host) or self.reply_port
-        return host, target
+            own = self.registrations.by_client.get((host, port))
+            if own is not None:
+                return [(host, own)]
+            by_host = self.registrations.by_host.get(host)
+        ports = [self.reply_port] + ([by_host] if by_host is not None and by_host != self.reply_port else [])
+        return [(host, p) for p in ports]
+
+    def reply_target(self, client: Client) -> tuple[str, int]:
+        """The first of :meth:`reply_targets` (kept for callers that want one)."""
+        return self.reply_targets(client)[0]
 
     def _is_self(self, target: tuple[str, int]) -> bool:
         host, port = self.address
@@ -280,15 +491,22 @@ class OscServer:
 
     def send(self, client: Client, address: str, args: list[Any]) -> None:
         """Send one reply to ``client``'s reply address; a network error is logged, never raised."""
+        sent = False
         try:
-            target = self.reply_target(client)
-            if self._is_self(target):
-                log.warning("not sending %s to the engine's own port %s (check /audioldm/notify)", address, target)
-                return
             data = build_message(address, args)
-            self._udp.socket.sendto(data, target)
+            for target in self.reply_targets(client):
+                if self._is_self(target):
+                    log.warning("not sending %s to the engine's own port %s (check /audioldm/notify)", address, target)
+                    continue
+                try:
+                    self._udp.socket.sendto(data, target)
+                    sent = True
+                except OSError as exc:
+                    log.warning("could not send %s to %s: %s", address, target, exc)
         except Exception as exc:
             log.warning("could not send %s to %s: %s", address, client, exc)
+            return
+        if not sent:
             return
         with self._lock:
             self.stats.replies += 1
@@ -297,6 +515,8 @@ class OscServer:
 
     def fail(self, client: Client, job_id: str, message: str, address: str = "") -> None:
         """``/audioldm/fail job_id message address``: patches that read the first two keep working."""
+        job_id, address = _clip(job_id, MAX_FAIL_JOB_ID), _clip(address, 200)  # always fits one datagram
+        message = _clip(message, 2000)
         log.info("fail %r (%s) to %s: %s", job_id, address, client, message)
         self.send(client, "/audioldm/fail", [job_id, message, address])
 
@@ -325,8 +545,17 @@ class OscServer:
 
     def dispatch(self, address: str, args: list[Any], client: Client) -> None:
         """Check one message against the table and run its handler; every outcome answers the client."""
-        job_id = ""
+        spec = protocol.ADDRESSES.get(address)
+        takes_job = spec is not None and bool(spec.args) and spec.args[0].name == "job_id"
+        job_id = args[0] if takes_job and args and isinstance(args[0], str) else ""
         try:
+            for i, value in enumerate(args):
+                if isinstance(value, list):  # no argument of the protocol is an OSC array
+                    raise ProtocolError(
+                        job_id,
+                        f"argument {i + 1}: an OSC array is not accepted here; send its values as separate arguments",
+                        address if spec is not None else "",
+                    )
             request = protocol.parse_request(address, args)
             job_id = request.job_id
             self._handlers[request.spec.address](request, client)
@@ -334,7 +563,13 @@ class OscServer:
             self.fail(client, exc.job_id, exc.message, exc.address or address)
         except Exception as exc:
             log.exception("handler for %s failed", address)
-            self.fail(client, job_id, f"internal error handling {address}: {type(exc).__name__}: {exc}", address)
+            detail = str(exc) or "no details"
+            self.fail(
+                client,
+                job_id,
+                f"the engine hit an unexpected problem handling {address} ({detail}); its log has the details",
+                address,
+            )
 
     # -- handlers ---------------------------------------------------------------------------------
     def _ping(self, req: Request, client: Client) -> None:
@@ -346,11 +581,7 @@ class OscServer:
         if self._is_self((host, port)):
             raise ProtocolError("", f"port: {port} is the engine's own port; give the port your client listens on")
         with self._lock:
-            for table, key in ((self._by_client, (host, source)), (self._by_host, host)):
-                table.pop(key, None)
-                table[key] = port
-                while len(table) > MAX_CLIENTS:
-                    table.popitem(last=False)
+            self.registrations.register(host, source, port)  # saved: it survives a restart
         self.send(client, "/audioldm/notified", [port])
 
     def _status(self, req: Request, client: Client) -> None:
@@ -362,22 +593,48 @@ class OscServer:
         """Check everything that can be checked before queueing: the request, the input file, and what
         the loaded model can serve; a job that is queued is one the engine will run."""
         address = req.spec.address
+        job_id = req.job_id
         request = req.to_request()
-        if request.input_path is not None:
+        reads_file = request.input_path is not None
+        if reads_file:
             try:
-                request = request.with_source(input_path=str(check_input_audio(request.input_path, self.clips_dir)))
+                check_path_text(request.input_path, "input_path")  # an impossible path costs no file-system call
             except ValueError as exc:
-                raise ProtocolError(req.job_id, str(exc), address) from None
+                raise ProtocolError(job_id, str(exc), address) from None
+
+        def check() -> Callable[[], None]:
+            checked = request
+            if reads_file:
+                try:
+                    path = check_input_audio(request.input_path, self.clips_dir)
+                except ValueError as exc:
+                    raise ProtocolError(job_id, str(exc), address) from None
+                checked = request.with_source(input_path=str(path))
+            try:
+                self.engine.check(checked)
+            except InvalidRequest as exc:
+                raise ProtocolError(job_id, exc.message(osc_name), address) from None
+            except EngineError as exc:
+                raise ProtocolError(job_id, str(exc), address) from None
+            return lambda: self._queue(checked, job_id, client, req.options.get("name"), address)
+
+        def timed_out() -> None:
+            self.fail(
+                client,
+                job_id,
+                f"input_path: reading {request.input_path} did not finish within {self.door.time_limit:g} s "
+                "(a stalled network drive or cloud folder?); copy the file to a local disk and send the request again",
+                address,
+            )
+
+        self.door.submit(check, lambda msg: self.fail(client, job_id, msg, address), timed_out, inline=not reads_file)
+
+    def _queue(self, request: Any, job_id: str, client: Client, name: str | None, address: str) -> None:
+        """Queue a checked request (called in arrival order by the door); a refusal is a /fail."""
         try:
-            self.engine.check(request)
-        except InvalidRequest as exc:
-            raise ProtocolError(req.job_id, exc.message(osc_name), address) from None
-        except EngineError as exc:
-            raise ProtocolError(req.job_id, str(exc), address) from None
-        try:
-            self.jobs.submit(request, req.job_id, client, name=req.options.get("name"), address=address)
+            self.jobs.submit(request, job_id, client, name=name, address=address)
         except JobError as exc:
-            raise ProtocolError(req.job_id, str(exc), address) from None
+            self.fail(client, job_id, str(exc), address)
 
     def _cancel(self, req: Request, client: Client) -> None:
         try:

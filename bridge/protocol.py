@@ -21,7 +21,7 @@ from typing import Any
 from audioldm_daw.engine import params as P
 from audioldm_daw.engine.errors import InvalidRequest
 from audioldm_daw.engine.params import PARAMS
-from audioldm_daw.engine.request import SOURCES, GenerateRequest, build_request
+from audioldm_daw.engine.request import SOURCES, GenerateRequest, build_request, build_takes
 
 # Argument kinds. "number" takes OSC int or float (Pd sends every number as a float); "int" takes either
 # too but the value must be whole; "flag" is 0/1 (or OSC True/False); "text" is a prompt, which may
@@ -349,8 +349,17 @@ class Request:
                 out[field_name] = value
         return out
 
+    def to_takes(self) -> list[GenerateRequest]:
+        """The engine's requests for a generating address (``count`` takes with consecutive seeds, each
+        resolved); ProtocolError with OSC names if they are refused."""
+        assert self.spec.mode is not None, f"{self.spec.address} makes no clip"
+        try:
+            return build_takes(self.spec.mode, self.request_values())
+        except InvalidRequest as exc:
+            raise ProtocolError(self.job_id, exc.message(osc_name), self.spec.address) from None
+
     def to_request(self) -> GenerateRequest:
-        """The engine's request for a generating address; ProtocolError with OSC names if it is refused."""
+        """The one request of a generating address without ``count`` (its seed left as given)."""
         assert self.spec.mode is not None, f"{self.spec.address} makes no clip"
         try:
             return build_request(self.spec.mode, self.request_values())

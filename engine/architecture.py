@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -490,9 +490,10 @@ def save_model_folder(
     return out
 
 
-def build_random_folder(out: Path, preset: str = "tiny", seed: int = 0, with_clap: bool = True) -> Path:
-    """A complete model folder with random weights: tests (``tiny``) and benchmarks (``s-full``)."""
-    arch = PRESETS[preset]
+def build_random_folder(out: Path, preset: str = "tiny", seed: int = 0, with_clap: bool = True, **changes: Any) -> Path:
+    """A complete model folder with random weights: tests (``tiny``) and benchmarks (``s-full``).
+    ``changes`` replace fields of the preset's architecture (e.g. ``unet_channels`` for a deeper UNet)."""
+    arch = replace(PRESETS[preset], **changes)
     out = Path(out)
     tok = train_tokenizer(out / "tokenizer", max_tokens=arch.max_tokens)
     vocab = len(tok) if preset != "s-full" else 50265

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -32,6 +33,7 @@ from audioldm_daw.engine.decode import DecodeBackend, TorchDecoder
 from audioldm_daw.engine.input_audio import check_request_input
 from audioldm_daw.engine.model import AudioLDMModel, load_model
 from audioldm_daw.engine.output import finish, read_sidecar, write_clip
+from audioldm_daw.engine.params import ORIGINAL_CANDIDATES
 from audioldm_daw.engine.plans import Context, Plan, make_plan
 from audioldm_daw.engine.request import GenerateRequest, Variation
 from audioldm_daw.engine.sampling import CancelFn, ProgressFn, denoise, step_kwargs
@@ -100,7 +102,7 @@ class Engine:
         variation without a CLAP audio tower, an input that is missing or unreadable, a span past the
         input's end. The OSC server calls this before it queues a job."""
         source = request.source
-        if request.candidates > 1:
+        if request.candidates is not None and request.candidates > 1:
             require_clap(self.model, "re-ranking candidates (candidates > 1)")
         if isinstance(source, Variation):
             require_clap(self.model, "variation (conditioning on the input's CLAP audio embedding)")
@@ -127,10 +129,10 @@ class Engine:
     ) -> Clip:
         """Make the clip ``request`` asks for (any mode). Raises :class:`Cancelled` if ``cancel()`` turns
         true between two steps, and InvalidRequest / InputAudioError for requests it cannot serve."""
-        req = request.resolved()
+        req, notes = self.resolve(request)
         self.check(req)
         m = self.model
-        scheduler = make_scheduler(req.scheduler, m.scheduler_config, req.steps)
+        scheduler = make_scheduler(req.scheduler, m.scheduler_config, req.steps, req.recipe)
         scheduler.set_timesteps(req.steps, device=m.device)
         plan = make_plan(req.source, self.context, req, scheduler)
         latents = denoise(
@@ -150,8 +152,24 @@ class Engine:
         if plan.post is not None:
             waves = np.stack([plan.post(w) for w in waves])
         clip = self._pick(plan, waves)
-        clip.warnings, clip.prompt_used = self.prompt_warnings(req)
+        warnings, clip.prompt_used = self.prompt_warnings(req)
+        clip.warnings = notes + warnings
         return clip
+
+    def resolve(self, request: GenerateRequest) -> tuple[GenerateRequest, list[str]]:
+        """The request with everything left to the engine decided (a drawn seed; ``candidates`` None, from
+        ``preset original``: three where this model can rank them by CLAP, else one), and what to tell the
+        caller about it. The sidecar records the resolved request, so recall repeats it exactly."""
+        req = request.resolved()
+        notes: list[str] = []
+        if req.candidates is None:
+            if self.model.clap is None:
+                notes.append(
+                    f"candidates: 1, not {ORIGINAL_CANDIDATES}: model {self.model.model_id} has no CLAP audio "
+                    "tower (clap/) to rank them; a converted original checkpoint has one"
+                )
+            req = dataclasses.replace(req, candidates=ORIGINAL_CANDIDATES if self.model.clap is not None else 1)
+        return req, notes
 
     def _pick(self, plan: Plan, waves: np.ndarray) -> Clip:
         """Keep the candidate CLAP scores closest to the prompt, or to the input audio without one."""

@@ -57,3 +57,12 @@ class InputAudioError(EngineError, ValueError):
 
 class Cancelled(EngineError):
     """The job was cancelled by its caller; raised between two denoising steps."""
+
+
+class OutputError(EngineError, OSError):
+    """A clip could not be written: disk full, folder gone or read-only, a path too long. The message says
+    which folder, what happened and what to do; nothing partial is left behind."""
+
+
+class ResourceError(EngineError):
+    """The machine ran out of something a job needs (GPU or main memory), or the model changed under it."""

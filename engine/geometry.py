@@ -87,12 +87,22 @@ class Geometry:
         return round(seconds * self.sample_rate)
 
     def cells(self, seconds: float) -> int:
-        """Latent time cells covering ``seconds``, rounded up to the UNet's multiple, so any duration works:
-        the decoded waveform is then cut to :meth:`samples`."""
+        """Latent time cells covering ``seconds``: mel frames rounded up to the VAE's factor only, as
+        diffusers' AudioLDM pipeline sizes its latent (its UNet takes any length). Where diffusers' own count
+        (it floors the frames) falls one cell short of the duration, this is one cell longer, so the clip is
+        never shorter than asked; the decoded waveform is then cut to :meth:`samples`."""
         frames = math.ceil(self.samples(seconds) / self.hop)
-        cells = math.ceil(frames / self.vae_factor)
+        return max(1, math.ceil(frames / self.vae_factor))
+
+    def unet_cells(self, seconds: float) -> int:
+        """:meth:`cells` rounded up to the UNet's multiple: the latent length of recipe 1 (clips made before
+        version 0.2, recalled exactly) and of training crops (batches of one fixed, UNet-friendly length)."""
         mult = self.unet_multiple
-        return max(mult, math.ceil(cells / mult) * mult)
+        return max(mult, math.ceil(self.cells(seconds) / mult) * mult)
+
+    def cells_for(self, seconds: float, recipe: int) -> int:
+        """The latent length a request of ``recipe`` uses for ``seconds`` (see ``request.RECIPE``)."""
+        return self.unet_cells(seconds) if recipe < 2 else self.cells(seconds)
 
     def loop_cells(self, seconds: float) -> int:
         """Cells of one loop period: the nearest whole number of cells (at most half a cell off, then

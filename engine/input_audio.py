@@ -3,6 +3,7 @@ converted to mono at the model's rate, with limits that fail early and say why."
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,25 +15,65 @@ from audioldm_daw.engine.errors import InputAudioError
 if TYPE_CHECKING:
     from audioldm_daw.engine.request import GenerateRequest
 
+MAX_PATH_BYTES = 4095  # PATH_MAX less its terminating zero (Linux); macOS allows less, never more
+MAX_NAME_BYTES = 255  # NAME_MAX: one folder or file name
 MAX_INPUT_BYTES = 200 * 1024 * 1024
 MAX_INPUT_SECONDS = 60.0
 MIN_INPUT_SECONDS = 0.5
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a model could take style, band or context from
 
 
+def path_too_long(text: str) -> str | None:
+    """Why ``text`` cannot be a path on this system (too long in all, or one name too long), or None.
+
+    Checked before any file-system call, so an oversized string is refused in words instead of as an
+    operating-system error, and costs nothing.
+    """
+    raw = os.fsencode(text)
+    if len(raw) > MAX_PATH_BYTES:
+        return f"is {len(raw)} bytes long, longer than a path can be ({MAX_PATH_BYTES} bytes); check the path"
+    longest = max((len(part) for part in raw.split(b"/")), default=0)
+    if longest > MAX_NAME_BYTES:
+        return (
+            f"has a folder or file name of {longest} bytes, longer than a name can be ({MAX_NAME_BYTES} bytes); "
+            "check the path"
+        )
+    return None
+
+
+def _shown_path(p: Path) -> str:
+    text = str(p)
+    return text if len(text) <= 200 else text[:100] + "..." + text[-60:]
+
+
 def check_input_file(path: str | Path, max_seconds: float = MAX_INPUT_SECONDS) -> sf._SoundFileInfo:
     """Validate without decoding the samples (the OSC server calls this before queueing a job)."""
     p = Path(path)
-    if not p.exists():
+    too_long = path_too_long(str(p))
+    if too_long:
+        raise InputAudioError(f"input: the path {_shown_path(p)} {too_long}")
+    try:
+        exists, is_file = p.exists(), p.is_file()
+        size = p.stat().st_size if is_file else 0
+    except PermissionError:
+        raise InputAudioError(
+            f"input: {p} cannot be reached: no permission to open a folder on its path; check its permissions"
+        ) from None
+    except OSError as exc:
+        raise InputAudioError(
+            f"input: {p} cannot be reached ({(exc.strerror or str(exc)).lower()}); check the path and the drive"
+        ) from None
+    if not exists:
         raise InputAudioError(f"input: {p} does not exist (expected the path of an audio file)")
-    if not p.is_file():
+    if not is_file:
         raise InputAudioError(f"input: {p} is not a regular file (expected an audio file)")
-    size = p.stat().st_size
     if size > MAX_INPUT_BYTES:
         raise InputAudioError(f"input: {p} is {size / 2**20:.0f} MB, expected at most {MAX_INPUT_BYTES // 2**20} MB")
+    if not os.access(p, os.R_OK):
+        raise InputAudioError(f"input: {p} is not readable (no permission); change its permissions or copy it")
     try:
         info = sf.info(str(p))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+    except (sf.LibsndfileError, RuntimeError, TypeError, OSError) as exc:
         raise InputAudioError(
             f"input: {p} is not an audio file soundfile can read (expected WAV, FLAC, AIFF or OGG)"
         ) from exc
@@ -59,8 +100,10 @@ def load_input(path: str | Path, sample_rate: int, max_seconds: float = MAX_INPU
     check_input_file(path, max_seconds)
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise InputAudioError(f"input: {path} could not be decoded ({exc})") from exc
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise InputAudioError(
+            f"input: {path} could not be decoded (damaged, or changed while it was read); export it again"
+        ) from exc
     mono = data.mean(axis=1)
     if not np.all(np.isfinite(mono)):
         raise InputAudioError(f"input: {path} contains NaN or infinite samples")

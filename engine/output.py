@@ -1,35 +1,109 @@
 """From the vocoder's waveform to a finished clip on disk: rate, length, level, fades, atomic writes.
 
-A clip and its JSON sidecar are written under temporary names and renamed into place, sidecar first,
-so a program watching the folder never sees a partial file or a WAV without its recall data.
+A clip and its JSON sidecar are written in full (and fsync'd) under hidden temporary names, then renamed
+into place, sidecar first and WAV last: a program watching the folder for WAVs never sees a partial file,
+and every WAV it sees already has its recall data beside it. A crash can leave hidden ``.part`` files, or
+(between the two renames) a sidecar whose complete WAV is still hidden; :func:`recover_clips` removes the
+first and completes the second, and runs before anything is written into a clips folder. A write that
+fails (disk full, folder gone or read-only, a path too long) raises :class:`OutputError` with a sentence
+that says which folder, what happened and what to do, and leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
+import math
 import os
 import re
+import threading
+import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
 
-from audioldm_daw.engine.errors import EngineError, InvalidRequest
+from audioldm_daw.engine.errors import EngineError, InvalidRequest, OutputError
+
+log = logging.getLogger(__name__)
 
 FADE_MS = 5.0
 SUBTYPES = {"float32": "FLOAT", "pcm24": "PCM_24", "pcm16": "PCM_16"}
 
 
+LOWPASS_WIDTH = 6  # torchaudio's defaults: zero crossings of the sinc on each side, and the roll-off
+ROLLOFF = 0.99
+MAX_KERNEL_ELEMENTS = 1 << 20  # torchaudio's table beyond this (8 MB as float64) takes the streaming path
+CHUNK_ELEMENTS = 1 << 18  # outputs x taps per chunk of the streaming path (2 MB per float64 temporary)
+
+
+def torchaudio_kernel_elements(sr_in: int, sr_out: int) -> int:
+    """Size of the table torchaudio builds for this pair of rates: (sr_out/g) x (sr_in/g + 2 width).
+
+    It grows with the rates divided by their common factor g: 16 -> 48 kHz needs 3 x 15 entries, an
+    input at 11,127 Hz (no factor shared with 16 kHz) 16,000 x 11,139, about 1.4 GB in float64.
+    """
+    g = math.gcd(int(sr_in), int(sr_out))
+    orig, new = sr_in // g, sr_out // g
+    width = math.ceil(LOWPASS_WIDTH * orig / (min(orig, new) * ROLLOFF))
+    return new * (orig + 2 * width)
+
+
 def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Band-limited resampling with torchaudio (a no-op at equal rates)."""
+    """Band-limited resampling (a no-op at equal rates), within a fixed memory bound for any pair of rates.
+
+    Rates with a large common factor (every output rate from the model's 16 kHz, and the usual input
+    rates) go through torchaudio exactly as before, so recorded clips regenerate sample for sample.
+    Rates whose torchaudio table would be large (an input at 11,127 or 44,101 Hz) take
+    :func:`resample_streaming`, the same windowed sinc evaluated per output sample in chunks.
+    """
     if sr_in == sr_out:
         return audio.astype(np.float32, copy=False)
+    if torchaudio_kernel_elements(sr_in, sr_out) > MAX_KERNEL_ELEMENTS:
+        return resample_streaming(audio, sr_in, sr_out)
     import torch
     import torchaudio.functional as AF
 
     return AF.resample(torch.as_tensor(np.asarray(audio, dtype=np.float32)), sr_in, sr_out).numpy()
+
+
+def resample_streaming(audio: np.ndarray, sr_in: int, sr_out: int, chunk_elements: int = CHUNK_ELEMENTS) -> np.ndarray:
+    """torchaudio's Hann-windowed sinc resampler (width 6, roll-off 0.99), computed per output sample.
+
+    Output ``m`` at time m/sr_out sums the inputs within 6 zero crossings of the low-pass filter
+    (cutoff 0.99 x the lower rate): about 12 x sr_in / min(sr_in, sr_out) taps, 13 when upsampling and
+    291 from 384 kHz. Chunks hold at most ``chunk_elements`` outputs x taps, so beyond the input and
+    output arrays the memory used is a few chunk-sized float64 temporaries (under 16 MB at the default),
+    whatever the rates; the values equal torchaudio's to float rounding.
+    """
+    x = np.asarray(audio, dtype=np.float64)
+    n_in = len(x)
+    n_out = math.ceil(sr_out * n_in / sr_in)
+    base = min(sr_in, sr_out) * ROLLOFF  # Hz
+    reach = LOWPASS_WIDTH / base  # seconds on each side of an output sample
+    half = math.ceil(reach * sr_in) + 1
+    taps = 2 * half + 1
+    out = np.empty(n_out, dtype=np.float32)
+    step = max(1, chunk_elements // taps)
+    offsets = np.arange(-half, half + 1, dtype=np.int64)
+    scale = base / sr_in
+    for start in range(0, n_out, step):
+        m = np.arange(start, min(n_out, start + step), dtype=np.int64)
+        centre = (m * sr_in) // sr_out  # the input sample at or before each output's time, exactly
+        n = centre[:, None] + offsets[None, :]
+        t = (n / sr_in - (m / sr_out)[:, None]) * base  # the sinc's argument, in zero crossings
+        np.clip(t, -LOWPASS_WIDTH, LOWPASS_WIDTH, out=t)
+        w = np.cos(t * (math.pi / LOWPASS_WIDTH / 2)) ** 2
+        w *= np.sinc(t)
+        valid = (n >= 0) & (n < n_in)
+        samples = np.where(valid, x[np.clip(n, 0, max(n_in - 1, 0))], 0.0) if n_in else np.zeros_like(t)
+        out[start : start + len(m)] = np.einsum("ij,ij->i", samples, w) * scale
+    return out
 
 
 def resample_periodic(audio: np.ndarray, n_out: int) -> np.ndarray:
@@ -101,8 +175,13 @@ def safe_stem(name: str, fallback: str = "clip") -> str:
 
 
 def path_in_folder(folder: Path, stem: str, suffix: str = ".wav") -> Path:
-    """A path for ``stem`` inside ``folder`` that exists nowhere yet; never outside ``folder``."""
+    """A path for ``stem`` inside ``folder`` that exists nowhere yet; never outside ``folder``.
+
+    The first call for a folder in this process also repairs what an earlier crash left there
+    (:func:`recover_clips`), so the CLI writing into the clips folder cleans up as ``serve`` does.
+    """
     folder = folder.resolve()
+    recover_once(folder)
     base = safe_stem(stem)
     candidate = folder / f"{base}{suffix}"
     n = 1
@@ -114,25 +193,268 @@ def path_in_folder(folder: Path, stem: str, suffix: str = ".wav") -> Path:
     return candidate
 
 
+# -- writing a clip, and repairing what a crash left -----------------------------------------------------
+# Temporary names: ".<stem>.<pid>-<8 hex>.<wav|json>.part" (older versions wrote no pid). Hidden, so a
+# watcher ignores them; the pid tells a crashed writer's leftovers from a live writer's work in progress.
+_PART = re.compile(r"^\.(?P<stem>.+)\.(?:(?P<pid>\d+)-)?(?P<tag>[0-9a-f]{8})\.(?P<kind>wav|json)\.part$")
+STALE_PART_S = 600.0  # a write takes well under a second: a part this old is a leftover whoever wrote it
+WAV_HEADER_BYTES = 4096  # header, chunks and file-system slack, on top of the samples
+BYTES_PER_SAMPLE = {"float32": 4, "pcm24": 3, "pcm16": 2}
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot fsync a folder; renames stay atomic
+        _fsync(folder)
+
+
+def clip_bytes(n_samples: int, sample_format: str, sidecar_text: str = "") -> int:
+    """Disk space a clip needs: its samples, a WAV header and its sidecar."""
+    return n_samples * BYTES_PER_SAMPLE.get(sample_format, 4) + WAV_HEADER_BYTES + len(sidecar_text.encode())
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Bytes an unprivileged writer may still use on the disk holding ``folder`` (None if unknown)."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def describe_write_failure(folder: Path, exc: BaseException | None, needed: int, what: str = "the clip") -> str:
+    """A sentence for a failed write into ``folder``: what happened and what to do, no exception names.
+
+    libsndfile reports every failure as "System error", so the folder itself is examined: gone, not a
+    folder, read-only, not writable, full; the errno of an OSError decides the rest.
+    """
+    code = getattr(exc, "errno", None)
+    hint = "free some space or start the engine with another clips folder (--clips or $AUDIOLDM_DAW_CLIPS)"
+    try:
+        st = folder.stat()
+    except FileNotFoundError:
+        return (
+            f"could not write {what}: the folder {folder} no longer exists (deleted, renamed, or its drive was "
+            "unmounted); create it again or restart the engine with an existing clips folder"
+        )
+    except NotADirectoryError:
+        return (
+            f"could not write {what}: a file stands where a folder is expected on the way to {folder}; move the "
+            "file away or restart the engine with another clips folder"
+        )
+    except OSError as e:
+        return f"could not write {what}: the folder {folder} cannot be reached ({e.strerror or e}); check the drive"
+    import stat as _stat
+
+    if not _stat.S_ISDIR(st.st_mode):
+        return (
+            f"could not write {what}: {folder} is a file, not a folder; move the file away or restart the "
+            "engine with another clips folder"
+        )
+    if code == errno.ENAMETOOLONG:
+        return (
+            f"could not write {what}: the path in {folder} is longer than the file system allows; use a "
+            "shorter name or a clips folder with a shorter path"
+        )
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only or code == errno.EROFS:
+        return (
+            f"could not write {what}: the folder {folder} is on a read-only disk; remount it writable or "
+            "restart the engine with another clips folder"
+        )
+    if code in (errno.EACCES, errno.EPERM) or not os.access(folder, os.W_OK | os.X_OK):
+        return (
+            f"could not write {what}: you have no permission to write in {folder}; change its permissions or "
+            "restart the engine with another clips folder"
+        )
+    free = free_bytes(folder)
+    if code in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < needed):
+        shown = "unknown" if free is None else _mb(free)
+        return f"disk full: {what} needs about {_mb(needed)} and {shown} is free in {folder}; {hint}"
+    reason = getattr(exc, "strerror", None) or str(exc or "unknown reason")
+    return f"could not write {what} into {folder}: {reason}; check the disk and the folder, then try again"
+
+
 def write_clip(path: Path, audio: np.ndarray, sr: int, sidecar: dict[str, Any], sample_format: str = "float32") -> Path:
-    """Write ``path`` (WAV) and ``path.with_suffix('.json')`` atomically; returns the WAV path."""
+    """Write ``path`` (WAV) and ``path.with_suffix('.json')``; returns the WAV path.
+
+    Both are written in full and fsync'd under hidden names, then renamed: the sidecar first, the WAV
+    last, so a WAV never appears without its sidecar and never half-written. Enough free space is
+    checked first; any failure raises :class:`OutputError` (a sentence) and removes what it wrote.
+    """
     if sample_format not in SUBTYPES:
         raise InvalidRequest(f"format: expected one of {', '.join(SUBTYPES)}, got {sample_format!r}")
-    path = Path(path).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tag = uuid.uuid4().hex[:8]
-    tmp_wav = path.with_name(f".{path.stem}.{tag}.wav.part")
-    tmp_json = path.with_name(f".{path.stem}.{tag}.json.part")
+    try:
+        path = Path(path).resolve()
+    except OSError:
+        path = Path(path).absolute()
+    folder = path.parent
+    text = json.dumps(sidecar, indent=2, sort_keys=True) + "\n"
+    needed = clip_bytes(len(audio), sample_format, text)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp_wav = folder / f".{path.stem}.{tag}.wav.part"
+    tmp_json = folder / f".{path.stem}.{tag}.json.part"
     side = path.with_suffix(".json")
     try:
+        if not folder.is_dir() and not (folder.exists() or folder.is_symlink()):
+            folder.mkdir(parents=True, exist_ok=True)  # --out into a new folder; a folder that is a file fails
+        free = free_bytes(folder)
+        if free is not None and free < needed:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         sf.write(tmp_wav, audio, sr, subtype=SUBTYPES[sample_format], format="WAV")
-        tmp_json.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp_json, side)
+        _fsync(tmp_wav)
+        tmp_json.write_text(text)
+        _fsync(tmp_json)
+        os.replace(tmp_json, side)  # a crash here is completed by recover_clips: the WAV part is whole
         os.replace(tmp_wav, path)
+        _fsync_dir(folder)
+    except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+        for t in (tmp_wav, tmp_json):
+            _unlink_quietly(t)
+        if side.exists() and not path.exists():
+            _unlink_quietly(side)  # the sidecar made it, the WAV did not: take it back
+        raise OutputError(describe_write_failure(folder, exc, needed)) from exc
     finally:
         for t in (tmp_wav, tmp_json):
-            t.unlink(missing_ok=True)
+            _unlink_quietly(t)
     return path
+
+
+def _unlink_quietly(p: Path) -> None:
+    with contextlib.suppress(OSError):
+        p.unlink(missing_ok=True)
+
+
+@dataclass
+class Recovery:
+    """What :func:`recover_clips` did in one folder."""
+
+    folder: Path
+    removed: list[Path] = field(default_factory=list)  # half-written temporary files of a dead writer
+    completed: list[Path] = field(default_factory=list)  # WAVs a crash left hidden beside their sidecar
+    kept: list[Path] = field(default_factory=list)  # parts of a writer that is still running
+    errors: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.removed or self.completed or self.errors)
+
+    def summary(self) -> str:
+        """One line for a person: what was repaired, where."""
+        parts = []
+        if self.completed:
+            parts.append(f"completed {len(self.completed)} clip(s) a crash left between its two renames")
+        if self.removed:
+            parts.append(f"removed {len(self.removed)} half-written temporary file(s)")
+        if self.errors:
+            parts.append(f"could not repair {len(self.errors)}: {'; '.join(self.errors[:3])}")
+        return f"{self.folder}: " + ("; ".join(parts) if parts else "nothing to repair")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def recover_clips(folder: Path, *, at_start: bool = False, now: float | None = None) -> Recovery:
+    """Remove the temporary files a crashed writer left in ``folder`` and complete interrupted commits.
+
+    A part is a leftover when its writer is gone (its pid is not running), when it is older than
+    ``STALE_PART_S``, or, ``at_start`` (a server that has not written anything yet), when it carries this
+    process's own pid (a restarted container reuses pids). A hidden WAV part whose sidecar was already
+    renamed into place (and whose own sidecar part is gone) was complete when the crash came: it is renamed
+    to its final name. Parts of a writer still at work are left alone.
+    """
+    folder = Path(folder)
+    rec = Recovery(folder)
+    now = time.time() if now is None else now
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return rec
+    present = set(names)
+    for name in sorted(names):
+        m = _PART.match(name)
+        if m is None:
+            continue
+        part = folder / name
+        pid = int(m["pid"]) if m["pid"] else None
+        try:
+            age = now - part.stat().st_mtime
+        except OSError:
+            continue
+        own = pid == os.getpid()
+        live = pid is not None and _pid_alive(pid) and not (own and at_start)
+        if live and age < STALE_PART_S:
+            rec.kept.append(part)
+            continue
+        stem, kind = m["stem"], m["kind"]
+        prefix = f".{stem}.{m['pid']}-{m['tag']}" if m["pid"] else f".{stem}.{m['tag']}"
+        try:
+            if kind == "wav" and f"{prefix}.json.part" not in present:
+                final, side = folder / f"{stem}.wav", folder / f"{stem}.json"
+                if side.exists() and not final.exists() and _readable_wav(part):
+                    os.replace(part, final)
+                    rec.completed.append(final)
+                    continue
+            part.unlink()
+            rec.removed.append(part)
+        except OSError as exc:
+            rec.errors.append(f"{part.name}: {exc.strerror or exc}")
+    if rec.completed or rec.removed:
+        _fsync_dir(folder)
+    return rec
+
+
+def _readable_wav(path: Path) -> bool:
+    try:
+        info = sf.info(str(path))
+    except Exception:
+        return False
+    return info.frames > 0
+
+
+_recovered: set[Path] = set()
+_recovered_lock = threading.Lock()
+
+
+def recover_once(folder: Path, *, at_start: bool = False) -> Recovery | None:
+    """:func:`recover_clips` the first time this process writes into ``folder``; what it did is logged."""
+    folder = Path(folder)
+    with _recovered_lock:
+        if folder in _recovered:
+            return None
+        _recovered.add(folder)
+    rec = recover_clips(folder, at_start=at_start)
+    if rec:
+        log.warning("crash leftovers: %s", rec.summary())
+    return rec
+
+
+def mark_recovered(folder: Path) -> None:
+    """Tell :func:`recover_once` that ``folder`` was already repaired (a server does it at start)."""
+    with _recovered_lock:
+        _recovered.add(Path(folder))
 
 
 def read_sidecar(path: Path) -> dict[str, Any]:

@@ -71,6 +71,8 @@ class Param:
     modes: tuple[str, ...] = MODES
     positional: bool = False
     source: bool = False
+    door: bool = False  # not a field of the request: the door acts on it (a preset, a number of takes)
+    auto: bool = False  # None is allowed and means "the engine decides" (recorded resolved in the sidecar)
     shown_default: str | None = None  # the default in words, where ``default`` is None but means something
     when_optional: str = ""  # what leaving out a positional parameter does, where a mode makes it optional
 
@@ -93,7 +95,7 @@ class Param:
 
     def check(self, value: Any) -> Any:
         """``value`` in canonical form (int, float, bool, str or None), or InvalidRequest naming the field."""
-        if value is None and (self.default is None or self.kind == LEVEL):
+        if value is None and (self.default is None or self.kind == LEVEL or self.auto):
             return None
         if self.kind in (TEXT, PATH, STRING):
             if not isinstance(value, str):
@@ -299,6 +301,28 @@ PARAMS: dict[str, Param] = {
             default=1,
             lo=1,
             hi=8,
+            auto=True,
+        ),
+        # -- what the door does with the request -------------------------------------------------
+        Param(
+            "preset",
+            "preset",
+            CHOICE,
+            "original: the original AudioLDM's sampling (200 DDIM steps, eta 1, guidance 2.5, 3 candidates "
+            "ranked by CLAP where the model has an audio tower); options given as well override it",
+            default="default",
+            choices=("default", "original"),
+            door=True,
+        ),
+        Param(
+            "count",
+            "count",
+            INT,
+            "render N takes with consecutive seeds, each its own clip and sidecar",
+            default=1,
+            lo=1,
+            hi=64,
+            door=True,
         ),
         # -- output ------------------------------------------------------------------------------
         Param(
@@ -323,7 +347,16 @@ PARAMS: dict[str, Param] = {
 }
 
 #: The fields of the request itself (not of a source), in declaration order.
-REQUEST_FIELDS = tuple(f for f, p in PARAMS.items() if not p.source)
+REQUEST_FIELDS = tuple(f for f, p in PARAMS.items() if not p.source and not p.door)
+DOOR_FIELDS = tuple(f for f, p in PARAMS.items() if p.door)
+
+#: What ``preset original`` sets (the original AudioLDM's sampling), unless the caller gives a value.
+#: ``candidates`` None: three, ranked by CLAP, where the model has an audio tower to rank them; else one.
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "original": {"steps": 200, "eta": 1.0, "guidance": 2.5, "candidates": None, "scheduler": "ddim"},
+}
+ORIGINAL_CANDIDATES = 3
 
 
 def params_for(mode: str) -> tuple[Param, ...]:

@@ -31,6 +31,7 @@ from audioldm_daw.engine.input_audio import load_input
 from audioldm_daw.engine.model import AudioLDMModel
 from audioldm_daw.engine.params import MAX_DURATION_S, MIN_DURATION_S
 from audioldm_daw.engine.request import (
+    RECIPE,
     Continuation,
     GenerateRequest,
     Inpaint,
@@ -121,11 +122,44 @@ def encode_audio(model: AudioLDMModel, wave: np.ndarray, cells: int) -> torch.Te
     return (z * m.vae.config.scaling_factor).to(m.dtype)
 
 
-def reconstruct(ctx: Context, wave: np.ndarray) -> np.ndarray:
-    """What the model makes of ``wave`` with no generation at all: decode(encode(wave)), trimmed."""
-    cells = ctx.geometry.cells(len(wave) / ctx.geometry.sample_rate)
-    out = ctx.decoder.decode(encode_audio(ctx.model, wave, cells)).float().cpu().numpy()[0]
-    return out[: len(wave)]
+@dataclass
+class InputAudio:
+    """An input clip as loaded (mono, model rate) and as the model sees it.
+
+    The original AudioLDM removes DC and normalises a clip to a peak of 0.5 before its log-mel and CLAP
+    (the level its VAE and CLAP were trained at); ``wave = (raw - dc) * gain``. Recipe 1 fed the raw audio.
+    """
+
+    raw: np.ndarray
+    wave: np.ndarray
+    gain: float
+
+    def restore(self, audio: np.ndarray) -> np.ndarray:
+        """Audio made in the model's level back at the input's level (for splicing it back)."""
+        return audio if self.gain == 1.0 else (audio / self.gain).astype(np.float32)
+
+
+INPUT_PEAK = 0.5
+
+
+def prepare_input(raw: np.ndarray, recipe: int = RECIPE) -> InputAudio:
+    """The input as the model should see it under ``recipe`` (see :class:`InputAudio`)."""
+    raw = np.asarray(raw, dtype=np.float32)
+    if recipe < 2:
+        return InputAudio(raw, raw, 1.0)
+    centred = raw - np.float32(raw.mean())
+    peak = float(np.max(np.abs(centred)))
+    gain = INPUT_PEAK / peak if peak > 0 else 1.0
+    return InputAudio(raw, (centred * gain).astype(np.float32), gain)
+
+
+def reconstruct(ctx: Context, raw: np.ndarray, recipe: int = RECIPE) -> np.ndarray:
+    """What the model makes of ``raw`` with no generation at all: decode(encode(input)), trimmed, at the
+    input's own level."""
+    inp = prepare_input(raw, recipe)
+    cells = ctx.geometry.cells_for(len(raw) / ctx.geometry.sample_rate, recipe)
+    out = ctx.decoder.decode(encode_audio(ctx.model, inp.wave, cells)).float().cpu().numpy()[0]
+    return inp.restore(out[: len(raw)])
 
 
 def detect_cutoff(wave: np.ndarray, sr: int, floor_db: float = 30.0) -> float:
@@ -213,13 +247,14 @@ def _replace_known(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, mask: 
     return after
 
 
-def _input(ctx: Context, source: Source) -> np.ndarray:
-    return load_input(source.input_path, ctx.geometry.sample_rate)  # type: ignore[attr-defined]
+def _input(ctx: Context, source: Source, req: GenerateRequest) -> InputAudio:
+    raw = load_input(source.input_path, ctx.geometry.sample_rate)  # type: ignore[attr-defined]
+    return prepare_input(raw, req.recipe)
 
 
-def _input_seconds(ctx: Context, wave: np.ndarray) -> float:
+def _input_seconds(ctx: Context, inp: InputAudio) -> float:
     """The length of a clip that follows its input (transfer, inpaint, upsample)."""
-    return min(max(len(wave) / ctx.geometry.sample_rate, MIN_DURATION_S), MAX_DURATION_S)
+    return min(max(len(inp.raw) / ctx.geometry.sample_rate, MIN_DURATION_S), MAX_DURATION_S)
 
 
 def _noise_plan(
@@ -227,7 +262,7 @@ def _noise_plan(
 ) -> Plan:
     """A plan that starts from the seed's noise over the cells of ``seconds``."""
     m, g = ctx.model, ctx.geometry
-    cells = g.loop_cells(seconds) if loop else g.cells(seconds)
+    cells = g.loop_cells(seconds) if loop else g.cells_for(seconds, req.recipe)
     noise, gen = initial_noise(g.latent_shape(req.candidates, cells), req.seed, m.device, m.dtype)
     plan = Plan(
         request=req,
@@ -264,20 +299,21 @@ def _text(source: TextToAudio, ctx: Context, req: GenerateRequest, scheduler: An
 @make_plan.register
 def _variation(source: Variation, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
     require_clap(ctx.model, "variation (conditioning on the input's CLAP audio embedding)")
-    wave = _input(ctx, source)
-    cond = audio_condition(ctx.model, wave, req.negative, req.guidance, req.candidates)
+    inp = _input(ctx, source, req)
+    cond = audio_condition(ctx.model, inp.wave, req.negative, req.guidance, req.candidates)
     plan = _noise_plan(ctx, req, scheduler, cond, req.seconds, loop=req.loop)  # type: ignore[arg-type]
-    plan.reference = wave
+    plan.reference = inp.wave
     return plan
 
 
 @make_plan.register
 def _transfer(source: Transfer, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
-    wave = _input(ctx, source)
-    plan = _noise_plan(ctx, req, scheduler, _prompt_or_input(ctx.model, req, wave), _input_seconds(ctx, wave))
-    plan.reference = wave
+    inp = _input(ctx, source, req)
+    cond = _prompt_or_input(ctx.model, req, inp.wave)
+    plan = _noise_plan(ctx, req, scheduler, cond, _input_seconds(ctx, inp))
+    plan.reference = inp.wave
     noise = plan.noise
-    z0 = encode_audio(ctx.model, wave, plan.latents.shape[2]).expand(req.candidates, -1, -1, -1)
+    z0 = encode_audio(ctx.model, inp.wave, plan.latents.shape[2]).expand(req.candidates, -1, -1, -1)
     steps = len(scheduler.timesteps)
     init = min(round(steps * source.strength), steps)
     plan.start = steps - init
@@ -291,69 +327,69 @@ def _transfer(source: Transfer, ctx: Context, req: GenerateRequest, scheduler: A
 
 
 def _known_region(
-    ctx: Context, req: GenerateRequest, scheduler: Any, wave: np.ndarray, seconds: float
+    ctx: Context, req: GenerateRequest, scheduler: Any, inp: InputAudio, seconds: float
 ) -> tuple[Plan, torch.Tensor]:
     """A plan whose known latent region follows the input: returns the plan and an all-False mask, which
     the caller marks and :func:`_follow_known` then wires in."""
-    plan = _noise_plan(ctx, req, scheduler, _prompt_or_input(ctx.model, req, wave), seconds)
-    plan.reference = wave
+    plan = _noise_plan(ctx, req, scheduler, _prompt_or_input(ctx.model, req, inp.wave), seconds)
+    plan.reference = inp.wave
     g = ctx.geometry
     mask = torch.zeros(1, 1, plan.latents.shape[2], g.latent_bins, dtype=torch.bool, device=ctx.model.device)
     return plan, mask
 
 
-def _follow_known(ctx: Context, plan: Plan, scheduler: Any, wave: np.ndarray, mask: torch.Tensor) -> Plan:
+def _follow_known(ctx: Context, plan: Plan, scheduler: Any, inp: InputAudio, mask: torch.Tensor) -> Plan:
     noise = plan.noise
     k = plan.request.candidates
-    z0 = encode_audio(ctx.model, wave, plan.latents.shape[2]).expand(k, -1, -1, -1)
+    z0 = encode_audio(ctx.model, inp.wave, plan.latents.shape[2]).expand(k, -1, -1, -1)
     plan.latents = torch.where(mask, noised(scheduler, z0, noise, scheduler.timesteps[0]), plan.latents)
     plan.after_step = _replace_known(scheduler, z0, noise, mask)
     return plan
 
 
-def _keep_outside(ctx: Context, plan: Plan, wave: np.ndarray, start_s: float, end_s: float) -> None:
-    """Splice the input's own reconstruction back outside the generated span."""
-    kept = reconstruct(ctx, wave)
+def _keep_outside(ctx: Context, plan: Plan, inp: InputAudio, start_s: float, end_s: float) -> None:
+    """Splice the input's own reconstruction back outside the generated span, at the input's level."""
+    kept = reconstruct(ctx, inp.raw, plan.request.recipe)
     sr = ctx.geometry.sample_rate
-    plan.post = lambda audio: splice_span(audio, kept, sr, start_s, end_s)
+    plan.post = lambda audio: splice_span(inp.restore(audio), kept, sr, start_s, end_s)
 
 
 @make_plan.register
 def _inpaint(source: Inpaint, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
-    wave = _input(ctx, source)
-    seconds = _input_seconds(ctx, wave)
+    inp = _input(ctx, source, req)
+    seconds = _input_seconds(ctx, inp)
     source.check_input(seconds)
-    plan, mask = _known_region(ctx, req, scheduler, wave, seconds)
+    plan, mask = _known_region(ctx, req, scheduler, inp, seconds)
     g = ctx.geometry
     a, b = g.cell_at(source.start), g.cell_after(min(source.end, seconds))
     mask[:, :, :a] = True
     mask[:, :, b:] = True
-    _keep_outside(ctx, plan, wave, source.start, source.end)
-    return _follow_known(ctx, plan, scheduler, wave, mask)
+    _keep_outside(ctx, plan, inp, source.start, source.end)
+    return _follow_known(ctx, plan, scheduler, inp, mask)
 
 
 @make_plan.register
 def _continue(source: Continuation, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
-    wave = _input(ctx, source)
+    inp = _input(ctx, source, req)
     g = ctx.geometry
-    source.check_input(len(wave) / g.sample_rate)
-    seconds = len(wave) / g.sample_rate + source.seconds
-    known_cells = g.whole_cells(len(wave))
+    source.check_input(len(inp.raw) / g.sample_rate)
+    seconds = len(inp.raw) / g.sample_rate + source.seconds
+    known_cells = g.whole_cells(len(inp.raw))
     if known_cells < 1:
         raise InputAudioError("input: too short to continue (expected at least one latent cell of audio)")
-    plan, mask = _known_region(ctx, req, scheduler, wave, seconds)
+    plan, mask = _known_region(ctx, req, scheduler, inp, seconds)
     mask[:, :, :known_cells] = True
-    _keep_outside(ctx, plan, wave, known_cells * g.samples_per_cell / g.sample_rate, seconds)
-    return _follow_known(ctx, plan, scheduler, wave, mask)
+    _keep_outside(ctx, plan, inp, known_cells * g.samples_per_cell / g.sample_rate, seconds)
+    return _follow_known(ctx, plan, scheduler, inp, mask)
 
 
 @make_plan.register
 def _upsample(source: Upsample, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
-    wave = _input(ctx, source)
+    inp = _input(ctx, source, req)
     g = ctx.geometry
     sr = g.sample_rate
-    plan, mask = _known_region(ctx, req, scheduler, wave, _input_seconds(ctx, wave))
-    cutoff = float(source.cutoff_hz) if source.cutoff_hz else detect_cutoff(wave, sr)
+    plan, mask = _known_region(ctx, req, scheduler, inp, _input_seconds(ctx, inp))
+    cutoff = float(source.cutoff_hz) if source.cutoff_hz else detect_cutoff(inp.raw, sr)
     bins = known_mel_bins(cutoff, g.mel_bins, sr) // g.vae_factor
     if bins < 1:
         raise InvalidRequest.about(
@@ -361,9 +397,11 @@ def _upsample(source: Upsample, ctx: Context, req: GenerateRequest, scheduler: A
         )
     mask[:, :, :, :bins] = True
     if cutoff < sr / 2 - 1:
-        plan.post = lambda audio: splice_low_band(audio, wave, sr, cutoff)
+        plan.post = lambda audio: splice_low_band(inp.restore(audio), inp.raw, sr, cutoff)
+    elif inp.gain != 1.0:
+        plan.post = inp.restore
     plan.request = req.with_source(cutoff_hz=round(cutoff, 1))
-    return _follow_known(ctx, plan, scheduler, wave, mask)
+    return _follow_known(ctx, plan, scheduler, inp, mask)
 
 
 def _circular_decoder(ctx: Context) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -28,6 +28,7 @@ from audioldm_daw.engine.params import (
     MODES,
     OUTPUT_SAMPLE_RATES,
     PARAMS,
+    PRESETS,
     REQUEST_FIELDS,
     SAMPLE_FORMATS,
     SCHEDULERS,
@@ -51,6 +52,7 @@ __all__ = [
     "Upsample",
     "Variation",
     "build_request",
+    "build_takes",
     "draw_seed",
     "duration_from_tempo",
 ]
@@ -62,6 +64,14 @@ def duration_from_tempo(bpm: float, bars: float, beats_per_bar: float = 4) -> fl
     bars = PARAMS["bars"].check(bars)
     beats = PARAMS["beats_per_bar"].check(beats_per_bar)
     return bars * beats * 60.0 / bpm
+
+
+#: How the engine turns a request into numbers. 1: before version 0.2 (latent length rounded up to the UNet's
+#: multiple, "leading" DDIM spacing up to 500 steps, input audio at its own level); 2: diffusers' latent length,
+#: "trailing" spacing at step counts that do not divide the schedule, input audio DC-removed and normalised as
+#: the original AudioLDM does. Sidecars record it, so a clip recalls exactly under the rules that made it.
+RECIPE = 2
+RECIPES = (1, 2)
 
 
 def draw_seed() -> int:
@@ -236,6 +246,7 @@ class GenerateRequest:
     sample_rate: int = _default("sample_rate")
     sample_format: str = _default("sample_format")
     normalize_db: float | None = _default("normalize_db")
+    recipe: int = RECIPE
 
     def __post_init__(self) -> None:
         source = TextToAudio(self.source) if isinstance(self.source, str) else self.source
@@ -258,6 +269,8 @@ class GenerateRequest:
             raise InvalidRequest.about(
                 "duration", "give either {0} or {1} and {2}, not both", ["duration", "bpm", "bars"]
             )
+        if self.recipe not in RECIPES or isinstance(self.recipe, bool):
+            raise InvalidRequest.about("recipe", f"expected one of {', '.join(map(str, RECIPES))}, got {self.recipe!r}")
         seconds = self.seconds
         if seconds is not None and not MIN_DURATION_S <= seconds <= MAX_DURATION_S:
             raise InvalidRequest.about(
@@ -305,7 +318,7 @@ class GenerateRequest:
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, as written to the sidecar."""
         data = {name: getattr(self, name) for name in REQUEST_FIELDS}
-        return {"source": self.source.to_dict(), **data}  # type: ignore[union-attr]
+        return {"source": self.source.to_dict(), **data, "recipe": self.recipe}  # type: ignore[union-attr]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerateRequest:
@@ -319,7 +332,7 @@ class GenerateRequest:
             raise InvalidRequest(f"source: expected a mode among {', '.join(MODES)}, got {mode!r}")
         _known(source, {f.name for f in fields(SOURCES[mode])}, f"{mode} source")
         rest = {k: v for k, v in data.items() if k != "source"}
-        _known(rest, set(REQUEST_FIELDS), "request")
+        _known(rest, {*REQUEST_FIELDS, "recipe"}, "request")
         return cls(SOURCES[mode](**source), **rest)
 
 
@@ -362,14 +375,34 @@ def _from_flat(data: Mapping[str, Any]) -> GenerateRequest:
     for name in list(flat):
         if not PARAMS[name].applies_to(mode):
             flat.pop(name)
-    return GenerateRequest(cls(**src), **flat)
+    return GenerateRequest(cls(**src), **flat, recipe=1)
+
+
+def build_takes(mode: str, values: Mapping[str, Any]) -> list[GenerateRequest]:
+    """The requests a door's values ask for: ``count`` takes with consecutive seeds (from the given seed,
+    or from one drawn now), each resolved, so every take is recalled by its own sidecar."""
+    values = dict(values)
+    count = PARAMS["count"].check(values.pop("count", 1))
+    request = build_request(mode, values).resolved()
+    seed = int(request.seed)  # type: ignore[arg-type]
+    if seed + count - 1 > MAX_SEED:
+        raise InvalidRequest.about("count", f"{count} takes from seed {seed} run past the largest seed", ["seed"])
+    return [replace(request, seed=seed + i) for i in range(count)]
 
 
 def build_request(mode: str, values: Mapping[str, Any]) -> GenerateRequest:
     """A request from a door's values (by field name; only what the caller gave). A parameter that means
-    nothing for ``mode`` is refused even at its default value: the caller asked for something."""
+    nothing for ``mode`` is refused even at its default value: the caller asked for something. A ``preset``
+    fills in the values the caller did not give."""
     if mode not in SOURCES:
         raise InvalidRequest(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    values = dict(values)
+    if "count" in values and PARAMS["count"].check(values.pop("count")) != 1:
+        raise InvalidRequest.about("count", "more than one take makes several requests: use build_takes")
+    preset = PARAMS["preset"].check(values.pop("preset", "default"))
+    for name, value in PRESETS[preset].items():
+        if PARAMS[name].applies_to(mode):
+            values.setdefault(name, value)
     cls = SOURCES[mode]
     names = {f.name for f in fields(cls)}
     source: dict[str, Any] = {}

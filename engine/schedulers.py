@@ -13,21 +13,29 @@ from audioldm_daw.engine.errors import InvalidRequest
 from audioldm_daw.engine.request import SCHEDULERS
 
 
-def make_scheduler(name: str, config: dict[str, Any], steps: int | None = None) -> Any:
+def make_scheduler(name: str, config: dict[str, Any], steps: int | None = None, recipe: int = 2) -> Any:
     """A fresh scheduler (schedulers keep per-run state, so one per generation).
 
-    DDIM's "leading" spacing with the checkpoints' ``steps_offset`` 1 indexes past the schedule beyond
-    half the training steps (1000 steps would ask for timestep 1000), so above that ``steps`` switches
-    to "trailing" spacing, which covers the whole schedule at any count. At 500 steps and fewer the
-    schedule is the checkpoints' own (and diffusers' pipeline's).
+    The checkpoints' "leading" spacing with ``steps_offset`` 1 is the original AudioLDM's timesteps
+    (``range(0, 1000, 1000 // steps) + 1``) at step counts that divide the training schedule. At other
+    counts it starts far below the noisiest step (150 steps: t = 895), so recipe 2 switches to "trailing",
+    which starts at t = 999 for any count. Recipe 1 (clips made before version 0.2) switched only above half
+    the training steps, where "leading" would index past the schedule.
     """
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
     cfg = {k: v for k, v in config.items() if not k.startswith("_")}
+    if steps is not None and needs_trailing(steps, int(cfg.get("num_train_timesteps", 1000)), recipe):
+        cfg["timestep_spacing"] = "trailing"
     if name == "ddim":
-        if steps is not None and steps > int(cfg.get("num_train_timesteps", 1000)) // 2:
-            cfg["timestep_spacing"] = "trailing"
         return DDIMScheduler.from_config(cfg)
     if name == "dpm":
         return DPMSolverMultistepScheduler.from_config(cfg, algorithm_type="dpmsolver++", solver_order=2)
     raise InvalidRequest(f"scheduler: expected one of {', '.join(SCHEDULERS)}, got {name!r}")
+
+
+def needs_trailing(steps: int, train_steps: int, recipe: int) -> bool:
+    """Whether ``steps`` sampling steps need "trailing" spacing to start at the noisiest timestep."""
+    if recipe < 2:
+        return steps > train_steps // 2
+    return steps > train_steps // 2 or train_steps % steps != 0

@@ -41,3 +41,16 @@ def tiny_engine(tiny_model_dir: Path):
     from audioldm_daw.engine import Engine
 
     return Engine.load(tiny_model_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny4_engine(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny model with a 4-level UNet (latent lengths must divide by 8 there unless the UNet upsamples to
+    its skip connections' sizes, which is where a rounding rule shows)."""
+    from audioldm_daw.engine import Engine
+    from audioldm_daw.engine.architecture import build_random_folder
+
+    folder = build_random_folder(
+        tmp_path_factory.mktemp("models") / "tiny4", "tiny", seed=1, unet_channels=(16, 24, 32, 40)
+    )
+    return Engine.load(folder, device="cpu")

@@ -60,11 +60,12 @@ GEOMETRIES = [
 @pytest.mark.parametrize("g", GEOMETRIES, ids=lambda g: f"sr{g.sample_rate}-vae{g.vae_factor}-unet{g.unet_multiple}")
 def test_cells_cover_the_duration_in_whole_unet_multiples(g: Geometry) -> None:
     for seconds in DURATIONS:
-        cells, samples = g.cells(seconds), g.samples(seconds)
+        cells, samples = g.unet_cells(seconds), g.samples(seconds)
         assert cells % g.unet_multiple == 0 and cells >= g.unet_multiple, seconds
         assert cells * g.samples_per_cell >= samples, seconds  # the decode can be cut to the duration
         if cells > g.unet_multiple:  # and it is the smallest such length
             assert (cells - g.unet_multiple) * g.samples_per_cell < samples, seconds
+        assert g.cells_for(seconds, 1) == cells
         assert math.ceil(samples / g.hop) <= cells * g.vae_factor  # mel frames fit too
 
 
@@ -113,5 +114,32 @@ def test_training_crops_keep_their_length(unet_levels: int, vae_levels: int) -> 
     mult = 2 ** (vae_levels - 1) * 2 ** (unet_levels - 1)
     for seconds in [0.32, 0.5, 0.64, 1.0, 1.28, 2.0, 2.56, 4.0, 5.12, 7.3, 10.0, 10.24, 0.37, 3.333]:
         old = max(mult, math.ceil(round(seconds * 100, 6) / mult) * mult)
-        assert g.cells(seconds) * g.vae_factor == old, seconds
+        assert g.unet_cells(seconds) * g.vae_factor == old, seconds
     assert g.latent_shape(2, g.cells(5.12)) == (2, 4, g.cells(5.12), 64 // 2 ** (vae_levels - 1))
+
+
+@pytest.mark.parametrize("g", GEOMETRIES, ids=lambda g: f"sr{g.sample_rate}-vae{g.vae_factor}-unet{g.unet_multiple}")
+def test_cells_are_the_smallest_cover_in_vae_cells(g: Geometry) -> None:
+    """Recipe 2 sizes latents as diffusers' pipeline does: whole VAE cells, no UNet rounding."""
+    for seconds in DURATIONS:
+        cells, samples = g.cells(seconds), g.samples(seconds)
+        assert cells * g.samples_per_cell >= samples > (cells - 1) * g.samples_per_cell - g.hop, seconds
+        assert g.cells_for(seconds, 2) == cells <= g.unet_cells(seconds)
+
+
+def test_cells_equal_diffusers_wherever_its_latent_covers_the_duration() -> None:
+    """diffusers floors the mel frames (``int(seconds / (hop / sr))``) and rounds up to the VAE factor; where
+    that covers the duration, the counts agree; elsewhere the engine adds the one cell diffusers lacks."""
+    g = Geometry(16000, 160, 64, vae_factor=4, unet_multiple=8, latent_channels=8)
+    agree = longer = 0
+    for i in range(50, 6001):
+        seconds = i / 100
+        frames = int(seconds / (160 / 16000))
+        theirs = math.ceil(frames / 4)
+        if theirs * g.samples_per_cell >= int(seconds * 16000):
+            assert g.cells(seconds) == theirs, seconds
+            agree += 1
+        else:
+            assert g.cells(seconds) == theirs + 1, seconds
+            longer += 1
+    assert agree > 0.95 * (agree + longer)

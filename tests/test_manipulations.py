@@ -68,9 +68,11 @@ def _input(path: Path) -> np.ndarray:
 
 def test_transfer_strength_0_is_the_reconstruction(tiny_engine: Engine, clips: dict[str, Path]) -> None:
     out = tiny_engine.generate(_req(mode="transfer", input_path=str(clips["a"]), strength=0.0)).audio
-    rec = reconstruct(tiny_engine.context, _input(clips["a"]))
+    rec = reconstruct(tiny_engine.context, _input(clips["a"]))  # at the input's level
     edge = 80  # 5 ms fades
-    np.testing.assert_allclose(out[edge:-edge], rec[edge:-edge], atol=1e-5 * np.abs(rec).max())
+    out, rec = out[edge:-edge], rec[edge:-edge]
+    level = float(np.dot(out, rec) / np.dot(rec, rec))  # a transfer is a new clip, made at the model's level
+    np.testing.assert_allclose(out, level * rec, atol=1e-5 * np.abs(out).max())
 
 
 def test_transfer_strength_1_ignores_the_input(tiny_engine: Engine, clips: dict[str, Path]) -> None:
@@ -212,3 +214,16 @@ def test_cli_transfer_writes_a_recallable_clip(tiny_model_dir: Path, clips: dict
     )
     assert r2.returncode == 0, r2.stderr
     assert np.array_equal(sf.read(out)[0], sf.read(tmp_path / "t2.wav")[0])
+
+
+def test_input_level_does_not_change_the_result_only_its_level(
+    tiny_engine: Engine, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    """The model sees every input DC-removed at a peak of 0.5 (as the original AudioLDM does); what is
+    spliced back is at the input's own level, so a quieter take gives the same clip, quieter."""
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, 0.25 * _input(clips["a"]) + 0.01, SR)  # -12 dB, with a DC offset
+    loud = tiny_engine.generate(_req(mode="inpaint", input_path=str(clips["a"]), span_start=0.8, span_end=1.2))
+    soft = tiny_engine.generate(_req(mode="inpaint", input_path=str(quiet), span_start=0.8, span_end=1.2))
+    inside = np.r_[int(0.85 * SR) : int(1.15 * SR)]
+    np.testing.assert_allclose(soft.audio[inside], 0.25 * loud.audio[inside], atol=1e-4 * np.abs(loud.audio).max())

@@ -150,7 +150,7 @@ class LdmStage(Stage):
             unet = build_unet(arch)
         self._check_shapes(unet, vae, embed_dim)
         geom = training_geometry(unet.config, vae.config)
-        cells = geom.cells(self.opt.seconds)
+        cells = geom.unet_cells(self.opt.seconds)
         self.frames = cells * geom.vae_factor  # mel frames per crop
         crop = self.frames * geom.hop
 

@@ -1,0 +1,350 @@
+"""What a server must remember across a crash: its jobs (a journal) and its clients' reply ports.
+
+Why a journal: after ``kill -9`` or a power cut, a client asking ``/audioldm/job`` about a job that was
+queued or running deserves "lost: the engine stopped while it ran (at step k of n)", not "unknown", so
+it knows to send the request again. Each job writes a few JSON lines (queued, running, progress steps,
+end) to an append-only file; each line goes out in one ``write`` (a killed process loses nothing the
+kernel already has) and the lines that change a job's state are fsync'd (a power cut loses at most the
+latest progress step). On start the server replays the file: jobs without an end are lost. The file is
+rewritten (compacted) on start and whenever it passes ``max_lines``, keeping only the jobs still open
+and the latest lost ones, so it stays bounded (a few hundred kB).
+
+Why registrations are kept: a patch sends ``/audioldm/notify`` once, when it opens; after a restart of
+the engine it would otherwise hear nothing (not even its pong) until it registered again.
+
+Both live in the state folder of one clips folder (``$AUDIOLDM_DAW_STATE``, else the per-user state
+folder), never in the clips folder itself, which a DAW watches. A lock file there keeps a second server
+off the same clips folder. Writing here is best effort: a full or read-only disk is logged, never raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_LINES = 5000  # compact past this many lines (about 500 kB)
+KEEP_LOST = 1000  # lost jobs remembered, like the finished jobs a server keeps for /audioldm/job
+WARN_INTERVAL_S = 60.0
+STEP_FSYNC = False  # progress lines are written (kill-safe) but not fsync'd (power-cut loses the last step)
+
+
+def state_dir(clips_dir: Path) -> Path:
+    """The state folder of a clips folder: ``$AUDIOLDM_DAW_STATE``/serve/<hash of its path>."""
+    root = os.environ.get("AUDIOLDM_DAW_STATE")
+    if root:
+        base = Path(root).expanduser()
+    else:
+        from platformdirs import user_state_dir
+
+        base = Path(user_state_dir("audioldm-daw"))
+    key = hashlib.sha256(str(Path(clips_dir).resolve()).encode()).hexdigest()[:16]
+    return base / "serve" / key
+
+
+@dataclass
+class LostJob:
+    """A job that was queued or running when the engine stopped without finishing it."""
+
+    id: str
+    address: str
+    client: tuple[str, int] | None
+    was: str  # "queued" or "running"
+    step: int = 0
+    total: int = 0
+    when: float = 0.0
+
+    def message(self) -> str:
+        """The /fail text for it: what happened and what to do."""
+        if self.was == "running":
+            where = f" (at step {self.step} of {self.total})" if self.total else ""
+            return f"lost: the engine stopped while it ran{where}; send the request again to make the clip"
+        return "lost: the engine stopped before the job started (it was queued); send the request again"
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "e": "lost",
+            "id": self.id,
+            "address": self.address,
+            "client": list(self.client) if self.client else None,
+            "was": self.was,
+            "step": self.step,
+            "total": self.total,
+            "t": self.when,
+        }
+
+
+def _client(value: Any) -> tuple[str, int] | None:
+    if isinstance(value, list) and len(value) >= 2 and isinstance(value[0], str) and isinstance(value[1], int):
+        return value[0], value[1]
+    return None
+
+
+class Journal:
+    """The append-only job journal of one server (see the module docstring)."""
+
+    def __init__(self, path: Path, *, max_lines: int = MAX_LINES, keep_lost: int = KEEP_LOST) -> None:
+        self.path = Path(path)
+        self.max_lines = max_lines
+        self.keep_lost = keep_lost
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._lines = 0
+        self._open: OrderedDict[str, LostJob] = OrderedDict()  # jobs not finished, as they would be lost
+        self._lost: OrderedDict[str, LostJob] = OrderedDict()
+        self._warned = -1e9
+        self.failed_writes = 0
+
+    # -- start -----------------------------------------------------------------------------------------
+    def open(self) -> list[LostJob]:
+        """Replay the journal, compact it, and return the jobs an earlier run left unfinished (oldest first)."""
+        with self._lock:
+            self._replay()
+            for job in self._open.values():
+                self._lost[job.id] = job
+                self._lost.move_to_end(job.id)
+            self._open.clear()
+            while len(self._lost) > self.keep_lost:
+                self._lost.popitem(last=False)
+            self._compact()
+            return list(self._lost.values())
+
+    def _replay(self) -> None:
+        try:
+            text = self.path.read_text(errors="replace")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self._warn(f"could not read the job journal {self.path}: {exc.strerror or exc}")
+            return
+        for line in text.splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a line torn by a power cut
+            if isinstance(rec, dict) and isinstance(rec.get("id"), str):
+                self._apply(rec)
+
+    def _apply(self, rec: dict[str, Any]) -> None:
+        event, job_id = rec.get("e"), rec["id"]
+        if event == "queued":
+            self._lost.pop(job_id, None)
+            self._open[job_id] = LostJob(
+                job_id, str(rec.get("address", "")), _client(rec.get("client")), "queued", when=float(rec.get("t", 0))
+            )
+        elif event in ("running", "step") and job_id in self._open:
+            job = self._open[job_id]
+            job.was = "running"
+            if event == "step":
+                job.step, job.total = int(rec.get("step", 0)), int(rec.get("total", 0))
+        elif event == "end":
+            self._open.pop(job_id, None)
+        elif event == "lost":
+            self._lost[job_id] = LostJob(
+                job_id,
+                str(rec.get("address", "")),
+                _client(rec.get("client")),
+                str(rec.get("was", "queued")),
+                int(rec.get("step", 0)),
+                int(rec.get("total", 0)),
+                float(rec.get("t", 0)),
+            )
+        elif event == "forget":
+            self._lost.pop(job_id, None)
+
+    # -- events ----------------------------------------------------------------------------------------
+    def queued(self, job_id: str, address: str, client: Any) -> None:
+        host_port = [str(client[0]), int(client[1])] if client else None
+        self._write({"e": "queued", "id": job_id, "address": address, "client": host_port, "t": time.time()}, True)
+
+    def running(self, job_id: str) -> None:
+        self._write({"e": "running", "id": job_id}, True)
+
+    def step(self, job_id: str, step: int, total: int) -> None:
+        self._write({"e": "step", "id": job_id, "step": int(step), "total": int(total)}, STEP_FSYNC)
+
+    def ended(self, job_id: str, state: str) -> None:
+        self._write({"e": "end", "id": job_id, "state": state}, True)
+
+    def forget(self, job_id: str) -> None:
+        """A lost job's id is used again: the lost record goes."""
+        if job_id in self._lost:
+            self._write({"e": "forget", "id": job_id}, False)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self._fd)
+                self._fd = None
+
+    def size(self) -> tuple[int, int]:
+        """(lines, bytes) of the journal file now."""
+        with self._lock:
+            try:
+                return self._lines, self.path.stat().st_size
+            except OSError:
+                return self._lines, 0
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def _write(self, rec: dict[str, Any], sync: bool) -> None:
+        line = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
+        with self._lock:
+            self._apply(rec)
+            try:
+                if self._fd is None:
+                    self._reopen()
+                assert self._fd is not None
+                os.write(self._fd, line)
+                if sync:
+                    os.fsync(self._fd)
+                self._lines += 1
+            except OSError as exc:
+                self.failed_writes += 1
+                self._warn(f"could not write the job journal {self.path}: {exc.strerror or exc}")
+                with contextlib.suppress(OSError):
+                    if self._fd is not None:
+                        os.close(self._fd)
+                self._fd = None
+                return
+            if self._lines > self.max_lines:
+                self._compact()
+
+    def _reopen(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _compact(self) -> None:
+        """Rewrite the file with only what a restart needs: the open jobs and the latest lost ones."""
+        while len(self._lost) > self.keep_lost:
+            self._lost.popitem(last=False)
+        lines = [json.dumps(j.record(), separators=(",", ":")) for j in self._lost.values()]
+        for job in self._open.values():
+            lines.append(
+                json.dumps(
+                    {"e": "queued", "id": job.id, "address": job.address, "client": job.client, "t": job.when},
+                    separators=(",", ":"),
+                )
+            )
+            if job.was == "running":
+                lines.append(json.dumps({"e": "step", "id": job.id, "step": job.step, "total": job.total}))
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w") as f:
+                f.write("".join(line + "\n" for line in lines))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd = None
+            self._reopen()
+            self._lines = len(lines)
+        except OSError as exc:
+            self.failed_writes += 1
+            self._warn(f"could not compact the job journal {self.path}: {exc.strerror or exc}")
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def _warn(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._warned > WARN_INTERVAL_S:
+            self._warned = now
+            log.warning("%s (jobs still run; a crash now may forget them)", text)
+
+
+class Registrations:
+    """The ``/audioldm/notify`` ports of clients and hosts, saved so that they survive a restart."""
+
+    def __init__(self, path: Path | None, limit: int) -> None:
+        self.path = Path(path) if path is not None else None
+        self.limit = limit
+        self.by_client: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self.by_host: OrderedDict[str, int] = OrderedDict()
+        self._warned = -1e9
+
+    def load(self) -> int:
+        """Read the saved registrations; returns how many clients were restored."""
+        if self.path is None:
+            return 0
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return 0
+        for host, port, target in data.get("clients", [])[-self.limit :]:
+            self.by_client[(str(host), int(port))] = int(target)
+        for host, target in data.get("hosts", [])[-self.limit :]:
+            self.by_host[str(host)] = int(target)
+        return len(self.by_client)
+
+    def register(self, host: str, source: int, port: int) -> None:
+        """Replies for (host, source) and, failing a closer match, for host go to ``port``; saved at once."""
+        for table, key in ((self.by_client, (host, source)), (self.by_host, host)):
+            table.pop(key, None)  # type: ignore[call-overload]
+            table[key] = port  # type: ignore[index]
+            while len(table) > self.limit:
+                table.popitem(last=False)
+        self.save()
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        data = {
+            "clients": [[h, p, t] for (h, p), t in self.by_client.items()],
+            "hosts": [[h, t] for h, t in self.by_host.items()],
+        }
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            now = time.monotonic()
+            if now - self._warned > WARN_INTERVAL_S:
+                self._warned = now
+                log.warning("could not save the reply ports in %s: %s", self.path, exc.strerror or exc)
+
+
+class StateLock:
+    """One server per clips folder: an exclusive lock on ``serve.lock`` in its state folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / "serve.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> int | None:
+        """Take the lock; returns None, or the pid of the server holding it (then nothing is taken)."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = int(os.read(fd, 32).decode().strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            os.close(fd)
+            return holder or -1
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
