@@ -157,12 +157,14 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def load_engine(args: argparse.Namespace) -> Engine:
     """Load the engine the options ask for, with the decode backend chosen by ``--decoder``."""
-    from audioldm_daw.bridge.backends import decoder_factory
-    from audioldm_daw.engine.engine import Engine
     from audioldm_daw.engine.model import default_model
 
+    model = args.model or default_model()  # no model anywhere: said before the heavy imports
+    from audioldm_daw.bridge.backends import decoder_factory
+    from audioldm_daw.engine.engine import Engine
+
     return Engine.load(
-        args.model or default_model(),
+        model,
         device=args.device,
         dtype=args.dtype,
         decoder_factory=decoder_factory(args.decoder),

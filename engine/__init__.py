@@ -34,10 +34,13 @@ if TYPE_CHECKING:  # ``X as X`` marks a re-export for type checkers (and keeps r
     from audioldm_daw.engine.request import Continuation as Continuation
     from audioldm_daw.engine.request import GenerateRequest as GenerateRequest
     from audioldm_daw.engine.request import Inpaint as Inpaint
+    from audioldm_daw.engine.request import Source as Source
     from audioldm_daw.engine.request import TextToAudio as TextToAudio
     from audioldm_daw.engine.request import Transfer as Transfer
     from audioldm_daw.engine.request import Upsample as Upsample
     from audioldm_daw.engine.request import Variation as Variation
+    from audioldm_daw.engine.request import build_request as build_request
+    from audioldm_daw.engine.request import build_takes as build_takes
     from audioldm_daw.engine.request import duration_from_tempo as duration_from_tempo
 
 # Public name -> the module that defines it.
@@ -55,6 +58,7 @@ _LAZY: dict[str, str] = {
     "InvalidRequest": "audioldm_daw.engine.errors",
     "ModelLoadError": "audioldm_daw.engine.errors",
     "RenderResult": "audioldm_daw.engine.engine",
+    "Source": "audioldm_daw.engine.request",
     "TextToAudio": "audioldm_daw.engine.request",
     "TorchDecoder": "audioldm_daw.engine.decode",
     "Transfer": "audioldm_daw.engine.request",
@@ -63,6 +67,8 @@ _LAZY: dict[str, str] = {
     "default_model": "audioldm_daw.engine.model",
     "duration_from_tempo": "audioldm_daw.engine.request",
     "load_model": "audioldm_daw.engine.model",
+    "build_request": "audioldm_daw.engine.request",
+    "build_takes": "audioldm_daw.engine.request",
 }
 
 __all__ = sorted(_LAZY)

@@ -12,12 +12,13 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from audioldm_daw.engine.errors import ModelLoadError
 from audioldm_daw.engine.geometry import Geometry
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,21 @@ class AudioLDMModel:
 
 
 def default_model() -> str:
-    """The model used when none is given: ``$AUDIOLDM_DAW_MODEL``, else the bundled model folder."""
+    """The model used when none is given: ``$AUDIOLDM_DAW_MODEL``, else the bundled model folder.
+
+    Checked before anything heavy is imported, so a machine without either hears the ways out at once."""
     env = os.environ.get(ENV_DEFAULT_MODEL)
     if env:
         return env
-    return str(bundled_model_dir())
+    bundled = bundled_model_dir()
+    if not (bundled / "model_index.json").is_file():
+        raise ModelLoadError(
+            f"model: none given, and the bundled model is not at {bundled}. Three ways out: use a checkout of "
+            "the project that has models/audioldm-daw-mini, pass --model cvssp/audioldm-s-full-v2 "
+            f"(downloaded once, offline afterwards) or any model folder, or set {ENV_DEFAULT_MODEL} to a folder "
+            "or hub id"
+        )
+    return str(bundled)
 
 
 def bundled_model_dir() -> Path:
@@ -157,6 +168,8 @@ def _hash_cache_file() -> Path:
 
 def pick_device(device: str | None = None, dtype: str | torch.dtype | None = None) -> tuple[torch.device, torch.dtype]:
     """cuda (fp16) > mps > cpu (fp32) unless overridden; half precision on CPU is refused (too slow/lossy)."""
+    import torch
+
     if device is None:
         if torch.cuda.is_available():
             device = "cuda"
@@ -191,6 +204,7 @@ def load_model(
     model: str | os.PathLike[str], device: str | None = None, dtype: str | torch.dtype | None = None
 ) -> AudioLDMModel:
     """Load every component of a model folder (or hub id) onto one device, in eval mode."""
+    import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import AutoTokenizer, ClapTextModelWithProjection, SpeechT5HifiGan
 

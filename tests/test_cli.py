@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 EXE = [sys.executable, "-m", "audioldm_daw.bridge.cli"]
@@ -112,3 +113,17 @@ def test_bad_arguments_exit_non_zero_with_a_message(tiny_model_dir: Path, tmp_pa
         tmp_path,
     )
     assert r.returncode == 0 and "warning: prompt: " in r.stderr, r.stderr
+
+
+def test_no_model_anywhere_names_the_three_ways_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from audioldm_daw.engine import model as model_module
+    from audioldm_daw.engine.errors import ModelLoadError
+
+    monkeypatch.delenv("AUDIOLDM_DAW_MODEL", raising=False)
+    monkeypatch.setattr(model_module, "bundled_model_dir", lambda: tmp_path / "no-model-here")
+    with pytest.raises(ModelLoadError) as err:
+        model_module.default_model()
+    text = str(err.value)
+    assert "no-model-here" in text and "cvssp/audioldm-s-full-v2" in text and "AUDIOLDM_DAW_MODEL" in text
+    monkeypatch.setenv("AUDIOLDM_DAW_MODEL", "my/model")
+    assert model_module.default_model() == "my/model"
