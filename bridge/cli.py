@@ -33,11 +33,14 @@ SUBCOMMANDS: dict[str, str] = {
     "finetune": "audioldm_daw.bridge.cmd_finetune",
     "evaluate": "audioldm_daw.bridge.cmd_evaluate",
     "build-random-model": "audioldm_daw.bridge.cmd_random_model",
+    "convert": "audioldm_daw.bridge.cmd_convert",
     "variation": "audioldm_daw.bridge.cmd_manipulate:variation",
     "transfer": "audioldm_daw.bridge.cmd_manipulate:transfer",
     "inpaint": "audioldm_daw.bridge.cmd_manipulate:inpaint",
     "upsample": "audioldm_daw.bridge.cmd_manipulate:upsample",
     "continue": "audioldm_daw.bridge.cmd_manipulate:continue",
+    "send": "audioldm_daw.bridge.cmd_send",
+    "inbox": "audioldm_daw.bridge.cmd_inbox",
 }
 
 # Libraries whose loggers and progress bars are quieted unless --verbose: (module, verbosity variable).

@@ -11,7 +11,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from audioldm_daw.bridge.options import (
     add_model_options,
@@ -40,9 +40,38 @@ def output_path(out: str | None, stem: str) -> Path:
     return path
 
 
-def report(result: RenderResult, engine: Engine) -> None:
-    """One line for people and scripts: where the clip is and what made it; warnings on stderr."""
+def result_json(result: RenderResult, engine: Engine, elapsed: float = 0.0) -> dict:
+    """The object ``--json`` prints: the keys of ``audioldm-daw send --json`` (a script reads either), plus
+    what only a local render knows (model, decoder, candidate scores)."""
     clip = result.clip
+    path = Path(result.path).resolve()
+    return {
+        "path": str(path),
+        "sidecar": str(path.with_suffix(".json")),
+        "seconds": clip.seconds,
+        "sample_rate": clip.sample_rate,
+        "seed": clip.request.seed,
+        "warnings": list(clip.warnings),
+        "elapsed": round(elapsed, 3),
+        "mode": clip.request.mode,
+        "prompt": clip.request.prompt,
+        "model": str(engine.model.model_id),
+        "decoder": engine.decoder.name,
+        "candidate_scores": [float(s) for s in clip.candidate_scores or ()],
+    }
+
+
+def report(result: RenderResult, engine: Engine, as_json: bool = False, elapsed: float = 0.0) -> None:
+    """One line for people and scripts: where the clip is and what made it (or with ``as_json`` one JSON
+    object); warnings on stderr."""
+    clip = result.clip
+    if as_json:
+        import json
+
+        print(json.dumps(result_json(result, engine, elapsed)), flush=True)
+        for warning in clip.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        return
     print(
         f"wrote {result.path} ({clip.seconds:.3f} s, {clip.sample_rate} Hz, seed {clip.request.seed}, "
         f"model {engine.model.model_id}, decoder {engine.decoder.name})"
@@ -54,19 +83,45 @@ def report(result: RenderResult, engine: Engine) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def render_and_report(engine: Engine, request: GenerateRequest, out: Path, label: str = "denoising") -> int:
+def render_and_report(
+    engine: Engine, request: GenerateRequest, out: Path, label: str = "denoising", as_json: bool = False
+) -> int:
     """Render with a progress bar on stderr, then print where the clip went; the exit status."""
+    import time
+
     from audioldm_daw.bridge.progress import StepBar
 
     bar = StepBar(label)
+    t0 = time.perf_counter()
     try:
         result = engine.render(request, out, progress=bar)
     except InvalidRequest as exc:
         raise cli_error(exc) from None
     finally:
         bar.close()
-    report(result, engine)
+    report(result, engine, as_json, time.perf_counter() - t0)
     return 0
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """--out and --json, as every command that writes a clip takes them."""
+    p.add_argument("--out", default=None, help="output WAV path (default: the clips folder)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per clip (path, sidecar, seconds, sample_rate, seed, warnings, ...) "
+        "instead of the sentence",
+    )
+
+
+def start_loading(args: argparse.Namespace) -> Any:
+    """Say what happens first (loading the model; one-off ONNX export or calibration when they run) and
+    start the clock whose total the command prints at the end."""
+    from audioldm_daw.bridge.progress import Stopwatch, announce_loading
+
+    clock = Stopwatch()
+    announce_loading(args.model, args.device)
+    return clock
 
 
 @dataclass(frozen=True)
@@ -78,7 +133,7 @@ class RequestCommand:
 
     def configure(self, p: argparse.ArgumentParser) -> None:
         add_request_arguments(p, self.mode)
-        p.add_argument("--out", default=None, help="output WAV path (default: the clips folder)")
+        add_output_options(p)
         add_model_options(p)
 
     def run(self, args: argparse.Namespace) -> int:
@@ -95,13 +150,16 @@ class RequestCommand:
 
         try:
             check_request_input(first)  # a missing input or a span past its end fails before the model loads
+            clock = start_loading(args)
             engine = load_engine(args)
             engine.check(first)
         except InvalidRequest as exc:
             raise cli_error(exc) from None
         label = "denoising" if self.mode == "generate" else self.mode
         for i, (request, out) in enumerate(zip(takes, outs, strict=True)):
-            render_and_report(engine, request, out, label if len(takes) == 1 else f"{label} {i + 1}/{len(takes)}")
+            many = label if len(takes) == 1 else f"{label} {i + 1}/{len(takes)}"
+            render_and_report(engine, request, out, many, as_json=getattr(args, "json", False))
+        clock.done()
         return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from audioldm_daw.bridge.cmd_generate import output_path, render_and_report
+from audioldm_daw.bridge.cmd_generate import add_output_options, output_path, render_and_report, start_loading
 from audioldm_daw.bridge.options import add_model_options, converter, load_engine
 from audioldm_daw.engine.params import PARAMS
 
@@ -14,7 +14,7 @@ HELP = "re-render a clip from its JSON sidecar (same model + seed + parameters =
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("sidecar", help="the .json written beside a clip (or the clip's .wav)")
-    p.add_argument("--out", default=None, help="output WAV path (default: the clips folder)")
+    add_output_options(p)
     p.add_argument("--seed", type=converter(PARAMS["seed"]), default=None, help="override the recorded seed")
     add_model_options(p)
 
@@ -25,8 +25,12 @@ def run(args: argparse.Namespace) -> int:
     data = read_sidecar(args.sidecar)
     if args.model is None:
         args.model = data.get("model", {}).get("path") or data.get("model", {}).get("id")
+    clock = start_loading(args)
     engine = load_engine(args)
     request = engine.request_from_sidecar(args.sidecar)
     if args.seed is not None:
         request = dataclasses.replace(request, seed=args.seed)
-    return render_and_report(engine, request, output_path(args.out, request.prompt[:40] or request.mode))
+    out = output_path(args.out, request.prompt[:40] or request.mode)
+    status = render_and_report(engine, request, out, as_json=args.json)
+    clock.done()
+    return status

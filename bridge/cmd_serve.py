@@ -3,11 +3,18 @@
 Listening beyond loopback exposes the engine to the network, so it takes an explicit ``--host`` and at
 least one ``--allow`` network; packets from anywhere else are dropped and counted. SIGINT and SIGTERM
 shut down cleanly: the running job is cancelled within one denoising step and no partial clip is left.
+
+Everything a person can get wrong on the command line is refused before the (slow) model load, in words:
+a busy port (the socket is bound then, and held, so a second server started during the load cannot take
+it), a ``--clips`` that is a file, a clips folder another server already serves. After a crash, the
+start repairs the clips folder (half-written files removed, interrupted clips completed) and reads the
+job journal (jobs it interrupted answer "lost"), and says what it did.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import socket
@@ -15,6 +22,7 @@ import sys
 import threading
 from pathlib import Path
 
+from audioldm_daw.bridge.journal import StateLock
 from audioldm_daw.bridge.options import add_model_options, load_engine
 from audioldm_daw.engine.errors import InvalidRequest
 
@@ -69,21 +77,93 @@ def check_network(host: str | None, port: int, reply_port: int, allow: list[str]
             "(e.g. --allow 192.168.1.0/24); packets from elsewhere are then dropped"
         )
     # A quick bind test so a busy port is reported before minutes of model loading.
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
-        with socket.socket(family, socket.SOCK_DGRAM) as s:
-            s.bind((host, port))
-    except OSError as exc:
-        raise InvalidRequest(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    bind(host, port).close()
     return host, networks
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The server's UDP socket, bound now and kept: a busy port is a sentence, not a traceback."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise InvalidRequest(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidRequest(
+                f"--port {port}: another program (perhaps another audioldm-daw serve) already listens on "
+                f"{host}:{port}; stop it, or choose another --port"
+            ) from None
+        raise InvalidRequest(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def check_clips(clips: Path) -> Path:
+    """The clips folder, created if missing; refuse a file in its place or a folder that cannot be made."""
+    clips = clips.expanduser()
+    if clips.exists() and not clips.is_dir():
+        raise InvalidRequest(f"--clips {clips} is a file, not a folder; give a folder (it is created if missing)")
+    try:
+        clips.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidRequest(
+            f"--clips {clips}: the folder cannot be created ({(exc.strerror or str(exc)).lower()}); "
+            "give a folder you can write to"
+        ) from None
+    return clips.resolve()
+
+
+def lock_state(clips: Path) -> tuple[Path, StateLock]:
+    """One server per clips folder: a second one is refused, naming the first one's pid."""
+    from audioldm_daw.bridge.journal import state_dir
+
+    folder = state_dir(clips)
+    lock = StateLock(folder)
+    try:
+        holder = lock.acquire()
+    except OSError as exc:
+        raise InvalidRequest(
+            f"cannot use the state folder {folder} ({(exc.strerror or str(exc)).lower()}); set $AUDIOLDM_DAW_STATE "
+            "to a folder you can write to"
+        ) from None
+    if holder is not None:
+        who = f" (pid {holder})" if holder > 0 else ""
+        raise InvalidRequest(
+            f"another audioldm-daw serve{who} already serves the clips folder {clips}; stop it first, or give "
+            "this one another --clips"
+        )
+    return folder, lock
+
+
 def run(args: argparse.Namespace) -> int:
-    from audioldm_daw.bridge.osc_server import OscServer
     from audioldm_daw.engine.output import default_clips_dir  # imports torch
 
     host, networks = check_network(args.host, args.port, args.reply_port, args.allow)
-    clips = Path(args.clips).expanduser() if args.clips else default_clips_dir()
+    clips = check_clips(Path(args.clips) if args.clips else default_clips_dir())
+    state, lock = lock_state(clips)
+    sock = bind(host, args.port)
+    try:
+        return _serve(args, host, networks, clips, state, sock)
+    finally:
+        lock.release()
+
+
+def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, state: Path, sock: socket.socket) -> int:
+    """Repair the clips folder, load the model, serve until a signal; the checks above have all passed."""
+    from audioldm_daw.bridge.osc_server import OscServer
+    from audioldm_daw.engine.output import mark_recovered, recover_clips
+
+    repaired = recover_clips(clips, at_start=True)
+    mark_recovered(clips)
+    if repaired:
+        print(f"crash leftovers: {repaired.summary()}", flush=True)
+        for p in repaired.completed:
+            print(f"  completed {p.name}", flush=True)
+        for p in repaired.removed:
+            print(f"  removed {p.name}", flush=True)
     engine = load_engine(args)
     audition = None
     if not args.no_audition:
@@ -99,7 +179,13 @@ def run(args: argparse.Namespace) -> int:
         clips_dir=clips,
         allow=networks,
         audition=audition,
+        state_dir=state,
+        sock=sock,
     )
+    for job in server.jobs.lost:
+        print(f"lost job {job.id!r} ({job.address}): {job.message()}", flush=True)
+    if server.restored_clients:
+        print(f"reply ports of {server.restored_clients} client(s) restored from {state}", flush=True)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

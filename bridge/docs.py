@@ -48,6 +48,12 @@ Arguments are only ever added at the end of a reply, so a patch that reads the f
   clip, such as a prompt longer than the text encoder reads (the sidecar's `warnings` and `prompt_used`).
 - `/audioldm/inpaint` takes its prompt as optional (without it the rest of the input guides the span).
 - Options `eta` and `format` are new, and `normalize off` keeps the model's level.
+- `preset original` gives the original AudioLDM's sampling (200 DDIM steps, eta 1, guidance 2.5, three
+  candidates ranked by CLAP where the model has an audio tower; the `/done` warning says when it has not).
+- `count N` makes N takes with consecutive seeds: jobs `job_id-1` ... `job_id-N` (and files `name-1` ...),
+  each answered as its own job. `folder` puts the clip in a subfolder of the clips folder.
+- A clip made at a tempo (`bpm` and `bars`) carries ACID and `smpl` chunks with its tempo, beats and loop, so
+  DAWs warp it without guessing.
 - Options that an address ignored before (`duration` on transfer, `loop` on inpaint, ...) and a duration
   given together with a tempo are refused now, instead of being ignored or silently overridden.
 """
@@ -61,10 +67,30 @@ FOOTER = f"""\
   step; a cancelled job leaves no file.
 - `/audioldm/progress` comes at least once per step and at most {MAX_PROGRESS_PER_S:g} times a second; the last
   step is always reported.
-- A clip is written under a temporary name and renamed into the clips folder when complete, with a JSON
-  sidecar beside it holding everything needed to regenerate it exactly. `/audioldm/done` carries the
-  absolute path. `name` is a file-name stem: folders are refused, odd characters replaced, and an
-  existing name gets `-2`, `-3`, ...
+- A clip is written in full under hidden temporary names and renamed into the clips folder when
+  complete: its JSON sidecar (everything needed to regenerate it exactly) first, the WAV last, so a
+  program watching for WAVs never sees a half-written one or one without its sidecar. `/audioldm/done`
+  carries the absolute path. `name` is a file-name stem: folders are refused, odd characters replaced,
+  and an existing name gets `-2`, `-3`, ...
+- After a crash (`kill -9`, a power cut) `serve` repairs the clips folder when it starts (half-written
+  temporary files removed, a clip interrupted between its two renames completed) and says what it did.
+  Jobs that were queued or running then are lost: the restarted engine sends their clients
+  `/audioldm/fail job_id "lost: the engine stopped while it ran (at step k of n); ..."` (or "before the
+  job started"), `/audioldm/job` answers the same, and the same job_id may be sent again. Reply ports
+  given with `/audioldm/notify` survive a restart. (Kept in a small journal in the state folder,
+  `$AUDIOLDM_DAW_STATE`, else the per-user state folder; one server per clips folder.)
+- Replies go to the port a client registered with `/audioldm/notify`. A client that did not register
+  hears its replies on the reply port (`--reply-port`, default 9001), and also on the port another client
+  of its host registered.
+- Every failure is a sentence that says what happened and what to do: a full disk (how much the clip
+  needs, how much is free, which folder), a clips folder that is gone, is a file, is read-only or not
+  writable, a path too long, a file that is not audio, an input file whose reading stalls for more than
+  10 s (a network or cloud drive), out of GPU memory (a shorter clip or fewer candidates), a model
+  folder changed on disk while serving (restart to load it). The engine goes on with the next request.
+- Bounds: at most 64 messages in one packet and bundles nested at most 8 deep (a packet beyond either
+  gets one `/audioldm/fail`); at most 256 jobs waiting in all and 64 per client (more are refused with
+  `/audioldm/fail`); paths longer than 4095 bytes, or with a name longer than 255, are refused before
+  any file is touched. A `/audioldm/fail` always fits one datagram (an over-long job_id is cut in it).
 - Input files (`input_path`) must be audio that soundfile reads (WAV, FLAC, AIFF, OGG), at most
   {MAX_INPUT_BYTES // 2**20} MB and {MAX_INPUT_SECONDS:g} s. Relative paths are taken from the clips folder;
   `~` is expanded; a Max volume prefix such as `Macintosh HD:` is dropped.

@@ -58,6 +58,7 @@ class Job:
     client: Client
     name: str | None = None
     address: str = ""  # the request address, named in /audioldm/fail
+    folder: str | None = None  # a subfolder of the clips folder (checked by the protocol: one level)
     state: str = QUEUED
     last_reply: tuple[str, list[Any]] | None = None
     path: Path | None = None
@@ -187,7 +188,13 @@ class JobQueue:
 
     # -- requests from the OSC thread -------------------------------------------------------------
     def submit(
-        self, request: GenerateRequest, job_id: str, client: Client, name: str | None = None, address: str = ""
+        self,
+        request: GenerateRequest,
+        job_id: str,
+        client: Client,
+        name: str | None = None,
+        address: str = "",
+        folder: str | None = None,
     ) -> Job:
         """Queue a job and send ``/audioldm/queued`` before the worker can start it (replies stay in order)."""
         with self._lock:
@@ -209,7 +216,7 @@ class JobQueue:
                     f"{self.max_per_client} per client); wait for some to finish, or cancel some, then send it again"
                 )
             self._jobs.pop(job_id, None)
-            job = Job(job_id, request, client, name, address)
+            job = Job(job_id, request, client, name, address, folder)
             self._jobs[job_id] = job
             self._per_client[client] += 1
             if self.journal is not None:
@@ -298,7 +305,8 @@ class JobQueue:
             from audioldm_daw.engine.output import path_in_folder
 
             self._preflight()
-            out = path_in_folder(self.clips_dir, job.name or job.id)
+            folder = self.clips_dir / job.folder if job.folder else self.clips_dir
+            out = path_in_folder(folder, job.name or job.id)
             result = self.engine.render(job.request, out, progress=throttle, cancel=job.cancel_event.is_set)
         except Cancelled:
             with self._lock:

@@ -67,7 +67,7 @@ class LostJob:
     def message(self) -> str:
         """The /fail text for it: what happened and what to do."""
         if self.was == "running":
-            where = f" (at step {self.step} of {self.total})" if self.total else ""
+            where = f" (at step {self.step} of {self.total})" if self.total else " (before its first step)"
             return f"lost: the engine stopped while it ran{where}; send the request again to make the clip"
         return "lost: the engine stopped before the job started (it was queued); send the request again"
 

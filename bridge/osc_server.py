@@ -159,8 +159,8 @@ def parse_packet(dgram: bytes) -> list[tuple[str, list[Any]]]:
         return messages
     except PacketError as exc:
         reason = str(exc)
-    except Exception as exc:
-        reason = str(exc) or "its contents do not match its type tags"
+    except Exception:  # python-osc's own words name its classes; these say what is wrong
+        reason = "a message is cut short, or its arguments do not match its type tags"
     raise PacketError(f"malformed OSC packet ({len(dgram)} bytes): {reason}; expected an OSC 1.0 message or bundle")
 
 
@@ -594,7 +594,8 @@ class OscServer:
         the loaded model can serve; a job that is queued is one the engine will run."""
         address = req.spec.address
         job_id = req.job_id
-        request = req.to_request()
+        takes = req.to_takes()  # ``count`` takes with consecutive seeds; one job each
+        request = takes[0]
         reads_file = request.input_path is not None
         if reads_file:
             try:
@@ -616,7 +617,9 @@ class OscServer:
                 raise ProtocolError(job_id, exc.message(osc_name), address) from None
             except EngineError as exc:
                 raise ProtocolError(job_id, str(exc), address) from None
-            return lambda: self._queue(checked, job_id, client, req.options.get("name"), address)
+            path = checked.input_path
+            checked_takes = [t.with_source(input_path=path) if path else t for t in takes]
+            return lambda: self._queue(checked_takes, job_id, client, req.options, address)
 
         def timed_out() -> None:
             self.fail(
@@ -629,12 +632,20 @@ class OscServer:
 
         self.door.submit(check, lambda msg: self.fail(client, job_id, msg, address), timed_out, inline=not reads_file)
 
-    def _queue(self, request: Any, job_id: str, client: Client, name: str | None, address: str) -> None:
-        """Queue a checked request (called in arrival order by the door); a refusal is a /fail."""
-        try:
-            self.jobs.submit(request, job_id, client, name=name, address=address)
-        except JobError as exc:
-            self.fail(client, job_id, str(exc), address)
+    def _queue(
+        self, takes: list[Any], job_id: str, client: Client, options: dict[str, Any], address: str
+    ) -> None:
+        """Queue checked requests (called in arrival order by the door); a refusal is a /fail. Several takes
+        are jobs ``job_id-1``, ``job_id-2`` ... (files ``name-1`` ...), each answered as its own job."""
+        name, folder = options.get("name"), options.get("folder")
+        for k, request in enumerate(takes, start=1):
+            take_id = f"{job_id}-{k}" if len(takes) > 1 and job_id else job_id
+            take_name = f"{name}-{k}" if len(takes) > 1 and name else name
+            try:
+                self.jobs.submit(request, take_id, client, name=take_name, address=address, folder=folder)
+            except JobError as exc:
+                self.fail(client, take_id, str(exc), address)
+                return
 
     def _cancel(self, req: Request, client: Client) -> None:
         try:

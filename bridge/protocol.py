@@ -151,9 +151,15 @@ def _from_param(param: P.Param, *, optional: bool = False) -> Option:
 
 
 NAME = Option("name", STRING, "file-name stem of the clip (no folders); default: the job id")
+FOLDER = Option(
+    "folder",
+    STRING,
+    "subfolder of the clips folder for the clip and its sidecar (one level, created as needed), e.g. per Live set",
+)
+_FILE_OPTIONS = {"name": NAME, "folder": FOLDER}  # where the clip goes: the door's business, not the request's
 
-#: Every ``key value`` option: the request parameters that are not positional, and the clip's file name.
-OPTIONS: dict[str, Option] = {p.name: _from_param(p) for p in PARAMS.values() if not p.positional} | {"name": NAME}
+#: Every ``key value`` option: the request parameters that are not positional, and where the clip goes.
+OPTIONS: dict[str, Option] = {p.name: _from_param(p) for p in PARAMS.values() if not p.positional} | _FILE_OPTIONS
 
 
 def _fixed_args(mode: str) -> tuple[Arg, ...]:
@@ -167,7 +173,7 @@ def _fixed_args(mode: str) -> tuple[Arg, ...]:
 
 
 def _options(mode: str) -> tuple[str, ...]:
-    return (*(p.name for p in P.params_for(mode) if not p.positional), "name")
+    return (*(p.name for p in P.params_for(mode) if not p.positional), *_FILE_OPTIONS)
 
 
 #: The address of each mode, and what it does in a few words.
@@ -517,10 +523,10 @@ def _split_prompt(spec: Address, prompt: Arg, rest: Sequence[Any], first_index: 
             return (" ".join(rest[:n]) if n else None), _parse_options(spec, rest[n:], first_index + n)
     # No clean split: report the options as they stand from the first known key, else from the first
     # place where pairs could start (a misspelt key followed by a number lands here), else the end.
-    n = next((i for i in range(min_words, max_words) if rest[i] in OPTIONS), None)
-    if n is None:
-        n = next((i for i in range(min_words, max_words + 1) if (len(rest) - i) % 2 == 0), max_words)
-    _parse_options(spec, rest[n:], first_index + n)
+    cut = next((i for i in range(min_words, max_words) if rest[i] in OPTIONS), None)
+    if cut is None:
+        cut = next((i for i in range(min_words, max_words + 1) if (len(rest) - i) % 2 == 0), max_words)
+    _parse_options(spec, rest[cut:], first_index + cut)
     raise ValueError(f"options: expected key value pairs after the {prompt.name}; usage: {spec.usage()}")
 
 
@@ -554,8 +560,9 @@ def parse_request(address: str, args: Sequence[Any]) -> Request:
             raise ValueError(f"{spec.address}: takes {len(fixed)} argument(s), got {len(args)}; usage: {spec.usage()}")
         if "job_id" in values and len(values["job_id"]) > MAX_JOB_ID_CHARS:
             raise ValueError(f"job_id: expected at most {MAX_JOB_ID_CHARS} characters, got {len(values['job_id'])}")
-        if "name" in options:
-            check_name(options["name"])
+        for key in _FILE_OPTIONS:
+            if key in options:
+                check_name(options[key], key)
     except ValueError as exc:
         raise ProtocolError(job_id, str(exc), spec.address) from None
     return Request(spec, values, options)
@@ -567,10 +574,12 @@ def osc_name(field_name: str) -> str:
     return param.name if param is not None else field_name
 
 
-def check_name(name: str) -> None:
-    """``name`` is a file-name stem: refuse folders and parent references instead of guessing a meaning."""
-    if "/" in name or "\\" in name or name.strip() in ("", ".", ".."):
-        raise ValueError(f"name: expected a file-name stem without folders, got {_shown(name)}")
+def check_name(name: str, key: str = "name") -> None:
+    """``name`` (a file-name stem) and ``folder`` (one subfolder level): refuse paths, parent references and
+    hidden names instead of guessing a meaning."""
+    if "/" in name or "\\" in name or name.strip() in ("", ".", "..") or name.startswith("."):
+        what = "a file-name stem" if key == "name" else "one folder name"
+        raise ValueError(f"{key}: expected {what} without slashes or a leading dot, got {_shown(name)}")
 
 
 # -- patch shapes -------------------------------------------------------------------------------------

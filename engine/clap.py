@@ -125,6 +125,9 @@ class ClapAudioFeatures(torch.nn.Module):
     scale.
     """
 
+    window: torch.Tensor  # buffers (register_buffer below)
+    filters: torch.Tensor
+
     def __init__(self, feature_extractor: Any, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         fe = feature_extractor

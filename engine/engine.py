@@ -134,7 +134,7 @@ class Engine:
         m = self.model
         scheduler = make_scheduler(req.scheduler, m.scheduler_config, req.steps, req.recipe)
         scheduler.set_timesteps(req.steps, device=m.device)
-        plan = make_plan(req.source, self.context, req, scheduler)
+        plan = make_plan(req.typed_source, self.context, req, scheduler)
         latents = denoise(
             plan.unet,
             scheduler,
@@ -178,7 +178,7 @@ class Engine:
         scores = None
         chosen = 0
         if len(waves) > 1:
-            if req.source.ranked_by_prompt or plan.reference is None:  # type: ignore[union-attr]
+            if req.typed_source.ranked_by_prompt or plan.reference is None:
                 scores = clap_scores(self.model, list(waves), sr, req.prompt)
             else:
                 scores = clap_scores_against_audio(self.model, list(waves), sr, plan.reference)
@@ -217,7 +217,14 @@ class Engine:
     ) -> RenderResult:
         """Generate and write ``out_path`` (WAV) plus its ``.json`` sidecar, both atomically."""
         clip = self.generate(request, progress=progress, cancel=cancel)
-        path = write_clip(Path(out_path), clip.audio, clip.sample_rate, self.sidecar(clip), clip.request.sample_format)
+        req = clip.request
+        tempo = None
+        if req.bpm is not None and req.bars is not None:  # a tempo-synced clip: DAWs read its tempo and length
+            from audioldm_daw.engine.wav_chunks import beats_for
+
+            beats = beats_for(req.bars, req.beats_per_bar)
+            tempo = {"bpm": req.bpm, "beats": beats, "loop": req.loop, "numerator": round(req.beats_per_bar)}
+        path = write_clip(Path(out_path), clip.audio, clip.sample_rate, self.sidecar(clip), req.sample_format, tempo)
         return RenderResult(path, path.with_suffix(".json"), clip)
 
     def request_from_sidecar(self, sidecar_path: str | os.PathLike[str]) -> GenerateRequest:

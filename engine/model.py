@@ -231,11 +231,14 @@ def load_model(
             clap_tok = AutoTokenizer.from_pretrained(path / "clap") if has_tok else tokenizer
         except Exception as exc:
             raise ModelLoadError(f"model folder {path}: clap/ could not load ({type(exc).__name__}: {exc})") from exc
-    for m in (unet, vae, text_encoder, vocoder, clap):
+    # as torch modules: transformers' decorated ``to`` is typed for a model, not a device
+    parts: list[torch.nn.Module | None] = [unet, vae, text_encoder, vocoder, clap]
+    for m in parts:
         if m is not None:
             m.to(dev, dt).eval().requires_grad_(False)
-    if clap is not None:
-        clap.to(dev, torch.float32)  # CLAP scores are compared across candidates: keep them exact
+    clap_module: torch.nn.Module | None = clap
+    if clap_module is not None:
+        clap_module.to(dev, torch.float32)  # CLAP scores are compared across candidates: keep them exact
     return AudioLDMModel(
         model_id=model_id,
         path=path,

@@ -289,12 +289,21 @@ def describe_write_failure(folder: Path, exc: BaseException | None, needed: int,
     return f"could not write {what} into {folder}: {reason}; check the disk and the folder, then try again"
 
 
-def write_clip(path: Path, audio: np.ndarray, sr: int, sidecar: dict[str, Any], sample_format: str = "float32") -> Path:
+def write_clip(
+    path: Path,
+    audio: np.ndarray,
+    sr: int,
+    sidecar: dict[str, Any],
+    sample_format: str = "float32",
+    tempo: dict[str, Any] | None = None,
+) -> Path:
     """Write ``path`` (WAV) and ``path.with_suffix('.json')``; returns the WAV path.
 
     Both are written in full and fsync'd under hidden names, then renamed: the sidecar first, the WAV
     last, so a WAV never appears without its sidecar and never half-written. Enough free space is
     checked first; any failure raises :class:`OutputError` (a sentence) and removes what it wrote.
+    ``tempo`` (keywords of :func:`audioldm_daw.engine.wav_chunks.add_tempo_chunks`) adds the ACID and
+    ``smpl`` chunks DAWs read a loop's tempo and length from, before the WAV becomes visible.
     """
     if sample_format not in SUBTYPES:
         raise InvalidRequest(f"format: expected one of {', '.join(SUBTYPES)}, got {sample_format!r}")
@@ -316,6 +325,10 @@ def write_clip(path: Path, audio: np.ndarray, sr: int, sidecar: dict[str, Any], 
         if free is not None and free < needed:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         sf.write(tmp_wav, audio, sr, subtype=SUBTYPES[sample_format], format="WAV")
+        if tempo is not None:
+            from audioldm_daw.engine.wav_chunks import add_tempo_chunks
+
+            add_tempo_chunks(tmp_wav, **tempo)
         _fsync(tmp_wav)
         tmp_json.write_text(text)
         _fsync(tmp_json)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import singledispatch
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -41,7 +40,7 @@ from audioldm_daw.engine.request import (
     Upsample,
     Variation,
 )
-from audioldm_daw.engine.sampling import AfterStepFn, Conditioning, initial_noise
+from audioldm_daw.engine.sampling import AfterStepFn, Conditioning, DenoisingUNet, initial_noise
 
 LOOP_CONTEXT_CELLS = 8  # latent cells of wrap-around context each side (0.32 s at the public geometry)
 SPLICE_RAMP_S = 0.01  # crossfade between the reconstruction and the generated span
@@ -69,14 +68,14 @@ class Plan:
     conditioning: Conditioning
     latents: torch.Tensor
     start: int
-    unet: Any
+    unet: DenoisingUNet
     decode: Callable[[torch.Tensor], torch.Tensor]
     native_samples: int | None  # None: the decoded length is one loop period, resampled as a whole
+    noise: torch.Tensor  # the seed's initial noise, which also noises the input's known latent
     generator: torch.Generator | None = None  # goes on drawing after the initial noise (DDIM eta > 0)
     after_step: AfterStepFn | None = None
     post: Callable[[np.ndarray], np.ndarray] | None = None
     reference: np.ndarray | None = None  # the input audio, which candidates are ranked against without a prompt
-    noise: torch.Tensor | None = None  # the seed's initial noise, which also noises the input's known latent
 
 
 def noised(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
@@ -92,19 +91,26 @@ def circular_extend(x: torch.Tensor, left: int, right: int, dim: int = 2) -> tor
     return x.index_select(dim, idx)
 
 
+@dataclass(frozen=True)
+class UNetSample:
+    """A UNet's answer reduced to what the step function reads (:class:`~audioldm_daw.engine.sampling.UNetOutput`)."""
+
+    sample: torch.Tensor
+
+
 class CircularUNet:
     """The UNet seen through circular padding along time, cropped back: no seam at the loop point.
 
     It answers like a diffusers UNet (an object with ``.sample``), which is all the step function reads."""
 
-    def __init__(self, unet: Any, multiple: int, pad: int = LOOP_CONTEXT_CELLS) -> None:
+    def __init__(self, unet: DenoisingUNet, multiple: int, pad: int = LOOP_CONTEXT_CELLS) -> None:
         self.unet, self.multiple, self.pad = unet, multiple, pad
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor, **kwargs: Any) -> SimpleNamespace:
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, /, **kwargs: Any) -> UNetSample:
         n = x.shape[2]
         extra = (-(n + 2 * self.pad)) % self.multiple
         out = self.unet(circular_extend(x, self.pad, self.pad + extra), t, **kwargs).sample
-        return SimpleNamespace(sample=out[:, :, self.pad : self.pad + n])
+        return UNetSample(sample=out[:, :, self.pad : self.pad + n])
 
 
 def encode_audio(model: AudioLDMModel, wave: np.ndarray, cells: int) -> torch.Tensor:
@@ -263,6 +269,7 @@ def _noise_plan(
     """A plan that starts from the seed's noise over the cells of ``seconds``."""
     m, g = ctx.model, ctx.geometry
     cells = g.loop_cells(seconds) if loop else g.cells_for(seconds, req.recipe)
+    assert req.seed is not None, "make_plan takes a resolved request (seed set)"
     noise, gen = initial_noise(g.latent_shape(req.candidates, cells), req.seed, m.device, m.dtype)
     plan = Plan(
         request=req,

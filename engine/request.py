@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from audioldm_daw.engine.errors import InvalidRequest
 from audioldm_daw.engine.params import (
@@ -281,14 +281,19 @@ class GenerateRequest:
 
     # -- what the source says ---------------------------------------------------------------------
     @property
+    def typed_source(self) -> Source:
+        """``source`` as built: a prompt string given to the constructor is a :class:`TextToAudio` here."""
+        return cast(Source, self.source)
+
+    @property
     def mode(self) -> str:
         """The source's mode name (``generate``, ``variation``, ...), for people and file names."""
-        return self.source.mode  # type: ignore[union-attr]
+        return self.typed_source.mode
 
     @property
     def prompt(self) -> str:
         """The conditioning prompt ("" when the mode has none)."""
-        return self.source.text  # type: ignore[union-attr]
+        return self.typed_source.text
 
     @property
     def input_path(self) -> str | None:
@@ -313,12 +318,12 @@ class GenerateRequest:
 
     def with_source(self, **changes: Any) -> GenerateRequest:
         """A copy whose source has ``changes`` (e.g. the detected cutoff of an upsample)."""
-        return replace(self, source=replace(self.source, **changes))  # type: ignore[type-var]
+        return replace(self, source=replace(self.typed_source, **changes))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, as written to the sidecar."""
         data = {name: getattr(self, name) for name in REQUEST_FIELDS}
-        return {"source": self.source.to_dict(), **data, "recipe": self.recipe}  # type: ignore[union-attr]
+        return {"source": self.typed_source.to_dict(), **data, "recipe": self.recipe}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerateRequest:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -38,6 +38,21 @@ class Conditioning:
         return self.scale > 1.0
 
 
+class UNetOutput(Protocol):
+    """What a denoising step reads from the UNet's answer (diffusers' ``UNet2DConditionOutput`` has it)."""
+
+    @property
+    def sample(self) -> torch.Tensor: ...
+
+
+class DenoisingUNet(Protocol):
+    """The UNet as the loop calls it: ``unet(latents, t, encoder_hidden_states=..., class_labels=...)``.
+
+    A diffusers ``UNet2DConditionModel`` is one; so is :class:`audioldm_daw.engine.plans.CircularUNet`."""
+
+    def __call__(self, sample: torch.Tensor, timestep: torch.Tensor, /, **kwargs: Any) -> UNetOutput: ...
+
+
 def initial_noise(
     shape: tuple[int, ...], seed: int, device: torch.device, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Generator]:
@@ -52,7 +67,7 @@ def initial_noise(
     return noise, gen
 
 
-def step_kwargs(scheduler: Any, generator: torch.Generator, eta: float) -> dict[str, Any]:
+def step_kwargs(scheduler: Any, generator: torch.Generator | None, eta: float) -> dict[str, Any]:
     """Only pass what the scheduler's ``step`` accepts (DDIM takes eta, DPM-Solver does not)."""
     params = set(inspect.signature(scheduler.step).parameters)
     kwargs: dict[str, Any] = {}
@@ -64,7 +79,7 @@ def step_kwargs(scheduler: Any, generator: torch.Generator, eta: float) -> dict[
 
 
 def guided_prediction(
-    unet: Any, scheduler: Any, latents: torch.Tensor, t: torch.Tensor, c: Conditioning
+    unet: DenoisingUNet, scheduler: Any, latents: torch.Tensor, t: torch.Tensor, c: Conditioning
 ) -> torch.Tensor:
     """The UNet's guided output at timestep ``t`` (classifier-free guidance in one batched call).
 
@@ -83,7 +98,7 @@ def guided_prediction(
 
 @torch.no_grad()
 def denoise(
-    unet: Any,
+    unet: DenoisingUNet,
     scheduler: Any,
     latents: torch.Tensor,
     conditioning: Conditioning,

@@ -208,7 +208,7 @@ def read_tempo_chunks(path: str | os.PathLike) -> TempoInfo:
                 at = 36 + 24 * n
                 if at + 24 > length:
                     break
-                cue, kind, start, end = (int.from_bytes(payload[at + i : at + i + 4], "little") for i in (0, 4, 8, 12))
+                _cue, kind, start, end = (int.from_bytes(payload[at + i : at + i + 4], "little") for i in (0, 4, 8, 12))
                 loops.append((kind, start, end))
             info["smpl_loops"] = tuple(loops)
         offset += 8 + length + (length % 2)

@@ -44,10 +44,10 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -106,6 +106,11 @@ class _GroupNorm(nn.Module):
 
     F (frequency) is read at trace time; only T (time) varies, so it is the inferred (-1) axis.
     """
+
+    weight: torch.Tensor  # buffers (register_buffer below)
+    bias: torch.Tensor
+    unit: torch.Tensor
+    zero: torch.Tensor
 
     def __init__(self, gn: nn.GroupNorm) -> None:
         super().__init__()
@@ -204,6 +209,8 @@ class _FreqConv3x3(nn.Module):
     multiply-adds. Time needs no tiling, so any length works and no Shape op is needed. In fp32 the
     transforms add ~3e-6 relative error per layer (validated end to end against torch).
     """
+
+    bias4: torch.Tensor  # buffer (register_buffer below)
 
     def __init__(self, conv: nn.Conv2d, winograd: bool) -> None:
         super().__init__()
@@ -304,31 +311,37 @@ class HifiGan2d(nn.Module):
     (weight norm, if any, is folded into that copy).
     """
 
+    mean: torch.Tensor  # buffers (register_buffer below)
+    scale: torch.Tensor
+
     def __init__(self, vocoder: nn.Module) -> None:
         super().__init__()
-        cfg = vocoder.config
+        # transformers' SpeechT5HifiGan: its config, buffers and conv lists are reached by name, which
+        # nn.Module's hints type as Tensor | Module; read them dynamically.
+        vocoder_: Any = vocoder
+        cfg = vocoder_.config
         _fold_weight_norm(vocoder)
         self.slope = float(cfg.leaky_relu_slope)
         self.num_kernels = len(cfg.resblock_kernel_sizes)
         self.normalize = bool(cfg.normalize_before)
-        self.register_buffer("mean", vocoder.mean.detach().clone().view(1, -1, 1, 1))
-        self.register_buffer("scale", vocoder.scale.detach().clone().view(1, -1, 1, 1))
-        self.pre = self._conv(vocoder.conv_pre)
+        self.register_buffer("mean", vocoder_.mean.detach().clone().view(1, -1, 1, 1))
+        self.register_buffer("scale", vocoder_.scale.detach().clone().view(1, -1, 1, 1))
+        self.pre = self._conv(vocoder_.conv_pre)
         self.up_w = nn.ParameterList()
         self.up_b = nn.ParameterList()
         self.up_geom: list[tuple[int, int, int, int, int]] = []
-        for up in vocoder.upsampler:
+        for up in vocoder_.upsampler:
             w, b, j = _polyphase(up)
             self.up_w.append(nn.Parameter(w, requires_grad=False))
             self.up_b.append(nn.Parameter(b, requires_grad=False))
             self.up_geom.append((int(up.stride[0]), int(up.kernel_size[0]), int(up.padding[0]), j, up.out_channels))
         self.res = nn.ModuleList()
-        for block in vocoder.resblocks:
+        for block in vocoder_.resblocks:
             pairs = nn.ModuleList()
             for c1, c2 in zip(block.convs1, block.convs2, strict=True):
                 pairs.append(nn.ModuleList([self._conv(c1), self._conv(c2)]))
             self.res.append(pairs)
-        self.post = self._conv(vocoder.conv_post)
+        self.post = self._conv(vocoder_.conv_post)
         # HiFi-GAN averages its parallel resblocks (sum / num_kernels) and then applies a LeakyReLU and a
         # conv; LeakyReLU is positively homogeneous, so the 1/num_kernels folds into the next conv's
         # weights (not its bias) and the division pass over the widest tensors disappears.
@@ -342,7 +355,7 @@ class HifiGan2d(nn.Module):
             c.in_channels,
             c.out_channels,
             (1, c.kernel_size[0]),
-            padding=(0, c.padding[0]),
+            padding=(0, cast("tuple[int, ...]", c.padding)[0]),
             dilation=(1, c.dilation[0]),
             bias=c.bias is not None,
         )
@@ -370,10 +383,12 @@ class HifiGan2d(nn.Module):
             acc = None
             for r in range(self.num_kernels):
                 h = x
-                for conv1, conv2 in self.res[i * self.num_kernels + r]:
+                pairs = cast("Iterable[tuple[nn.Conv2d, nn.Conv2d]]", self.res[i * self.num_kernels + r])
+                for conv1, conv2 in pairs:  # each pair is a 2-module ModuleList
                     y = conv1(F.leaky_relu(h, self.slope))
                     h = conv2(F.leaky_relu(y, self.slope)) + h
                 acc = h if acc is None else acc + h
+            assert acc is not None  # num_kernels >= 1
             x = acc  # the mean's 1/num_kernels lives in the next conv's weights (see __init__)
         x = F.leaky_relu(x)  # transformers uses torch's default slope (0.01) here
         return torch.tanh(self.post(x))
@@ -398,14 +413,15 @@ class DecodeGraph(nn.Module):
 
     def __init__(self, vae: nn.Module, vocoder: nn.Module, winograd: bool = True) -> None:
         super().__init__()
-        vae = _cpu_fp32(vae)
-        scaling = float(vae.config.scaling_factor)
+        # diffusers' AutoencoderKL: config and submodules by name (see HifiGan2d)
+        vae_: Any = _cpu_fp32(vae)
+        scaling = float(vae_.config.scaling_factor)
         # The 1/scaling_factor of TorchDecoder folds into the first conv's weights: one fewer pass.
-        first = vae.post_quant_conv if vae.post_quant_conv is not None else vae.decoder.conv_in
+        first = vae_.post_quant_conv if vae_.post_quant_conv is not None else vae_.decoder.conv_in
         with torch.no_grad():
             first.weight.div_(scaling)
-        self.post_quant_conv = vae.post_quant_conv
-        self.decoder = vae.decoder
+        self.post_quant_conv = vae_.post_quant_conv
+        self.decoder = vae_.decoder
         for mod in list(self.decoder.modules()):
             for child_name, child in list(mod.named_children()):
                 if isinstance(child, nn.GroupNorm):
@@ -419,7 +435,7 @@ class DecodeGraph(nn.Module):
             if hasattr(mod, "set_processor") and hasattr(mod, "to_q"):
                 mod.set_processor(_AttnProcessor())
         self.vocoder = HifiGan2d(_cpu_fp32(vocoder))
-        self.n_mels = int(vocoder.config.model_in_dim)
+        self.n_mels = int(cast(Any, vocoder).config.model_in_dim)
         self.requires_grad_(False)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
@@ -459,7 +475,9 @@ class DecodeGeometry:
             latent_channels=geom.latent_channels,
             latent_bins=geom.latent_bins,
             vae_scale=geom.vae_factor,
-            upsamplers=[(int(u.stride[0]), int(u.kernel_size[0]), int(u.padding[0])) for u in vocoder.upsampler],
+            upsamplers=[
+                (int(u.stride[0]), int(u.kernel_size[0]), int(u.padding[0])) for u in cast(Any, vocoder).upsampler
+            ],
         )
 
 

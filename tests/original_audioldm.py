@@ -169,26 +169,16 @@ def import_original(target: Path, tokenizer_dir: Path, text_layers: int = 2, tex
         pad_center._positional = True  # type: ignore[attr-defined]
         librosa.util.pad_center = pad_center
 
-    # The stand-ins exist only while the original's modules import: they keep the names they bound, and
-    # nothing else in the process ever sees a fake torchvision.
-    stand_ins = {name: _stand_in(name) for name in _STAND_INS if name not in sys.modules}
-    sys.modules.update(stand_ins)
-    try:
-        encoders = importlib.import_module("audioldm.clap.encoders")
-        clap_model = importlib.import_module("audioldm.clap.open_clip.model")
-        ddim = importlib.import_module("audioldm.latent_diffusion.ddim")
-        importlib.import_module("audioldm.ldm")
-        importlib.import_module("audioldm.variational_autoencoder.autoencoder")
-    finally:
-        for name in stand_ins:
-            sys.modules.pop(name, None)
-
     class LocalTokenizer:
+        """``roberta-base``'s tokenizer, as the original asks for it (512 tokens): the local BPE instead."""
+
         @staticmethod
         def from_pretrained(name: str, *args: Any, **kwargs: Any) -> Any:
             return RobertaTokenizerFast.from_pretrained(str(tokenizer_dir), model_max_length=512)
 
     class LocalRoberta:
+        """``roberta-base`` itself: a random RoBERTa with the local vocabulary and fewer, narrower layers."""
+
         @staticmethod
         def from_pretrained(name: str, *args: Any, **kwargs: Any) -> Any:
             tok = RobertaTokenizerFast.from_pretrained(str(tokenizer_dir))
@@ -200,12 +190,33 @@ def import_original(target: Path, tokenizer_dir: Path, text_layers: int = 2, tex
                 intermediate_size=text_ffn,
                 max_position_embeddings=514,
                 type_vocab_size=1,
+                layer_norm_eps=1e-5,  # roberta-base's
                 pad_token_id=tok.pad_token_id,
                 bos_token_id=tok.bos_token_id,
                 eos_token_id=tok.eos_token_id,
             )
             return RobertaModel(cfg)
 
+    # While the original's modules import, ``from transformers import RobertaTokenizer/RobertaModel`` binds
+    # the local stand-ins (one of them calls from_pretrained("roberta-base") at import time). The module
+    # stand-ins exist only during these imports too: nothing else in the process sees a fake torchvision.
+    import transformers
+
+    saved = {name: getattr(transformers, name) for name in ("RobertaTokenizer", "RobertaModel")}
+    transformers.RobertaTokenizer, transformers.RobertaModel = LocalTokenizer, LocalRoberta
+    stand_ins = {name: _stand_in(name) for name in _STAND_INS if name not in sys.modules}
+    sys.modules.update(stand_ins)
+    try:
+        encoders = importlib.import_module("audioldm.clap.encoders")
+        clap_model = importlib.import_module("audioldm.clap.open_clip.model")
+        ddim = importlib.import_module("audioldm.latent_diffusion.ddim")
+        importlib.import_module("audioldm.ldm")
+        importlib.import_module("audioldm.variational_autoencoder.autoencoder")
+    finally:
+        for name in stand_ins:
+            sys.modules.pop(name, None)
+        for name, value in saved.items():
+            setattr(transformers, name, value)
     encoders.RobertaTokenizer = LocalTokenizer
     clap_model.RobertaModel = LocalRoberta
 

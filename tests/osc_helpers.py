@@ -156,10 +156,16 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+_STATE = tempfile.mkdtemp(prefix="audioldm-state-")  # journals and reply ports of test servers, not the user's
+atexit.register(shutil.rmtree, _STATE, True)
+
+
 def serve_env(**extra: str) -> dict[str, str]:
-    """Environment for a server process: offline, one BLAS thread (2 shared cores), no JACK autostart."""
+    """Environment for a server process: offline, one BLAS thread (2 shared cores), no JACK autostart,
+    and a state folder (journal, saved reply ports) of this test run's own."""
     env = dict(os.environ)
     env.update(
+        AUDIOLDM_DAW_STATE=_STATE,
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
         OMP_NUM_THREADS="1",

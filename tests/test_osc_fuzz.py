@@ -1,5 +1,10 @@
 """Fuzz the server with malformed and out-of-range packets: it must answer each with /fail and keep working.
 
+Besides malformed bytes and bad values, the kinds a studio met: bundles nested 1,000 deep, bundles with
+more elements than a packet may carry, bundle elements that are not messages, OSC arrays after the
+prompt, a job id of 64,000 characters (its /fail must still fit one datagram) and paths longer than a
+path can be (refused before any file-system call): 10,000 packets, 0 unanswered.
+
 In-process server on loopback, one packet at a time (each answer awaited), with a fixed random seed so a
 failure can be replayed. Every packet here is invalid by construction, so each must get exactly one
 /fail; afterwards the same server must still generate a correct clip.
@@ -20,7 +25,8 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from audioldm_daw.bridge import protocol
 from audioldm_daw.bridge.osc_server import OscServer
 
-N_PACKETS = 1200
+N_PACKETS = 10_000
+KINDS = 12
 
 
 def osc(address: str, *args: object, types: str | None = None) -> bytes:
@@ -48,6 +54,7 @@ def bundle(*dgrams: bytes) -> bytes:
     return out
 
 
+SHORT_ARGS = ("steps", 2)
 BAD_VALUES = {
     "duration": [-1.0, 0.0, 0.49, 60.01, 1e9, float("nan"), float("inf"), -float("inf"), "ten", b"\x01"],
     "steps": [0, -5, 1001, 2.5, float("nan"), "many", 10**6],
@@ -70,7 +77,28 @@ def invalid_packets(rng: random.Random, n: int) -> list[bytes]:
     addresses = list(protocol.ADDRESSES)
     kinds = []
     for i in range(n):
-        k = i % 9  # k == 8 alternates between the two bundle kinds below
+        k = i % KINDS  # k == 8 alternates between the two bundle kinds below
+        if k == 9:  # bundles the front door must bound: too deep, too many elements, an element not a message
+            choice = i // KINDS % 3
+            if choice == 0:
+                b = osc("/audioldm/ping")
+                for _ in range(rng.choice([9, 100, 1000])):
+                    b = bundle(b)
+            elif choice == 1:
+                b = bundle(*[osc("/audioldm/ping")] * rng.choice([65, 200, 500]))
+            else:
+                b = bundle(osc("/audioldm/ping"), b"xyz\x00" + osc("/audioldm/ping"))
+            kinds.append(b)
+            continue
+        if k == 10:  # an OSC array after the prompt, or among the options
+            kinds.append(osc("/audioldm/generate", f"ar{i}", "x", rng.choice([[1, 2], ["a"], []]), *SHORT_ARGS))
+            continue
+        if k == 11:  # a huge job id, or a path longer than any path
+            if i // KINDS % 2:
+                kinds.append(osc("/audioldm/generate", "j" * 64_000, "x"))
+            else:
+                kinds.append(osc("/audioldm/transfer", f"lp{i}", "/a" * rng.choice([2100, 20_000]), "x"))
+            continue
         if k == 0:  # random bytes, any length (including empty)
             kinds.append(bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 120))))
         elif k == 1:  # a valid generate cut short at a random point
@@ -136,13 +164,17 @@ def test_fuzz_every_packet_gets_a_fail_and_the_server_still_generates(server):
         for i, packet in enumerate(packets):
             client.raw(packet, server.address)
             reply = client.replies.next(10)
-            assert reply[0] == "/audioldm/fail", (i, packet, reply)
-            assert isinstance(reply[1][1], str) and reply[1][1], (i, packet, reply)
+            assert reply[0] == "/audioldm/fail", (i, packet[:80], reply)
+            assert isinstance(reply[1][1], str) and reply[1][1], (i, packet[:80], reply)
+            assert "Error" not in reply[1][1] and "maximum recursion" not in reply[1][1], (i, reply)
+            if i % KINDS == 10:  # the job id survives an array in the arguments
+                assert reply[1][0] == f"ar{i}" and "OSC array" in reply[1][1], reply
         assert client.replies.quiet(0.5) == []  # exactly one answer each
         elapsed = time.monotonic() - t0
-        assert elapsed < 120, elapsed
+        assert elapsed < 300, elapsed
+        print(f"{N_PACKETS} fuzz packets answered in {elapsed:.1f} s ({elapsed / N_PACKETS * 1e3:.2f} ms each)")
         st = server.stats
-        assert st.packets == N_PACKETS + 1 and st.failed == N_PACKETS and st.malformed > N_PACKETS // 9
+        assert st.packets == N_PACKETS + 1 and st.failed == N_PACKETS and st.malformed > N_PACKETS // KINDS
         assert server._thread is not None and server._thread.is_alive()
 
         # still a working engine afterwards
@@ -177,3 +209,41 @@ def test_echoed_replies_are_ignored_and_the_engine_never_answers_itself(server):
         assert client.ask("/audioldm/ping")[0] == "/audioldm/pong"
     finally:
         client.close()
+
+
+def test_a_full_bundle_is_heard_by_a_client_with_default_buffers(server):
+    client = Client(server.address)
+    try:
+        client.raw(bundle(*[osc("/audioldm/ping")] * 64), server.address)
+        got = [client.replies.next(5) for _ in range(64)]
+        assert all(m[0] == "/audioldm/pong" for m in got)
+        assert client.replies.quiet(0.3) == []
+        client.raw(bundle(*[osc("/audioldm/ping")] * 65), server.address)
+        fail = client.replies.next(5)
+        assert fail[0] == "/audioldm/fail" and "more than 64" in fail[1][1]
+        assert client.replies.quiet(0.3) == []
+    finally:
+        client.close()
+
+
+def test_an_unregistered_client_hears_its_answer_on_the_reply_port_after_another_registered(tiny_engine, tmp_path):
+    from osc_helpers import Replies, free_udp_port
+
+    reply_port = free_udp_port()
+    listener = Replies(reply_port)
+    srv = OscServer(tiny_engine, host="127.0.0.1", port=0, reply_port=reply_port, clips_dir=tmp_path / "c")
+    srv.start()
+    registered = Client(srv.address)  # registers its own port on this host
+    plain = Client(srv.address, notify=False)
+    try:
+        plain.send("/audioldm/ping")
+        assert listener.next(5)[0] == "/audioldm/pong"
+        assert registered.replies.next(5)[0] == "/audioldm/pong"  # the host's port hears it too
+        registered.send("/audioldm/ping")
+        assert registered.replies.next(5)[0] == "/audioldm/pong"
+        assert listener.quiet(0.3) == []  # a registered client's replies go only where it asked
+    finally:
+        registered.close()
+        plain.close()
+        listener.close()
+        srv.close()

@@ -279,6 +279,80 @@ def test_sigterm_cancels_the_running_job_and_leaves_no_file(tiny_model_dir, tmp_
         replies.close()
 
 
+def test_kill_9_then_restart_repairs_reports_lost_jobs_and_keeps_registrations(tiny_model_dir, tmp_path):
+    """SIGKILL mid-job, then a restart on the same clips folder and port: the crash's leftovers are removed
+    or completed and reported, the killed jobs answer "lost" (with their step), and the client that
+    registered before the kill hears its pong where it registered, without registering again."""
+    clips = tmp_path / "clips"
+    s = Serve(tiny_model_dir, clips, 9)
+    c = Client(s.address)
+    s2 = None
+    try:
+        c.send("/audioldm/generate", "killed", "x", "duration", 0.5, "steps", 500)
+        c.send("/audioldm/generate", "behind", "x", *SHORT)
+        c.replies.until(lambda m: m[0] == "/audioldm/progress" and m[1][:2] == ["killed", 3], timeout=60)
+        assert s.stop(signal.SIGKILL) == -signal.SIGKILL
+        pid = s.proc.pid
+        # what a kill during the write leaves: a sidecar whose complete WAV is still hidden, and half a part
+        sf.write(str(clips / f".kill-sidecar.{pid}-0123abcd.wav.part"), [0.1, -0.1] * 800, 16000, format="WAV")
+        (clips / "kill-sidecar.json").write_text(json.dumps({"request": {}}))
+        (clips / f".half.{pid}-89abcdef.wav.part").write_bytes(b"RIFF")
+        s2 = Serve(tiny_model_dir, clips, 9, extra=["--port", str(s.address[1])])
+        out = s2.output()
+        assert "completed 1 clip(s) a crash left between its two renames" in out, out
+        assert "removed 1 half-written temporary file(s)" in out, out
+        assert "lost job 'killed'" in out and "lost job 'behind'" in out, out
+        assert sorted(p.name for p in clips.iterdir()) == ["kill-sidecar.json", "kill-sidecar.wav"]
+        # the restarted server tells the registered client about its lost jobs, unasked
+        told = {m[1][0]: m[1][1] for m in (c.replies.next(30), c.replies.next(30))}
+        assert set(told) == {"killed", "behind"}, told
+        reply = c.ask("/audioldm/job", "killed")
+        assert reply[0] == "/audioldm/fail" and reply[1][0] == "killed", reply
+        step = int(re.search(r"at step (\d+) of 500", reply[1][1]).group(1))
+        assert step >= 3 and reply[1][1].startswith("lost: the engine stopped while it ran"), reply
+        assert reply[1][2] == "/audioldm/generate"
+        assert "stopped before the job started" in c.ask("/audioldm/job", "behind")[1][1]
+        assert c.ask("/audioldm/ping") == ("/audioldm/pong", [__version__, "tiny"])  # no new /notify
+        # a lost job may be sent again under its own id
+        c.send("/audioldm/generate", "killed", "x", *SHORT)
+        assert c.replies.job("killed")[-1][0] == "/audioldm/done"
+    finally:
+        c.close()
+        s.stop(signal.SIGKILL)
+        if s2 is not None:
+            s2.stop()
+
+
+def test_a_second_server_on_the_same_clips_folder_or_a_clips_file_is_refused(tiny_model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from osc_helpers import serve_env
+
+    a_file = tmp_path / "clips-file"
+    a_file.write_text("x")
+    base = [sys.executable, "-m", "audioldm_daw.bridge.cli", "serve", "--model", str(tiny_model_dir), "--port", "0"]
+    r = subprocess.run([*base, "--clips", str(a_file)], capture_output=True, text=True, env=serve_env(), timeout=120)
+    assert r.returncode != 0 and "is a file, not a folder" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    s = Serve(tiny_model_dir, tmp_path / "clips", 9)
+    try:
+        r = subprocess.run(
+            [*base, "--clips", str(tmp_path / "clips")], capture_output=True, text=True, env=serve_env(), timeout=120
+        )
+        assert r.returncode != 0 and "already serves the clips folder" in r.stderr, r.stderr
+        assert f"pid {s.proc.pid}" in r.stderr and "Traceback" not in r.stderr
+        r = subprocess.run(
+            [*base[:-1], str(s.address[1]), "--clips", str(tmp_path / "other")],
+            capture_output=True,
+            text=True,
+            env=serve_env(),
+            timeout=120,
+        )
+        assert r.returncode != 0 and "already listens on" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    finally:
+        s.stop()
+
+
 # -- without a model process -----------------------------------------------------------------------
 def test_every_request_has_a_handler_and_documented_replies():
     from audioldm_daw.bridge.docs import render
@@ -441,3 +515,27 @@ def test_allow_list_drops_and_counts(tiny_engine, tmp_path):
         c.close()
     finally:
         srv.close()
+
+
+def test_takes_go_to_a_subfolder_and_tempo_clips_carry_their_tempo(server, client):
+    """``count`` makes one job per take with consecutive seeds; ``folder`` puts them in a subfolder of the
+    clips folder; a clip made at a tempo carries ACID/smpl chunks a DAW warps it by."""
+    from audioldm_daw.engine.wav_chunks import read_tempo_chunks
+
+    client.send(
+        "/audioldm/generate", "take", "a drum groove", "bpm", 240, "bars", 1, "loop", 1, "steps", 2,
+        "seed", 40, "count", 2, "folder", "my-set", "name", "groove",
+    )  # fmt: skip
+    per = client.replies.jobs(["take-1", "take-2"], timeout=120)
+    done = {job: msgs[-1][1] for job, msgs in per.items()}
+    assert all(msgs[-1][0] == "/audioldm/done" for msgs in per.values()), per
+    paths = {job: Path(args[1]) for job, args in done.items()}
+    assert {p.name for p in paths.values()} == {"groove-1.wav", "groove-2.wav"}
+    assert {p.parent for p in paths.values()} == {server.clips.resolve() / "my-set"}
+    assert [done["take-1"][4], done["take-2"][4]] == [40, 41]  # consecutive seeds
+    info = read_tempo_chunks(paths["take-1"])
+    assert (info.bpm, info.beats, info.loop) == (240.0, 4, True)
+    assert sf.info(str(paths["take-1"])).frames == 48000  # one 4/4 bar at 240 bpm, to the sample
+    for bad in ("../escape", ".hidden", "a/b"):
+        reply = client.ask("/audioldm/generate", "bad-folder", "x", "folder", bad)
+        assert reply[0] == "/audioldm/fail" and "folder: expected one folder name" in reply[1][1], reply

@@ -350,3 +350,12 @@ def test_pd_parser_finds_sends_routes_and_mistakes(tmp_path):
     assert "option 'colour' is not in the protocol" in issues
     assert "routes /audioldm/progres" in issues
     assert len(problems(found)) == 3
+
+
+def test_pd_patch_sends_its_own_sample_rate():
+    """audioldm.pd asks for clips at Pd's rate: every option list ends with ``sr $7``, fed by [samplerate~]."""
+    found = parse_pd(PATCHES / "audioldm.pd")
+    lists = [args for _, args in found.option_lists]
+    assert len(lists) == 3 and all(args[-2:] == ["sr", ANY] for args in lists), lists
+    text = (PATCHES / "audioldm.pd").read_text()
+    assert "samplerate~" in text and "48000" in text

@@ -98,7 +98,7 @@ def test_every_door_offers_the_same_parameters(mode: str) -> None:
         if a.help != argparse.SUPPRESS and a.dest != "help"
     } - {"no-normalize"}
     spec = protocol.ADDRESSES[protocol.MODE_ADDRESSES[mode][0]]
-    osc = {a.name for a in spec.args if a.name != "job_id"} | (set(spec.options) - {"name"})
+    osc = {a.name for a in spec.args if a.name != "job_id"} | (set(spec.options) - {"name", "folder"})
     python = {PARAMS[f.name].name for f in fields(SOURCES[mode])}
     python |= {PARAMS[f].name for f in ("duration", "steps", "seed", "sample_rate") if PARAMS[f].applies_to(mode)}
     python |= {p.name for p in PARAMS.values() if not p.source and p.applies_to(mode)}

@@ -50,7 +50,7 @@ def clap_similarity(clap_dir: Path, waves: list[np.ndarray], prompts: list[str],
     clap, tok, fe = load_clap(clap_dir)
     clap.eval()
     features = ClapAudioFeatures(fe, torch.float64)
-    out = []
+    out: list[float] = []
     for i in range(0, len(waves), 16):
         chunk = [torch.as_tensor(np.asarray(w, dtype=np.float32)) for w in waves[i : i + 16]]
         a = embed_audio(clap, features, chunk, sr)

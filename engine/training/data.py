@@ -255,7 +255,14 @@ def _decode_all(
             caps.append(captions.get(p.resolve(), []))
             offset += len(wave)
     os.replace(tmp, cache_dir / "audio.f32")
-    index = {"key": key, "files": names, "offsets": offsets, "lengths": lengths, "captions": caps, "skipped": skipped}
+    index: dict[str, object] = {
+        "key": key,
+        "files": names,
+        "offsets": offsets,
+        "lengths": lengths,
+        "captions": caps,
+        "skipped": skipped,
+    }
     tmp_index = cache_dir / f"audio.json.{os.getpid()}.tmp"
     tmp_index.write_text(json.dumps(index))
     os.replace(tmp_index, cache_dir / "audio.json")

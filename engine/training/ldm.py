@@ -201,7 +201,9 @@ class LdmStage(Stage):
         if self.opt.text_encoder is None:
             return lambda texts: embed_text(clap, clap_tok, texts).float()
         root = Path(self.opt.text_encoder)
-        te = ClapTextModelWithProjection.from_pretrained(component_dir(root, "text_encoder")).to(dev).eval()
+        # as a torch module: transformers' decorated ``to`` is typed for a model, not a device
+        te: torch.nn.Module = ClapTextModelWithProjection.from_pretrained(component_dir(root, "text_encoder"))
+        te = te.to(dev).eval()
         tok = load_tokenizer(root / "tokenizer", root)
         return lambda texts: embed_text(te, tok, texts).float()
 

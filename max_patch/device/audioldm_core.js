@@ -1,0 +1,549 @@
+// The AudioLDM device's logic, without Max: OSC over UDP, engine presence (ping / online / offline / retry),
+// launching `audioldm-daw serve`, requests built from the device's controls, replies routed by job id,
+// clip names from prompt and seed, and the take history.
+//
+// Everything that touches the outside world is passed in (`deps`), so tests drive it with node and fakes:
+//   deps.out(...atoms)         a message to the patch (Node for Max: maxAPI.outlet)
+//   deps.post(text)            a line for the Max console
+//   deps.dgram, deps.spawn     node's dgram module and child_process.spawn
+//   deps.now(), deps.setInterval/clearInterval, deps.setTimeout/clearTimeout
+//   deps.random()              Math.random
+//   deps.fs                    node's fs (take history file)
+"use strict";
+
+const path = require("path");
+
+const ENGINE_HOST = "127.0.0.1";
+const ENGINE_PORT = 9000;
+const PING_MS = 500; // while online: one ping each 500 ms, so silence is noticed well within 2 s
+const OFFLINE_MS = 1600; // no answer for this long: offline
+const START_TIMEOUT_MS = 180000; // a launched engine that has not answered by then has failed
+const MODES = ["generate", "variation", "transfer", "inpaint", "continue", "upsample"];
+const SAMPLE_RATES = [16000, 22050, 44100, 48000];
+const MAX_SEED = 9999999; // Live stores parameter values as floats: seeds up to 2^24 survive exactly
+const TAKES_FILE = "audioldm-takes.json";
+
+// -- OSC 1.0 encoding (strings, int32, int64, float32) -------------------------------------------------
+function pad4(buf) {
+  const n = 4 - (buf.length % 4);
+  return Buffer.concat([buf, Buffer.alloc(n === 4 ? 0 : n)]);
+}
+function oscString(s) {
+  return pad4(Buffer.concat([Buffer.from(String(s), "utf8"), Buffer.alloc(1)]));
+}
+function encode(address, args) {
+  let tags = ",";
+  const parts = [];
+  for (const a of args) {
+    if (typeof a === "bigint") {
+      tags += "h";
+      const b = Buffer.alloc(8);
+      b.writeBigInt64BE(a);
+      parts.push(b);
+    } else if (typeof a === "number" && Number.isInteger(a) && a >= -2147483648 && a <= 2147483647) {
+      tags += "i";
+      const b = Buffer.alloc(4);
+      b.writeInt32BE(a);
+      parts.push(b);
+    } else if (typeof a === "number" && Number.isInteger(a)) {
+      tags += "h";
+      const b = Buffer.alloc(8);
+      b.writeBigInt64BE(BigInt(a));
+      parts.push(b);
+    } else if (typeof a === "number") {
+      tags += "f";
+      const b = Buffer.alloc(4);
+      b.writeFloatBE(a);
+      parts.push(b);
+    } else {
+      tags += "s";
+      parts.push(oscString(a));
+    }
+  }
+  return Buffer.concat([oscString(address), oscString(tags), ...parts]);
+}
+function readString(buf, at) {
+  const end = buf.indexOf(0, at);
+  if (end < 0) throw new Error("unterminated OSC string");
+  return [buf.toString("utf8", at, end), at + Math.ceil((end - at + 1) / 4) * 4];
+}
+function decode(buf) {
+  let [address, at] = readString(buf, 0);
+  if (address === "#bundle") {
+    const out = [];
+    at = 16;
+    while (at + 4 <= buf.length) {
+      const size = buf.readInt32BE(at);
+      out.push(...decode(buf.subarray(at + 4, at + 4 + size)));
+      at += 4 + size;
+    }
+    return out;
+  }
+  let tags = ",";
+  if (at < buf.length) [tags, at] = readString(buf, at);
+  const args = [];
+  for (const t of tags.slice(1)) {
+    if (t === "i") (args.push(buf.readInt32BE(at)), (at += 4));
+    else if (t === "f") (args.push(buf.readFloatBE(at)), (at += 4));
+    else if (t === "d") (args.push(buf.readDoubleBE(at)), (at += 8));
+    else if (t === "h") {
+      const v = buf.readBigInt64BE(at);
+      args.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+      at += 8;
+    } else if (t === "s" || t === "S") {
+      let s;
+      [s, at] = readString(buf, at);
+      args.push(s);
+    } else if (t === "T") args.push(1);
+    else if (t === "F") args.push(0);
+    else if (t === "N") args.push(null);
+    else throw new Error(`unsupported OSC type tag ${t}`);
+  }
+  return [[address, args]];
+}
+
+// -- names ---------------------------------------------------------------------------------------------
+// A file-name stem: lower case, words joined by "-", nothing but [a-z0-9-], at most 40 characters.
+function slug(text, fallback = "clip") {
+  const s = String(text || "")
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 40)
+    .replace(/-+$/g, "");
+  return s || fallback;
+}
+function fmtNumber(x) {
+  return Number.isInteger(x) ? String(x) : String(Math.round(x * 100) / 100).replace(".", "p");
+}
+// "warm-pad_s1234"; a loop carries its tempo: "funk-drum-loop_s77_96bpm".
+function clipName({ prompt, seed, loop, bpm, mode, input }) {
+  const base = prompt ? slug(prompt) : `${slug(path.parse(input || "").name, "take")}-${mode === "generate" ? "" : mode}`;
+  let name = `${base.replace(/-+$/, "")}_s${seed}`;
+  if (loop && bpm) name += `_${fmtNumber(bpm)}bpm`;
+  return name;
+}
+// The per-set subfolder: a name the engine's `folder` option accepts as it is.
+function folderName(text) {
+  return slug(text, "");
+}
+function defaultFolder(now) {
+  const d = new Date(now);
+  const p = (n) => String(n).padStart(2, "0");
+  return `live-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}`;
+}
+function engineRate(liveRate) {
+  // the clip's sample rate follows Live's: the same where the engine offers it, else the nearest above
+  // (or 48000 for rates above 48 kHz, which Live resamples)
+  const r = Math.round(Number(liveRate) || 0);
+  if (SAMPLE_RATES.includes(r)) return r;
+  return SAMPLE_RATES.find((x) => x >= r) || 48000;
+}
+
+// -- the device ----------------------------------------------------------------------------------------
+class Device {
+  constructor(deps, options = {}) {
+    this.deps = deps;
+    this.host = options.host || ENGINE_HOST;
+    this.port = options.port || ENGINE_PORT;
+    this.instance = options.instance || Math.floor(deps.random() * 36 ** 6).toString(36);
+    this.state = {
+      prompt: "",
+      mode: 0,
+      bars: 4,
+      seconds: 8,
+      lengthmode: 0, // 0 bars at Live's tempo, 1 seconds
+      loop: 0,
+      steps: 50,
+      guidance: 2.5,
+      seed: 1234,
+      newseed: 1,
+      strength: 0.5,
+      start: 1,
+      end: 2,
+      extend: 2, // bars added by continue
+      tempo: 120,
+      signature: 4,
+      samplerate: 48000,
+      folder: "",
+      input: "",
+      target: 0, // 0 session slot, 1 arrangement, 2 file only
+      autoinsert: 0,
+      engine: "audioldm-daw",
+      model: "",
+    };
+    this.online = false;
+    this.lastPong = -Infinity;
+    this.pingedAt = null;
+    this.version = "";
+    this.model = "";
+    this.clipsDir = "";
+    this.folderSupported = true;
+    this.jobs = new Map(); // job id -> the request's settings
+    this.counter = 0;
+    this.latest = "";
+    this.takes = [];
+    this.selected = -1;
+    this.child = null;
+    this.startedAt = null;
+    this.sock = null;
+    this.replyPort = 0;
+  }
+
+  // -- transport ---------------------------------------------------------------------------------------
+  open() {
+    return new Promise((resolve, reject) => {
+      const sock = this.deps.dgram.createSocket("udp4");
+      sock.on("message", (msg) => {
+        let messages;
+        try {
+          messages = decode(msg);
+        } catch (err) {
+          this.deps.post(`audioldm: unreadable packet: ${err.message}`);
+          return;
+        }
+        for (const [address, args] of messages) this.reply(address, args);
+      });
+      sock.once("error", reject);
+      // one socket per device, on a port the system picks: the engine sends this device's replies here
+      sock.bind(0, "127.0.0.1", () => {
+        this.sock = sock;
+        this.replyPort = sock.address().port;
+        this.deps.out("replyport", this.replyPort);
+        this.tick();
+        this.timer = this.deps.setInterval(() => this.tick(), PING_MS);
+        resolve(this.replyPort);
+      });
+    });
+  }
+  close() {
+    if (this.timer) this.deps.clearInterval(this.timer);
+    if (this.sock) this.sock.close();
+    this.sock = null;
+    this.stopEngine(true);
+  }
+  send(address, ...args) {
+    if (!this.sock) return;
+    this.sock.send(encode(address, args), this.port, this.host);
+  }
+
+  // -- presence ----------------------------------------------------------------------------------------
+  tick() {
+    const now = this.deps.now();
+    if (this.online && now - this.lastPong > OFFLINE_MS) this.setOnline(false);
+    if (!this.online) this.send("/audioldm/notify", this.replyPort); // (again) after an engine restart
+    this.send("/audioldm/ping");
+    if (this.startedAt !== null && !this.online && now - this.startedAt > START_TIMEOUT_MS) {
+      this.startedAt = null;
+      this.status("the engine did not answer within 3 minutes: see the Max console");
+    } else if (this.startedAt !== null && !this.online) {
+      this.status(`starting the engine ... ${Math.round((now - this.startedAt) / 1000)} s`);
+    }
+  }
+  setOnline(on) {
+    if (on === this.online) return;
+    this.online = on;
+    this.deps.out("online", on ? 1 : 0);
+    if (on) {
+      this.startedAt = null;
+      this.send("/audioldm/status");
+      this.status(`online: ${this.model} (engine ${this.version})`);
+      for (const id of this.jobs.keys()) this.send("/audioldm/job", id); // replies lost while away
+    } else {
+      this.status("offline: no engine on port " + this.port + " (click Start Engine, or run audioldm-daw serve)");
+    }
+  }
+  status(text) {
+    this.deps.out("status", text);
+  }
+
+  // -- launching the engine ----------------------------------------------------------------------------
+  startEngine() {
+    if (this.online) return this.status("the engine is already running");
+    if (this.child) return this.status("the engine is starting ...");
+    const args = ["serve", "--port", String(this.port)];
+    if (this.state.model) args.push("--model", this.state.model);
+    let child;
+    try {
+      child = this.deps.spawn(this.state.engine, args, { stdio: ["ignore", "pipe", "pipe"] });
+    } catch (err) {
+      return this.status(`could not start ${this.state.engine}: ${err.message}`);
+    }
+    this.child = child;
+    this.startedAt = this.deps.now();
+    this.deps.post(`audioldm: ${this.state.engine} ${args.join(" ")}`);
+    const log = (data) =>
+      String(data)
+        .split(/\r?\n/)
+        .filter(Boolean)
+        .forEach((line) => this.deps.post(`audioldm-daw: ${line}`));
+    if (child.stdout) child.stdout.on("data", log);
+    if (child.stderr) child.stderr.on("data", log);
+    child.on("error", (err) => {
+      this.child = null;
+      this.startedAt = null;
+      this.status(`could not start ${this.state.engine}: ${err.message} (set the engine path)`);
+    });
+    child.on("exit", (code) => {
+      this.child = null;
+      if (!this.online) {
+        this.startedAt = null;
+        this.status(`the engine stopped (exit ${code}): see the Max console`);
+      }
+    });
+    this.status("starting the engine ...");
+  }
+  stopEngine(quiet) {
+    if (!this.child) return quiet ? undefined : this.status("this device did not start the engine");
+    this.child.kill();
+    this.child = null;
+  }
+
+  // -- controls ----------------------------------------------------------------------------------------
+  set(key, ...value) {
+    if (!(key in this.state)) return this.deps.post(`audioldm: unknown setting ${key}`);
+    const text = ["prompt", "folder", "input", "engine", "model"].includes(key);
+    let v = text ? value.join(" ") : Number(value[0]);
+    if (text && /^text$/.test(value[0]) && value.length >= 1) v = value.slice(1).join(" "); // textedit's "text ..."
+    if (key === "input") v = String(v).replace(/^"|"$/g, "");
+    if (key === "folder") {
+      v = folderName(v);
+      if (v !== value.join(" ")) this.deps.out("folder", v);
+    }
+    if (!text && !Number.isFinite(v)) return;
+    this.state[key] = v;
+  }
+
+  lengthBars() {
+    return this.state.lengthmode === 0;
+  }
+  // the request for the current controls (or for a take's settings)
+  request(s = this.state) {
+    const mode = MODES[s.mode] || "generate";
+    const seed = s.seed;
+    const folder = s.folder;
+    const jobId = `m4l-${this.instance}-${++this.counter}`;
+    const opts = ["steps", Math.round(s.steps), "guidance", s.guidance, "seed", seed, "sr", engineRate(s.samplerate)];
+    const length = [];
+    const bars = s.lengthmode === 0;
+    if (mode === "generate" || mode === "variation") {
+      if (bars) length.push("bpm", s.tempo, "bars", s.bars, "beats", s.signature);
+      else length.push("duration", s.seconds);
+      length.push("loop", s.loop ? 1 : 0);
+    }
+    const loop = (mode === "generate" || mode === "variation") && !!s.loop;
+    const name = clipName({ prompt: mode === "variation" ? "" : s.prompt, seed, loop, bpm: bars ? s.tempo : 0, mode, input: s.input });
+    const tail = [...length, ...opts, "name", name];
+    if (folder && this.folderSupported) tail.push("folder", folder);
+    let fixed;
+    const barSeconds = (n) => (n * s.signature * 60) / s.tempo;
+    if (mode === "generate") fixed = [s.prompt];
+    else if (mode === "variation") fixed = [s.input];
+    else if (mode === "transfer") fixed = [s.input, s.prompt];
+    else if (mode === "inpaint") fixed = [s.input, s.start, s.end, ...(s.prompt ? [s.prompt] : [])];
+    else if (mode === "continue") fixed = [s.input, bars ? barSeconds(s.extend) : s.extend, ...(s.prompt ? [s.prompt] : [])];
+    else fixed = [s.input, ...(s.prompt ? [s.prompt] : [])];
+    if (mode === "transfer") tail.push("strength", s.strength);
+    const take = {
+      job: jobId, mode, prompt: s.prompt, seed, name, loop, folder,
+      bars: bars ? s.bars : null, bpm: bars ? s.tempo : null, seconds: bars ? barSeconds(s.bars) : s.seconds,
+      settings: { ...s },
+    };  // prettier-ignore
+    return { address: `/audioldm/${mode}`, args: [jobId, ...fixed, ...tail], take };
+  }
+
+  check(s) {
+    const mode = MODES[s.mode] || "generate";
+    if ((mode === "generate" || mode === "transfer") && !s.prompt.trim()) return "type a prompt first";
+    if (mode !== "generate" && !s.input) return `${mode} needs an input: drop a file or use a take as input`;
+    if (s.lengthmode === 0 && !(s.tempo > 0)) return "Live's tempo is not known yet";
+    return "";
+  }
+
+  generate(settings) {
+    const s = settings || this.state;
+    const problem = this.check(s);
+    if (problem) return this.status(problem);
+    if (!this.online) return this.status("offline: start the engine first (Start Engine)");
+    if (!settings && s.newseed) {
+      s.seed = Math.floor(this.deps.random() * (MAX_SEED + 1));
+      this.deps.out("seed", s.seed);
+    }
+    if (!s.folder) {
+      this.state.folder = s.folder = defaultFolder(this.deps.now());
+      this.deps.out("folder", s.folder); // stored in the device's Folder field, so it is saved with the set
+    }
+    const { address, args, take } = this.request(s);
+    this.jobs.set(take.job, { address, args, take });
+    this.latest = take.job;
+    this.send(address, ...args);
+    this.status(`sent ${take.name}`);
+    this.deps.post(`audioldm-send: ${address} ${args.join(" ")}`);
+  }
+  cancel() {
+    if (this.latest) this.send("/audioldm/cancel", this.latest);
+  }
+  reroll() {
+    const t = this.takes[this.selected];
+    const base = t ? { ...t.settings } : { ...this.state };
+    base.seed = Math.floor(this.deps.random() * (MAX_SEED + 1));
+    this.generate(base);
+  }
+
+  // -- replies -----------------------------------------------------------------------------------------
+  reply(address, args) {
+    if (address === "/audioldm/pong") {
+      this.version = String(args[0]);
+      this.model = String(args[1]);
+      this.lastPong = this.deps.now();
+      this.setOnline(true);
+      return;
+    }
+    if (address === "/audioldm/notified") return;
+    if (address === "/audioldm/status") {
+      this.clipsDir = String(args[4] || "");
+      if (this.takes.length === 0) this.loadTakes();
+      return;
+    }
+    const id = String(args[0]);
+    const job = this.jobs.get(id);
+    if (!job && address !== "/audioldm/fail") return; // another device's job (or an old one)
+    if (address === "/audioldm/queued") this.status(`queued ${job.take.name} (${args[1]} ahead)`);
+    else if (address === "/audioldm/progress") {
+      this.deps.out("progress", Number(args[1]) / Math.max(1, Number(args[2])));
+      this.status(`${job.take.name}: step ${args[1]} of ${args[2]}`);
+    } else if (address === "/audioldm/done") this.done(job, args);
+    else if (address === "/audioldm/cancelled") {
+      this.jobs.delete(id);
+      this.deps.out("progress", 0);
+      this.status(`cancelled ${job.take.name}`);
+    } else if (address === "/audioldm/fail") this.failed(job, id, args);
+  }
+  failed(job, id, args) {
+    const message = String(args[1] || "");
+    if (!job) {
+      if (id === "") this.deps.post(`audioldm: the engine could not read a request: ${message}`);
+      return;
+    }
+    this.jobs.delete(id);
+    if (/folder/.test(message) && job.args.includes("folder") && this.folderSupported) {
+      // an engine without the `folder` option: say so once, and send the job again without it
+      this.folderSupported = false;
+      this.deps.post("audioldm: this engine has no `folder` option; clips go to its clips folder");
+      return this.generate(job.take.settings);
+    }
+    this.deps.out("progress", 0);
+    this.status(`failed: ${message}`);
+  }
+  done(job, args) {
+    const [, file, seconds, rate, seed, warning] = args;
+    this.jobs.delete(job.take.job);
+    const take = { ...job.take, path: String(file), seconds: Number(seconds), sr: Number(rate), seed: Number(seed) };
+    this.takes.push(take);
+    this.selected = this.takes.length - 1;
+    this.saveTakes();
+    this.showTakes();
+    this.deps.out("progress", 1);
+    this.deps.out("load", take.path);
+    this.status(`done: ${path.basename(take.path)}${warning ? " (" + warning + ")" : ""}`);
+    if (this.state.autoinsert) this.insert();
+  }
+
+  // -- takes -------------------------------------------------------------------------------------------
+  label(t, i) {
+    const len = t.bars ? `${t.bars} bar${t.bars === 1 ? "" : "s"}` : `${Math.round(t.seconds * 10) / 10} s`;
+    return `${i + 1}. ${t.name} (${t.mode}, ${len})`;
+  }
+  showTakes() {
+    this.deps.out("takes", "clear");
+    this.takes.forEach((t, i) => this.deps.out("takes", "append", this.label(t, i)));
+    if (this.selected >= 0) this.deps.out("takes", "set", this.selected);
+  }
+  take(i) {
+    if (!this.takes[i]) return;
+    this.selected = i;
+    this.deps.out("load", this.takes[i].path); // audition: the patch loads it into its buffer and plays it
+  }
+  recall() {
+    const t = this.takes[this.selected];
+    if (!t) return this.status("no take selected");
+    const s = t.settings;
+    for (const key of ["mode", "bars", "seconds", "lengthmode", "loop", "steps", "guidance", "strength"]) {
+      this.state[key] = s[key];
+      this.deps.out(key, s[key]);
+    }
+    this.state.prompt = s.prompt;
+    this.deps.out("prompt", s.prompt);
+    this.state.seed = t.seed;
+    this.state.newseed = 0;
+    this.deps.out("seed", t.seed);
+    this.deps.out("newseed", 0);
+    this.status(`recalled ${t.name}: seed ${t.seed}, new seed off`);
+  }
+  useAsInput() {
+    const t = this.takes[this.selected];
+    if (!t) return this.status("no take selected");
+    this.state.input = t.path;
+    this.deps.out("input", t.path);
+    this.status(`input: ${path.basename(t.path)} (variation, transfer, inpaint, continue, upsample)`);
+  }
+  insert() {
+    const t = this.takes[this.selected];
+    if (!t) return this.status("no take selected");
+    const beats = t.bars ? t.bars * (t.settings.signature || 4) : 0;
+    const target = ["session", "arrangement", "file"][this.state.target] || "session";
+    if (target === "file") return this.reveal(t.path, "");
+    this.deps.out("insert", target, t.path, t.name, beats, t.loop ? 1 : 0);
+  }
+  // the Live API's answer to `insert` (from audioldm_live.js)
+  inserted(ok, ...why) {
+    const t = this.takes[this.selected];
+    if (Number(ok)) return this.status(`placed ${t ? t.name : "the clip"}: ${why.join(" ")}`);
+    if (t) this.reveal(t.path, why.join(" "));
+  }
+  reveal(file, why) {
+    const platform = this.deps.platform || process.platform;
+    const cmd = platform === "darwin" ? ["open", ["-R", file]] : platform === "win32" ? ["explorer", [`/select,${file.replace(/\//g, "\\")}`]] : ["xdg-open", [path.dirname(file)]];
+    try {
+      const c = this.deps.spawn(cmd[0], cmd[1], { stdio: "ignore", detached: true });
+      if (c && c.on) c.on("error", () => {});
+      if (c && c.unref) c.unref();
+    } catch (err) {
+      this.deps.post(`audioldm: could not open the folder: ${err.message}`);
+    }
+    this.status(`${why ? why + ": " : ""}opened the folder of ${path.basename(file)}; drag it from there (or from Live's browser)`);
+  }
+  takesFile() {
+    const t = this.takes[this.takes.length - 1];
+    if (t && t.path) return path.join(path.dirname(t.path), TAKES_FILE);
+    if (this.clipsDir && this.state.folder) return path.join(this.clipsDir, this.state.folder, TAKES_FILE);
+    return "";
+  }
+  saveTakes() {
+    const file = this.takesFile();
+    if (!file || !this.deps.fs) return;
+    try {
+      this.deps.fs.writeFileSync(file, JSON.stringify(this.takes, null, 1));
+    } catch (err) {
+      this.deps.post(`audioldm: could not save the take list: ${err.message}`);
+    }
+  }
+  loadTakes() {
+    const file = this.takesFile();
+    if (!file || !this.deps.fs) return;
+    try {
+      const takes = JSON.parse(this.deps.fs.readFileSync(file, "utf8"));
+      if (Array.isArray(takes)) {
+        this.takes = takes.filter((t) => t && t.path && this.deps.fs.existsSync(t.path));
+        this.selected = this.takes.length - 1;
+        this.showTakes();
+      }
+    } catch (err) {
+      if (err.code !== "ENOENT") this.deps.post(`audioldm: could not read ${file}: ${err.message}`);
+    }
+  }
+}
+
+module.exports = { Device, encode, decode, slug, clipName, folderName, defaultFolder, engineRate, MODES, PING_MS, OFFLINE_MS };

@@ -1,0 +1,236 @@
+"""The REAPER scripts (daw/reaper/*.lua) under a Lua interpreter with a stub ``reaper`` API that records every call.
+
+The stub's ``ExecProcess`` runs the command line through /bin/sh, as REAPER does on macOS and Linux, so the
+script drives the real ``audioldm-daw send`` against a real ``serve`` on the tiny model: the quoting of
+prompts, the JSON it parses and the calls it makes to place the clip are all checked end to end.
+Not checked here: REAPER itself, and Windows' command-line quoting (``M.quote(s, true)``).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.osc_helpers import free_udp_port, shared_server
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = ROOT / "daw" / "reaper" / "audioldm_daw.lua"
+LUA = shutil.which("lua5.4") or shutil.which("lua")
+pytestmark = pytest.mark.skipif(LUA is None, reason="needs a Lua interpreter (apt-get install lua5.4)")
+
+HARNESS = r"""
+local module_path, scenario_path = arg[1], arg[2]
+local S = dofile(scenario_path)            -- the scenario: ext state, selection, answers to dialogs
+local calls = {}
+local function rec(name, ...)
+  local t = { name }
+  for i = 1, select("#", ...) do t[#t + 1] = tostring((select(i, ...))) end
+  calls[#calls + 1] = t
+end
+local impl = {
+  GetOS = function() return "Other" end,
+  HasExtState = function(_, k) return S.ext[k] ~= nil end,
+  GetExtState = function(_, k) return S.ext[k] or "" end,
+  SetExtState = function(_, k, v) S.ext[k] = v end,
+  GetSelectedTrack = function() return S.track end,
+  GetCursorPosition = function() return S.cursor or 0 end,
+  TimeMap_GetTimeSigAtTime = function() return S.num or 4, S.denom or 4, S.bpm or 120 end,
+  GetUserInputs = function(title, n, captions, defaults)
+    local a = table.remove(S.answers, 1)
+    if a == nil then return false, "" end
+    return true, table.concat(a, "\n")
+  end,
+  ExecProcess = function(cmd, timeout)
+    local p = io.popen(cmd .. " 2>&1")
+    local out = p:read("a")
+    local _, _, code = p:close()
+    return tostring(code) .. "\n" .. out
+  end,
+  AddMediaItemToTrack = function() return "ITEM_NEW" end,
+  AddTakeToMediaItem = function() return "TAKE_NEW" end,
+  PCM_Source_CreateFromFile = function(p) return "SRC_NEW" end,
+  GetSelectedMediaItem = function() return S.item end,
+  GetActiveTake = function() return "TAKE0" end,
+  TakeIsMIDI = function() return false end,
+  GetMediaItemTake_Source = function() return "SRC0" end,
+  GetMediaSourceFileName = function() return S.item_path end,
+  GetMediaItemInfo_Value = function(_, k) return S.item_info[k] end,
+  GetMediaItemTakeInfo_Value = function(_, k) return S.take_info[k] end,
+  GetSet_LoopTimeRange = function() return S.ts0 or 0, S.ts1 or 0 end,
+}
+reaper = setmetatable({}, { __index = function(_, name)
+  return function(...)
+    rec(name, ...)
+    local f = impl[name]
+    if f then return f(...) end
+  end
+end })
+local M = dofile(module_path)
+local fn = M[S.call]
+local ok, err = pcall(fn, S.arg)
+if not ok then rec("LUA_ERROR", err) end
+for _, c in ipairs(calls) do io.write(table.concat(c, "\t"), "\n") end
+"""
+
+
+def lua_string(s: str) -> str:
+    return "[==[" + s + "]==]"
+
+
+def run_script(tmp_path: Path, call: str, arg: str | None = None, **scenario) -> list[list[str]]:
+    """Run ``M.<call>(arg)`` with the stub; the recorded REAPER calls, each [name, args...]."""
+    ext = scenario.pop("ext", {})
+    lines = ["return {", f"  call = {lua_string(call)},"]
+    if arg is not None:
+        lines.append(f"  arg = {lua_string(arg)},")
+    lines.append("  ext = {" + ", ".join(f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in ext.items()) + "},")
+    answers = scenario.pop("answers", [])
+    lines.append("  answers = {" + ", ".join("{" + ", ".join(map(lua_string, a)) + "}" for a in answers) + "},")
+    for key, value in scenario.items():
+        if isinstance(value, str):
+            lines.append(f"  {key} = {lua_string(value)},")
+        elif isinstance(value, dict):
+            lines.append(f"  {key} = {{" + ", ".join(f"{k} = {v!r}" for k, v in value.items()) + "},")
+        else:
+            lines.append(f"  {key} = {value!r},")
+    lines.append("}")
+    (tmp_path / "scenario.lua").write_text("\n".join(lines))
+    (tmp_path / "harness.lua").write_text(HARNESS)
+    r = subprocess.run(
+        [LUA, str(tmp_path / "harness.lua"), str(MODULE), str(tmp_path / "scenario.lua")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert r.returncode == 0, r.stderr
+    calls = [line.split("\t") for line in r.stdout.splitlines() if line]
+    assert not [c for c in calls if c[0] == "LUA_ERROR"], calls
+    return calls
+
+
+def named(calls: list[list[str]], name: str) -> list[list[str]]:
+    return [c for c in calls if c[0] == name]
+
+
+@pytest.fixture(scope="module")
+def engine_ext(tiny_model_dir: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+    server = shared_server(tiny_model_dir, request)
+    exe = f"{shlex.quote(sys.executable)} -m audioldm_daw.bridge.cli"
+    return {"exe": exe, "host": server.address[0], "port": str(server.address[1]), "steps": "2"}
+
+
+def test_generate_at_edit_cursor_inserts_the_clip_named_after_prompt_and_seed(
+    engine_ext: dict[str, str], tmp_path: Path
+) -> None:
+    prompt = 'warm pad, "quoted" $HOME `x` \\ end'
+    calls = run_script(
+        tmp_path, "generate_at_cursor", ext=engine_ext, track="TRACK1", cursor=2.5, bpm=120, answers=[[prompt, "0.5"]]
+    )
+    assert not named(calls, "ShowMessageBox"), calls
+    [exe] = named(calls, "ExecProcess")
+    assert "send generate" in exe[1] and '--bars "0.5" --bpm "120" --beats "4"' in exe[1] and "--json" in exe[1]
+    assert named(calls, "AddMediaItemToTrack") == [["AddMediaItemToTrack", "TRACK1"]]
+    [src] = named(calls, "PCM_Source_CreateFromFile")
+    path = Path(src[1])
+    assert path.is_file() and sf.info(str(path)).duration == pytest.approx(1.0)
+    side = json.loads(path.with_suffix(".json").read_text())
+    assert side["request"]["source"]["prompt"] == prompt  # the shell quoting kept every character
+    seed = side["request"]["seed"]
+    assert ["SetMediaItemInfo_Value", "ITEM_NEW", "D_POSITION", "2.5"] in calls
+    assert ["SetMediaItemInfo_Value", "ITEM_NEW", "D_LENGTH", "1.0"] in calls
+    assert ["GetSetMediaItemTakeInfo_String", "TAKE_NEW", "P_NAME", f"{prompt} (seed {seed})", "true"] in calls
+    assert named(calls, "Undo_EndBlock") and named(calls, "UpdateArrange")
+    assert ["SetExtState", "audioldm_daw", "last_prompt", prompt, "true"] in calls
+
+
+def test_generate_reads_the_time_signature_in_quarter_note_beats(engine_ext: dict[str, str], tmp_path: Path) -> None:
+    calls = run_script(
+        tmp_path, "generate_at_cursor", ext=engine_ext, track="T", bpm=90, num=6, denom=8, answers=[["x", "1"]]
+    )
+    [exe] = named(calls, "ExecProcess")
+    assert '--bars "1" --bpm "90" --beats "3"' in exe[1]
+    assert ["SetMediaItemInfo_Value", "ITEM_NEW", "D_LENGTH", "2.0"] in calls  # 3 quarter notes at 90 bpm
+
+
+def test_errors_are_shown_and_nothing_is_inserted(engine_ext: dict[str, str], tmp_path: Path) -> None:
+    no_engine = dict(engine_ext, port=str(free_udp_port()))
+    calls = run_script(tmp_path, "generate_at_cursor", ext=no_engine, track="T", answers=[["pad", "1"]])
+    [box] = named(calls, "ShowMessageBox")
+    assert "no audioldm-daw engine answers" in box[1] and "audioldm-daw serve" in box[1]
+    assert not named(calls, "AddMediaItemToTrack")
+
+    calls = run_script(tmp_path, "generate_at_cursor", ext=engine_ext, answers=[["pad", "1"]])  # no track
+    assert "Select a track first" in named(calls, "ShowMessageBox")[0][1] and not named(calls, "ExecProcess")
+
+    missing = dict(engine_ext, exe="/nonexistent/audioldm-daw")
+    calls = run_script(tmp_path, "generate_at_cursor", ext=missing, track="T", answers=[["pad", "1"]])
+    assert "could not run" in named(calls, "ShowMessageBox")[0][1]
+
+    calls = run_script(tmp_path, "generate_at_cursor", ext=engine_ext, track="T", answers=[])  # cancelled
+    assert not named(calls, "ExecProcess") and not named(calls, "ShowMessageBox")
+
+
+@pytest.fixture()
+def item(tmp_path: Path) -> dict:
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    sf.write(tmp_path / "take one.wav", (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), sr)
+    return {
+        "item": "ITEM0",
+        "item_path": str(tmp_path / "take one.wav"),
+        "item_info": {"D_POSITION": 10.0, "D_LENGTH": 1.0},
+        "take_info": {"D_STARTOFFS": 0.25, "D_PLAYRATE": 1.0},
+    }
+
+
+def _new_take(calls: list[list[str]]) -> dict:
+    assert not named(calls, "ShowMessageBox"), calls
+    assert named(calls, "AddTakeToMediaItem") == [["AddTakeToMediaItem", "ITEM0"]]
+    [src] = named(calls, "PCM_Source_CreateFromFile")
+    assert ["SetActiveTake", "TAKE_NEW"] in calls
+    return json.loads(Path(src[1]).with_suffix(".json").read_text())
+
+
+def test_inpaint_regenerates_the_time_selection_in_source_time(
+    engine_ext: dict[str, str], item: dict, tmp_path: Path
+) -> None:
+    calls = run_script(
+        tmp_path, "process_selected", "inpaint", ext=engine_ext, ts0=10.25, ts1=10.5, answers=[["a cymbal"]], **item
+    )
+    side = _new_take(calls)
+    src = side["request"]["source"]
+    assert (src["mode"], src["start"], src["end"], src["prompt"]) == ("inpaint", 0.5, 0.75, "a cymbal")
+    assert src["input_path"] == item["item_path"]
+    assert ["SetMediaItemTakeInfo_Value", "TAKE_NEW", "D_STARTOFFS", "0.25"] in calls  # the input's timeline kept
+    name = named(calls, "GetSetMediaItemTakeInfo_String")[0][3]
+    assert name.startswith("inpaint 0.5-0.75 s: a cymbal (seed ")
+
+    calls = run_script(tmp_path, "process_selected", "inpaint", ext=engine_ext, answers=[["x"]], **item)
+    assert "Make a time selection" in named(calls, "ShowMessageBox")[0][1]
+    # a selection past the source's end: the engine's own words come back
+    late = dict(item, item_info={"D_POSITION": 10.0, "D_LENGTH": 8.0})
+    calls = run_script(tmp_path, "process_selected", "inpaint", ext=engine_ext, ts0=13, ts1=14, answers=[[""]], **late)
+    assert "start_s: 3.25 is past the input's end" in named(calls, "ShowMessageBox")[0][1]
+    assert not named(calls, "AddTakeToMediaItem")
+
+
+def test_transfer_and_variation_of_the_selected_item(engine_ext: dict[str, str], item: dict, tmp_path: Path) -> None:
+    calls = run_script(
+        tmp_path, "process_selected", "transfer", ext=engine_ext, answers=[["a string quartet", "0.6"]], **item
+    )
+    src = _new_take(calls)["request"]["source"]
+    assert (src["mode"], src["prompt"], src["strength"]) == ("transfer", "a string quartet", 0.6)
+    calls = run_script(tmp_path, "process_selected", "variation", ext=engine_ext, **item)
+    side = _new_take(calls)
+    assert side["request"]["source"]["mode"] == "variation" and side["request"]["duration"] == 1.0
+    assert ["SetMediaItemTakeInfo_Value", "TAKE_NEW", "D_STARTOFFS", "0"] in calls
+    calls = run_script(tmp_path, "process_selected", "variation", ext=engine_ext)  # nothing selected
+    assert "Select an item first" in named(calls, "ShowMessageBox")[0][1]
