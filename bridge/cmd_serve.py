@@ -26,6 +26,7 @@ from audioldm_daw.bridge.journal import StateLock
 from audioldm_daw.bridge.options import add_model_options, load_engine
 from audioldm_daw.engine.errors import InvalidRequest
 
+ACCESS_LOG = "audioldm_daw.access"  # the request/job lines; bridge/osc_server.py and bridge/jobs.py write them
 HELP = "serve the OSC protocol for Max, Pd and DAW scripts (UDP; see docs/OSC.md)"
 DEFAULT_HOST = "127.0.0.1"
 
@@ -34,6 +35,12 @@ log = logging.getLogger(__name__)
 
 def configure(p: argparse.ArgumentParser) -> None:
     add_model_options(p)
+    p.add_argument(
+        "--inbox",
+        default=None,
+        metavar="DIR",
+        help="also render request files dropped into DIR (as `audioldm-daw inbox DIR` does)",
+    )
     p.add_argument(
         "--host",
         default=None,
@@ -164,6 +171,10 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
             print(f"  completed {p.name}", flush=True)
         for p in repaired.removed:
             print(f"  removed {p.name}", flush=True)
+    from audioldm_daw.bridge.progress import Stopwatch, announce_loading
+
+    clock = Stopwatch()
+    announce_loading(args.model, args.device)
     engine = load_engine(args)
     audition = None
     if not args.no_audition:
@@ -199,8 +210,17 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
     print(f"clips folder {server.clips_dir}")
     allowed = ", ".join(str(n) for n in networks) or "loopback only"
     print(f"replies go to the sender's /audioldm/notify port, else {args.reply_port}; accepting {allowed}")
+    _log_requests()
     server.start()
     print(f"listening on udp://{bound_host}:{bound_port} (Ctrl-C to stop)", flush=True)
+    clock.done("ready")
+    if args.inbox:
+        from audioldm_daw.bridge.inbox import Inbox
+
+        local = "127.0.0.1" if bound_host in ("0.0.0.0", "::") else bound_host
+        inbox = Inbox(Path(args.inbox), local, bound_port, say=lambda line: print(f"inbox: {line}", flush=True))
+        threading.Thread(target=inbox.run, kwargs={"stop": stop.is_set}, daemon=True, name="inbox").start()
+        print(f"inbox {Path(args.inbox).resolve()}: request files dropped there are rendered", flush=True)
     try:
         while not stop.wait(0.5):
             pass
@@ -215,3 +235,14 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
         flush=True,
     )
     return 0
+
+
+def _log_requests() -> None:
+    """One line on stdout per request and per finished job (who asked for what, how it ended), so the
+    person running the engine sees who is using it."""
+    access = logging.getLogger(ACCESS_LOG)
+    access.setLevel(logging.INFO)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    access.addHandler(handler)
+    access.propagate = False

@@ -199,6 +199,9 @@ class Inbox:
             except EngineUnavailable as exc:
                 claimed.rename(path)
                 return Outcome(path.name, False, f"{exc}; it stays in the inbox", retry=True)
+            if any(isinstance(r, JobFailed) and str(r) == "cancelled" for r in results.values()):
+                claimed.rename(path)  # the engine stopped (or someone cancelled it): not the request's fault
+                return Outcome(path.name, False, "cancelled in the engine; it stays in the inbox", retry=True)
             errors = [r for r in results.values() if isinstance(r, JobFailed)]
             if errors:
                 return self._failed(claimed, path.name, "; ".join(str(e) for e in errors))

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from audioldm_daw.engine.request import GenerateRequest
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("audioldm_daw.access")  # one line per finished job; `serve` shows them
 
 Client = tuple[Any, ...]  # the sender's socket address, (host, port[, ...])
 SendFn = Callable[[Client, str, list[Any]], None]
@@ -389,6 +390,10 @@ class JobQueue:
             del self._per_client[job.client]
         if self.journal is not None:
             self.journal.ended(job.id, state)
+        what = args[1] if len(args) > 1 else ""
+        access.info(
+            "%s job %r from %s: %s in %.1f s", state, job.id, job.client[0], what, time.monotonic() - job.created
+        )
         self._reply(job, address, args)
 
     def _finish_cancelled(self, job: Job, cancellers: list[Client]) -> None:

@@ -45,6 +45,7 @@ from audioldm_daw.bridge.protocol import MAX_JOB_ID_CHARS, ProtocolError, Reques
 from audioldm_daw.engine.errors import EngineError, InvalidRequest
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("audioldm_daw.access")  # one line per request; `serve` shows them
 
 SUPPORTED_TAGS = frozenset("ihfdsbrmtTFN[]")  # what python-osc decodes; anything else would be skipped
 MAX_BUNDLE_DEPTH = 8
@@ -558,6 +559,8 @@ class OscServer:
                     )
             request = protocol.parse_request(address, args)
             job_id = request.job_id
+            if request.spec.generating or address == "/audioldm/cancel":
+                access.info("%s job %r from %s", address, job_id, client[0])
             self._handlers[request.spec.address](request, client)
         except ProtocolError as exc:
             self.fail(client, exc.job_id, exc.message, exc.address or address)
@@ -632,9 +635,7 @@ class OscServer:
 
         self.door.submit(check, lambda msg: self.fail(client, job_id, msg, address), timed_out, inline=not reads_file)
 
-    def _queue(
-        self, takes: list[Any], job_id: str, client: Client, options: dict[str, Any], address: str
-    ) -> None:
+    def _queue(self, takes: list[Any], job_id: str, client: Client, options: dict[str, Any], address: str) -> None:
         """Queue checked requests (called in arrival order by the door); a refusal is a /fail. Several takes
         are jobs ``job_id-1``, ``job_id-2`` ... (files ``name-1`` ...), each answered as its own job."""
         name, folder = options.get("name"), options.get("folder")

@@ -139,6 +139,7 @@ def choose_decoder(model: Any, choice: str = "auto", root: Path | None = None) -
     known = read_calibration(root).get(key)
     if not known:
         try:
+            log.info("measuring the torch and ONNX decoders once on this machine to pick the faster (cached)")
             known = calibrate(model, torch_dec, ort_dec)
         except Exception as exc:
             log.warning("decoder calibration failed (%s); using the torch decoder", exc)

@@ -127,3 +127,22 @@ def test_no_model_anywhere_names_the_three_ways_out(monkeypatch: pytest.MonkeyPa
     assert "no-model-here" in text and "cvssp/audioldm-s-full-v2" in text and "AUDIOLDM_DAW_MODEL" in text
     monkeypatch.setenv("AUDIOLDM_DAW_MODEL", "my/model")
     assert model_module.default_model() == "my/model"
+
+
+def test_generate_json_prints_one_object_with_the_send_keys(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """``--json``: one JSON object on stdout with the keys ``send --json`` prints (scripts read either);
+    the terminal part (loading, progress, elapsed) stays on stderr."""
+    out = tmp_path / "j.wav"
+    args = ["generate", "x", "--model", str(tiny_model_dir), "--duration", "0.5", "--steps", "1", "--seed", "4"]
+    r = _run([*args, "--out", str(out), "--json"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    assert obj["path"] == str(out.resolve()) and obj["sidecar"] == str(out.with_suffix(".json").resolve())
+    assert (obj["seconds"], obj["sample_rate"], obj["seed"], obj["mode"], obj["prompt"]) == (
+        0.5,
+        48000,
+        4,
+        "generate",
+        "x",
+    )
+    assert "loading model" in r.stderr and "done in" in r.stderr

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from osc_helpers import Client, Replies, Serve, shared_server
+from osc_helpers import FINAL, Client, Replies, Serve, shared_server
 
 from audioldm_daw import __version__
 from audioldm_daw.bridge import protocol
@@ -539,3 +539,29 @@ def test_takes_go_to_a_subfolder_and_tempo_clips_carry_their_tempo(server, clien
     for bad in ("../escape", ".hidden", "a/b"):
         reply = client.ask("/audioldm/generate", "bad-folder", "x", "folder", bad)
         assert reply[0] == "/audioldm/fail" and "folder: expected one folder name" in reply[1][1], reply
+
+
+def test_serve_says_when_it_is_ready_logs_each_request_and_renders_its_inbox(tiny_model_dir, tmp_path):
+    """The person running the engine sees the ready time and one line per request and per finished job;
+    ``--inbox`` renders request files dropped into a folder."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    replies = Replies()
+    s = Serve(tiny_model_dir, tmp_path / "clips", replies.port, extra=["--no-audition", "--inbox", str(inbox)])
+    try:
+        c = Client(s.address)
+        c.send("/audioldm/generate", "logged", "a bell", *SHORT)
+        assert c.replies.until(lambda m: m[0] in FINAL, timeout=120)[-1][0] == "/audioldm/done"
+        (inbox / "pad.json").write_text(json.dumps({"prompt": "a warm pad", "steps": 2, "duration": 0.5}))
+        deadline = time.monotonic() + 120
+        while not (inbox / "done" / "pad.wav").is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (inbox / "done" / "pad.wav").is_file(), s.output()
+        c.close()
+    finally:
+        s.stop(signal.SIGTERM, timeout=60)
+        replies.close()
+    out = s.output()
+    assert re.search(r"ready in \d", out), out
+    assert re.search(r"/audioldm/generate job 'logged' from 127\.0\.0\.1", out), out
+    assert re.search(r"done job 'logged' from 127\.0\.0\.1: \S+logged\.wav in \d", out), out

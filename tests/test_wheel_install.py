@@ -1,0 +1,127 @@
+"""The built wheel, installed into a clean virtual environment, does the main job with nothing but what pip brings.
+
+Builds the wheel, makes a fresh venv, installs the wheel there, and from that venv (run outside the
+checkout, so nothing is imported from it) builds a random tiny model, runs ``generate``, and runs ``serve``
+with a ``send`` round trip. PortAudio is made unavailable the way a machine without ``libportaudio2`` lacks
+it (``import sounddevice`` raises OSError), so the main job is shown not to need it.
+
+Two ways to get the dependencies into the clean venv:
+- default: the third-party packages already installed in this checkout's .venv are linked in (a .pth file
+  to a folder of symlinks), the wheel is installed with ``--no-deps``, and ``pip check`` proves every
+  declared dependency is satisfied. No download; about a minute.
+- ``AUDIOLDM_DAW_WHEEL_TEST=full``: ``pip install`` of the wheel from PyPI, dependencies and all, as a user
+  on macOS or Windows would (several GB with torch; for CI with a network and a pip cache).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.osc_helpers import free_udp_port, serve_env
+
+ROOT = Path(__file__).resolve().parent.parent
+MODE = os.environ.get("AUDIOLDM_DAW_WHEEL_TEST", "reuse")
+OWN = (
+    "audioldm_daw",
+    "audioldm-daw",
+    "__editable__",
+    "_audioldm_daw",
+    "pip",
+    "_distutils_hack",
+    "distutils-precedence",
+)
+
+
+def sh(cmd: list[str], timeout: float = 600, **kw) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    assert r.returncode == 0, f"{cmd}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r
+
+
+def _link_dependencies(clean: Path, farm: Path) -> None:
+    """The checkout's installed third-party packages, visible (read-only) in the clean venv."""
+    here = Path(sysconfig.get_paths()["purelib"])
+    farm.mkdir()
+    for entry in here.iterdir():
+        if entry.name.startswith(OWN) or entry.suffix == ".pth" or entry.name == "__pycache__":
+            continue
+        (farm / entry.name).symlink_to(entry)
+    purelib = sh([str(clean / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"])
+    (Path(purelib.stdout.strip()) / "_checkout_deps.pth").write_text(str(farm) + "\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="the venv layout below is the POSIX one")
+def test_wheel_in_a_clean_venv_generates_and_serves(tmp_path: Path) -> None:
+    t0 = time.perf_counter()
+    dist = tmp_path / "dist"
+    sh([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)])
+    [wheel] = dist.glob("audioldm_daw-*.whl")
+    clean = tmp_path / "clean"
+    sh([sys.executable, "-m", "venv", str(clean)])
+    pip = [str(clean / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
+    if MODE == "full":
+        sh([*pip, "install", str(wheel)], timeout=3600)
+    else:
+        _link_dependencies(clean, tmp_path / "deps")
+        sh([*pip, "install", "--no-deps", "--no-index", str(wheel)])
+        sh([*pip, "check"])  # every dependency the wheel declares is there, at a version it accepts
+    t_install = time.perf_counter() - t0
+
+    work = tmp_path / "work"
+    work.mkdir()
+    shim = tmp_path / "no-portaudio"
+    shim.mkdir()
+    (shim / "sounddevice.py").write_text('raise OSError("PortAudio library not found")\n')
+    env = serve_env(PYTHONPATH=str(shim), AUDIOLDM_DAW_CLIPS=str(work / "clips"))
+    exe = str(clean / "bin" / "audioldm-daw")
+
+    where = sh([str(clean / "bin" / "python"), "-c", "import audioldm_daw; print(audioldm_daw.__file__)"], cwd=work)
+    assert where.stdout.strip().startswith(str(clean)), where.stdout
+    sh([exe, "build-random-model", str(work / "tiny"), "--preset", "tiny"], cwd=work, env=env)
+    r = sh(
+        [exe, "generate", "warm pad", "--model", "tiny", "--steps", "2", "--duration", "0.5", "--json"],
+        cwd=work,
+        env=env,
+    )
+    clip = json.loads(r.stdout.strip().splitlines()[-1])
+    assert Path(clip["path"]).is_file() and clip["seconds"] == 0.5
+    assert "loading model tiny" in r.stderr and "done in" in r.stderr
+
+    port = free_udp_port()
+    cmd = [exe, "serve", "--model", "tiny", "--device", "cpu", "--port", str(port), "--reply-port", "9"]
+    server = subprocess.Popen(
+        [*cmd, "--clips", str(work / "served"), "--no-audition"],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = []
+        for line in server.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if line.startswith("listening on udp://"):
+                break
+        else:
+            raise AssertionError("serve did not start:\n" + "".join(lines[-40:]))
+        r = sh(
+            [exe, "send", "generate", "a kick", "--port", str(port), "--steps", "2", "--duration", "0.5", "--json"],
+            cwd=work,
+            env=env,
+            timeout=120,
+        )
+        sent = json.loads(r.stdout)
+        assert Path(sent["path"]).parent == (work / "served").resolve() and Path(sent["sidecar"]).is_file()
+    finally:
+        server.terminate()
+        server.wait(60)
+    print(f"wheel test ({MODE}): install {t_install:.1f} s, total {time.perf_counter() - t0:.1f} s")
