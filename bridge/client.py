@@ -110,8 +110,9 @@ def request_args(mode: str, values: Mapping[str, Any], job_id: str, name: str | 
     spec = protocol.ADDRESSES[mode_address(mode)]
     args: list[Any] = [job_id]
     for arg in spec.args[1:]:
-        if arg.field in values and values[arg.field] is not None:
-            args.append(wire_value(PARAMS[arg.field].kind, values[arg.field]))
+        field = arg.field
+        if field is not None and values.get(field) is not None:
+            args.append(wire_value(PARAMS[field].kind, values[field]))
         elif not arg.optional:
             raise ValueError(f"{arg.name}: missing")  # checked earlier by build_takes; a bug if it shows
     for fname, value in values.items():
@@ -223,7 +224,7 @@ class EngineClient:
             raise EngineUnavailable(f"--host {host}: cannot resolve it ({exc.strerror or exc})") from None
         self.family, self.target = info[0], info[4][:2]
         self.sock = socket.socket(self.family, socket.SOCK_DGRAM)
-        self.loopback = self.target[0] == "::1" or self.target[0].startswith("127.")
+        self.loopback = str(self.target[0]) == "::1" or str(self.target[0]).startswith("127.")
         self.sock.bind((self.target[0] if self.loopback else "", 0))
         if self.loopback:
             # Connected: the engine's replies come from exactly this address, and a port nobody listens on is
@@ -369,22 +370,28 @@ class EngineClient:
             if msg is None:
                 continue
             address, args = msg
-            job = args[0] if args and isinstance(args[0], str) else None
-            if job not in pending:
+            replied = args[0] if args and isinstance(args[0], str) else None
+            if replied is None or replied not in pending:
                 continue
             heard = time.monotonic()
             if address == "/audioldm/done":
-                pending.discard(job)
-                out[job] = Result(
-                    job, str(args[1]), float(args[2]), int(args[3]), int(args[4]), str(args[5]) if len(args) > 5 else ""
+                pending.discard(replied)
+                res = Result(
+                    replied,
+                    str(args[1]),
+                    float(args[2]),
+                    int(args[3]),
+                    int(args[4]),
+                    str(args[5]) if len(args) > 5 else "",
                 )
-                out[job].elapsed = heard - start
+                res.elapsed = heard - start
+                out[replied] = res
             elif address == "/audioldm/fail":
-                pending.discard(job)
-                out[job] = JobFailed(str(args[1]), job, str(args[2]) if len(args) > 2 else "")
+                pending.discard(replied)
+                out[replied] = JobFailed(str(args[1]), replied, str(args[2]) if len(args) > 2 else "")
             elif address == "/audioldm/cancelled":
-                pending.discard(job)
-                out[job] = JobFailed("cancelled", job)
+                pending.discard(replied)
+                out[replied] = JobFailed("cancelled", replied)
             if on_event is not None:
                 on_event(address, args)
         return out

@@ -205,7 +205,8 @@ class Inbox:
             errors = [r for r in results.values() if isinstance(r, JobFailed)]
             if errors:
                 return self._failed(claimed, path.name, "; ".join(str(e) for e in errors))
-            return self._done(claimed, path, takes, [results[t.job_id] for t in takes], time.perf_counter() - t0)
+            done = [r for r in (results[t.job_id] for t in takes) if isinstance(r, Result)]  # no errors: all of them
+            return self._done(claimed, path, takes, done, time.perf_counter() - t0)
         except BaseException:
             if claimed.exists() and not path.exists():  # stopped mid-job: the request waits for the next start
                 claimed.rename(path)

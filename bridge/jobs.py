@@ -29,6 +29,7 @@ from audioldm_daw.engine.errors import Cancelled, EngineError, InvalidRequest
 
 if TYPE_CHECKING:
     from audioldm_daw.bridge.journal import Journal, LostJob
+    from audioldm_daw.bridge.ports import EnginePort
     from audioldm_daw.engine.request import GenerateRequest
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def model_stamp(folder: Path | None) -> tuple[tuple[str, int, int], ...] | None:
     return tuple(out)
 
 
-def describe_job_error(exc: BaseException, request: Any = None) -> str:
+def describe_job_error(exc: BaseException, request: GenerateRequest | None = None) -> str:
     """A job's failure in words a musician can act on (what happened, what to do), without class names."""
     import errno as _errno
 
@@ -124,7 +125,12 @@ class ProgressThrottle:
     interval (at most 1/rate seconds) so a client always sees ``step == total``.
     """
 
-    def __init__(self, emit: Callable[[int, int], None], rate: float = MAX_PROGRESS_PER_S, clock=time.monotonic):
+    def __init__(
+        self,
+        emit: Callable[[int, int], None],
+        rate: float = MAX_PROGRESS_PER_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.emit = emit
         self.interval = 1.0 / rate
         self.clock = clock
@@ -151,7 +157,7 @@ class JobQueue:
 
     def __init__(
         self,
-        engine: Any,
+        engine: EnginePort,
         clips_dir: Path,
         send: SendFn,
         *,
@@ -331,7 +337,8 @@ class JobQueue:
                 clip = result.clip
                 job.path = Path(result.path).resolve()
                 warning = "; ".join(clip.warnings)
-                seed = int(clip.request.seed)
+                seed = clip.request.seed
+                assert seed is not None  # the engine resolves every request's seed
                 args = [job.id, str(job.path), float(clip.seconds), int(clip.sample_rate), seed, warning]
                 self._finish(job, DONE, "/audioldm/done", args)
             return

@@ -29,9 +29,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")
 
 MAX_LINES = 5000  # compact past this many lines (about 500 kB)
 KEEP_LOST = 1000  # lost jobs remembered, like the finished jobs a server keeps for /audioldm/job
@@ -290,11 +291,8 @@ class Registrations:
 
     def register(self, host: str, source: int, port: int) -> None:
         """Replies for (host, source) and, failing a closer match, for host go to ``port``; saved at once."""
-        for table, key in ((self.by_client, (host, source)), (self.by_host, host)):
-            table.pop(key, None)  # type: ignore[call-overload]
-            table[key] = port  # type: ignore[index]
-            while len(table) > self.limit:
-                table.popitem(last=False)
+        _put(self.by_client, (host, source), port, self.limit)
+        _put(self.by_host, host, port, self.limit)
         self.save()
 
     def save(self) -> None:
@@ -348,3 +346,11 @@ class StateLock:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+
+def _put(table: OrderedDict[K, int], key: K, port: int, limit: int) -> None:
+    """``table[key] = port`` as the newest entry, the oldest forgotten past ``limit``."""
+    table.pop(key, None)
+    table[key] = port
+    while len(table) > limit:
+        table.popitem(last=False)

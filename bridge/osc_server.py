@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pythonosc import osc_message, osc_message_builder
 from pythonosc.dispatcher import Dispatcher
@@ -43,6 +43,10 @@ from audioldm_daw.bridge.jobs import DONE, Client, JobError, JobQueue
 from audioldm_daw.bridge.journal import Journal, Registrations
 from audioldm_daw.bridge.protocol import MAX_JOB_ID_CHARS, ProtocolError, Request, osc_name
 from audioldm_daw.engine.errors import EngineError, InvalidRequest
+
+if TYPE_CHECKING:
+    from audioldm_daw.bridge.audition import Playback
+    from audioldm_daw.bridge.ports import AuditionPort, EnginePort
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("audioldm_daw.access")  # one line per request; `serve` shows them
@@ -73,7 +77,7 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
     except OSError:
         return False
-    return bool(infos) and all(_ip(info[4][0]).is_loopback for info in infos)
+    return bool(infos) and all(_ip(str(info[4][0])).is_loopback for info in infos)
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -357,14 +361,14 @@ class OscServer:
 
     def __init__(
         self,
-        engine: Any,
+        engine: EnginePort,
         *,
         host: str = "127.0.0.1",
         port: int = 9000,
         reply_port: int = 9001,
         clips_dir: Path,
         allow: Iterable[Network] = (),
-        audition: Any = None,
+        audition: AuditionPort | None = None,
         state_dir: Path | None = None,
         check_time_limit: float = CHECK_TIME_LIMIT_S,
         sock: socket.socket | None = None,
@@ -599,29 +603,30 @@ class OscServer:
         job_id = req.job_id
         takes = req.to_takes()  # ``count`` takes with consecutive seeds; one job each
         request = takes[0]
-        reads_file = request.input_path is not None
-        if reads_file:
+        input_path = request.input_path
+        reads_file = input_path is not None
+        if input_path is not None:
             try:
-                check_path_text(request.input_path, "input_path")  # an impossible path costs no file-system call
+                check_path_text(input_path, "input_path")  # an impossible path costs no file-system call
             except ValueError as exc:
                 raise ProtocolError(job_id, str(exc), address) from None
 
         def check() -> Callable[[], None]:
             checked = request
-            if reads_file:
+            if input_path is not None:
                 try:
-                    path = check_input_audio(request.input_path, self.clips_dir)
+                    resolved = check_input_audio(input_path, self.clips_dir)
                 except ValueError as exc:
                     raise ProtocolError(job_id, str(exc), address) from None
-                checked = request.with_source(input_path=str(path))
+                checked = request.with_source(input_path=str(resolved))
             try:
                 self.engine.check(checked)
             except InvalidRequest as exc:
                 raise ProtocolError(job_id, exc.message(osc_name), address) from None
             except EngineError as exc:
                 raise ProtocolError(job_id, str(exc), address) from None
-            path = checked.input_path
-            checked_takes = [t.with_source(input_path=path) if path else t for t in takes]
+            final_path = checked.input_path
+            checked_takes = [t.with_source(input_path=final_path) if final_path else t for t in takes]
             return lambda: self._queue(checked_takes, job_id, client, req.options, address)
 
         def timed_out() -> None:
@@ -662,7 +667,7 @@ class OscServer:
         address, args = job.last_reply
         self.send(client, address, list(args))
 
-    def _need_audition(self, what: str) -> Any:
+    def _need_audition(self, what: str) -> AuditionPort:
         if self.audition is None:
             raise ProtocolError(what, "audition is disabled in this engine (started without an output device)")
         return self.audition
@@ -681,7 +686,7 @@ class OscServer:
             except ValueError as exc:
                 raise ProtocolError(what, f"{exc}; expected a finished job's id or a clip's path") from None
 
-        def ended(_playback: Any) -> None:
+        def ended(_playback: Playback) -> None:
             self.send(client, "/audioldm/played", [what])
 
         self._when_done(

@@ -92,7 +92,7 @@ def check_request_input(request: GenerateRequest) -> None:
     if request.input_path is None:
         return
     info = check_input_file(request.input_path)
-    request.source.check_input(info.frames / info.samplerate)  # type: ignore[union-attr]
+    request.typed_source.check_input(info.frames / info.samplerate)
 
 
 def load_input(path: str | Path, sample_rate: int, max_seconds: float = MAX_INPUT_SECONDS) -> np.ndarray:

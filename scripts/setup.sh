@@ -32,5 +32,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 echo "setup: installing audioldm-daw and its dependencies into .venv (first time: a few minutes)"
-.venv/bin/python -m pip install -q -e ".[test]"
+# Strict editable mode: a link tree under build/ maps audioldm_daw.{engine,bridge,export} onto the top-level
+# folders, which type checkers and editors follow (an import hook they would not); a new module needs this
+# script to run again, which every test run does.
+.venv/bin/python -m pip install -q -e ".[test]" --config-settings editable_mode=strict
 echo "setup: done"

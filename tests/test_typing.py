@@ -76,7 +76,7 @@ def _link_tree(dest: Path) -> Path:
     pkg = dest / "audioldm_daw"
     pkg.mkdir(parents=True)
     for name in ("__init__.py", "py.typed"):
-        shutil.copy2(ROOT / "audioldm_daw" / name, pkg / name)
+        shutil.copy2(ROOT / "importroot" / name, pkg / name)
     for name in PACKAGES:
         os.symlink(ROOT / name, pkg / name, target_is_directory=True)
     return dest

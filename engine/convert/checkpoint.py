@@ -227,7 +227,13 @@ def convert_checkpoint(
         clap_part.check_front_end(clap_w, fe)
 
         (tmp / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=2) + "\n")
-        for name, model in (("unet", unet), ("vae", vae), ("text_encoder", text_encoder), ("vocoder", vocoder)):
+        parts: tuple[tuple[str, Any], ...] = (
+            ("unet", unet),
+            ("vae", vae),
+            ("text_encoder", text_encoder),
+            ("vocoder", vocoder),
+        )  # diffusers' and transformers' models share save_pretrained but no base class
+        for name, model in parts:
             model.save_pretrained(tmp / name)
         write_scheduler_config(tmp, sched)
         tok.save_pretrained(str(tmp / "tokenizer"))
@@ -256,7 +262,7 @@ def convert_checkpoint(
     return report
 
 
-def _load(model: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+def _load(model: Any, state: dict[str, torch.Tensor], what: str) -> None:
     """Strict load: every tensor of the target filled, nothing of the checkpoint left over (buffers that
     the target rebuilds from its config excepted)."""
     result = model.load_state_dict(state, strict=False)

@@ -160,7 +160,7 @@ def _rename(name: str, shape: UNetShape) -> str:
         # middle_block.N.rest matched with block=None, sub=N
         target = {0: "mid_block.resnets.0", 1: "mid_block.attentions.0", 2: "mid_block.resnets.1"}[sub]
         return f"{target}.{_resnet_part(rest) if sub != 1 else rest}"
-    k = int(block)  # type: ignore[arg-type]
+    k = int(block)
     if kind == "input_blocks":
         level, j = (k - 1) // per, (k - 1) % per
         if j == shape.num_res_blocks:  # the downsampler: input_blocks.k.0.op
