@@ -14,8 +14,9 @@ only the module that defines it. :data:`_LAZY` is the single list of public name
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from audioldm_daw import lazy_exports
 
 if TYPE_CHECKING:  # ``X as X`` marks a re-export for type checkers (and keeps ruff's F401 quiet)
     from audioldm_daw.engine.decode import DecodeBackend as DecodeBackend
@@ -74,16 +75,4 @@ _LAZY: dict[str, str] = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    """Import the defining module on first use and cache the name here, so later lookups are plain."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The lazy names too, so completion and ``dir()`` show the API before anything is imported."""
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(_LAZY, globals())
