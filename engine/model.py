@@ -126,15 +126,16 @@ def check_layout(path: Path) -> None:
         raise ModelLoadError(f"model folder {path}: missing {', '.join(missing)}/ (diffusers AudioLDM layout)")
 
 
-def content_hash(path: Path) -> str:
+def content_hash(path: Path, skip: tuple[str, ...] = ()) -> str:
     """sha256 over every file's relative path and bytes: identifies the exact weights a clip came from.
 
     Cached in a small JSON beside the user's cache keyed by path, size and mtime, because hashing a
-    1 GB checkpoint on every start would cost seconds.
+    1 GB checkpoint on every start would cost seconds. ``skip`` leaves out files by name (a model card that
+    records the hash of the rest cannot be part of it).
     """
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".") and p.name not in skip)
     stamp = [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    key = hashlib.sha256(json.dumps([str(path), stamp]).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([str(path), stamp, list(skip)]).encode()).hexdigest()
     cache = _hash_cache_file()
     try:
         known = json.loads(cache.read_text())

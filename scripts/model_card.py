@@ -1,0 +1,123 @@
+"""Write the bundled model's card (README.md in its folder) from its evaluation report.
+
+Usage: python scripts/model_card.py MODEL_DIR EVALUATION_JSON --command "..." [--log-line "..."]
+
+The card states what the model was trained on and how (the exact command), its measured accuracy per category
+and overall, FD, the audio- vs text-conditioning comparison, what it cannot do, and the content hash of the folder
+less the card (a test checks the folder still hashes to it). ``--log-line`` appends one line to the card's log of
+replacements, so each model that replaced the one before keeps its figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def card(model_dir: Path, reports: list[dict[str, Any]], command: str, log: list[str], bundled: str) -> str:
+    """The card's Markdown. ``reports``: the recipe's LDM trained on CLAP audio embeddings (the paper's way, no
+    captions needed), then the same recipe trained on caption text embeddings; ``bundled`` says which of the two
+    this folder is."""
+    from audioldm_daw.engine.model import content_hash
+
+    audio = reports[0]
+    text = reports[1] if len(reports) > 1 else None
+    mine = audio if bundled == "audio" else text
+    assert mine is not None
+    size = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file() and p.name != "README.md")
+    cats = sorted(audio["accuracy_per_category"])
+    rows = "\n".join(
+        f"| {c} | {_pct(audio['accuracy_per_category'][c])} | "
+        f"{_pct(text['accuracy_per_category'].get(c)) if text else '-'} |"
+        for c in cats
+    )
+    chance = 1 / len(cats) if cats else None
+    lines = [
+        "# audioldm-daw-mini",
+        "",
+        "The small AudioLDM that runs when no model is named: trained from nothing by this project's own pipeline",
+        "on its synthetic captioned dataset (fluidsynth instruments and drums, espeak-ng speech, procedural sounds;",
+        "14 categories), offline. It is small (the `micro` preset) and trained briefly; it makes sounds of the",
+        "dataset's kinds, not music you would release. For real work use `--model cvssp/audioldm-s-full-v2` or a",
+        "converted original checkpoint.",
+        "",
+        f"- Content hash of the folder less this card: `{content_hash(model_dir.resolve(), skip=('README.md',))}`",
+        f"- Size on disk: {size / 2**20:.1f} MB",
+        "- Trained with:",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        f"## Measured on {audio['prompts']} held-out prompts (`audioldm-daw evaluate`, {audio['steps']} steps, "
+        f"guidance {audio['guidance']:g})",
+        "",
+        f"Chance is {_pct(chance)}. The classifier recognises "
+        f"{_pct(audio.get('classifier_accuracy_on_real'))} of the real held-out clips.",
+        "",
+        f"This folder is the {'audio' if bundled == 'audio' else 'text'}-conditioned model, the better of the two "
+        "as measured below.",
+        "",
+        "| | LDM on CLAP audio embeddings | LDM on caption text embeddings |",
+        "| --- | --- | --- |",
+        f"| category accuracy | {_pct(audio['accuracy'])} | {_pct(text['accuracy']) if text else '-'} |",
+        f"| accuracy on the decoded mels | {_pct(audio.get('accuracy_decoded_mel'))} | "
+        f"{_pct(text.get('accuracy_decoded_mel')) if text else '-'} |",
+        f"| FD | {_num(audio.get('fd'))} | {_num(text.get('fd')) if text else '-'} |",
+        f"| KL | {_num(audio.get('kl'))} | {_num(text.get('kl')) if text else '-'} |",
+        f"| CLAP score | {_num(audio.get('clap_score'))} | {_num(text.get('clap_score')) if text else '-'} |",
+        "",
+        "| category | audio-conditioned | text-conditioned |",
+        "| --- | --- | --- |",
+        rows,
+        "",
+        "## What it cannot do",
+        "",
+        "- Sounds outside the 14 synthetic categories, real recordings' detail, lyrics or intelligible speech.",
+        "- Pitch: the small vocoder renders sustained notes near the 100 Hz mel frame grid.",
+        "- The project's floor (70% category accuracy, audio conditioning within 10 points of text) is "
+        + ("reached." if mine["accuracy"] >= 0.7 else "not reached yet; each better model replaces this one."),
+        "",
+        "## Log of replacements",
+        "",
+        *log,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model_dir", type=Path)
+    ap.add_argument("evaluation", type=Path)
+    ap.add_argument("--command", required=True, help="the exact command that trained the model")
+    ap.add_argument("--log-line", default=None, help="one line for the card's log of replacements")
+    ap.add_argument("--bundled", choices=["audio", "text"], default="audio", help="which of the two models this is")
+    args = ap.parse_args()
+    reports = json.loads(args.evaluation.read_text())
+    old = args.model_dir / "README.md"
+    log: list[str] = []
+    if old.is_file():
+        text = old.read_text()
+        if "## Log of replacements" in text:
+            log = [ln for ln in text.split("## Log of replacements", 1)[1].splitlines() if ln.startswith("- ")]
+    if args.log_line:
+        log.append(f"- {args.log_line}")
+    old.write_text(card(args.model_dir, reports, args.command, log, args.bundled))
+    print(f"wrote {old}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
