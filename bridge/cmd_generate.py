@@ -151,8 +151,7 @@ class RequestCommand:
         try:
             check_request_input(first)  # a missing input or a span past its end fails before the model loads
             clock = start_loading(args)
-            engine = load_engine(args)
-            engine.check(first)
+            engine = load_engine(args)  # what needs the model (clap/ for candidates) is checked by render
         except InvalidRequest as exc:
             raise cli_error(exc) from None
         label = "denoising" if self.mode == "generate" else self.mode

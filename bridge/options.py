@@ -129,14 +129,6 @@ def takes_from_args(args: argparse.Namespace, mode: str) -> list[GenerateRequest
         raise cli_error(exc) from None
 
 
-def request_from_args(args: argparse.Namespace, mode: str) -> GenerateRequest:
-    """The one request the user typed (see :func:`takes_from_args`)."""
-    takes = takes_from_args(args, mode)
-    if len(takes) != 1:
-        raise InvalidRequest(f"--count: this command makes one clip, got {len(takes)}")
-    return takes[0]
-
-
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """--model/--device/--dtype/--decoder, as every model-loading command takes them."""
     p.add_argument(

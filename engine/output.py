@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import logging
 import math
@@ -302,7 +303,7 @@ def write_clip(
     Both are written in full and fsync'd under hidden names, then renamed: the sidecar first, the WAV
     last, so a WAV never appears without its sidecar and never half-written. Enough free space is
     checked first; any failure raises :class:`OutputError` (a sentence) and removes what it wrote.
-    ``tempo`` (keywords of :func:`audioldm_daw.engine.wav_chunks.add_tempo_chunks`) adds the ACID and
+    ``tempo`` (keywords of :func:`audioldm_daw.engine.wav_chunks.with_tempo_chunks`) adds the ACID and
     ``smpl`` chunks DAWs read a loop's tempo and length from, before the WAV becomes visible.
     """
     if sample_format not in SUBTYPES:
@@ -324,11 +325,14 @@ def write_clip(
         free = free_bytes(folder)
         if free is not None and free < needed:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        sf.write(tmp_wav, audio, sr, subtype=SUBTYPES[sample_format], format="WAV")
-        if tempo is not None:
-            from audioldm_daw.engine.wav_chunks import add_tempo_chunks
+        if tempo is None:
+            sf.write(tmp_wav, audio, sr, subtype=SUBTYPES[sample_format], format="WAV")
+        else:  # the chunks go in before the one write of the hidden file, not by rewriting it
+            from audioldm_daw.engine.wav_chunks import with_tempo_chunks
 
-            add_tempo_chunks(tmp_wav, **tempo)
+            buf = io.BytesIO()
+            sf.write(buf, audio, sr, subtype=SUBTYPES[sample_format], format="WAV")
+            tmp_wav.write_bytes(with_tempo_chunks(buf.getvalue(), **tempo))
         _fsync(tmp_wav)
         tmp_json.write_text(text)
         _fsync(tmp_json)
