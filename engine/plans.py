@@ -34,6 +34,7 @@ from audioldm_daw.engine.request import (
     Continuation,
     GenerateRequest,
     Inpaint,
+    InputSource,
     Source,
     TextToAudio,
     Transfer,
@@ -253,8 +254,8 @@ def _replace_known(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, mask: 
     return after
 
 
-def _input(ctx: Context, source: Source, req: GenerateRequest) -> InputAudio:
-    raw = load_input(source.input_path, ctx.geometry.sample_rate)  # type: ignore[attr-defined]
+def _input(ctx: Context, source: InputSource, req: GenerateRequest) -> InputAudio:
+    raw = load_input(source.input_path, ctx.geometry.sample_rate)
     return prepare_input(raw, req.recipe)
 
 

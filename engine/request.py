@@ -130,10 +130,9 @@ class TextToAudio(Source):
 
 
 @dataclass(frozen=True)
-class Variation(Source):
-    """New audio in the spirit of the input: conditioned on the input's CLAP audio embedding."""
+class InputSource(Source):
+    """A mode that works on an input clip (every mode but text-to-audio); its path comes first."""
 
-    mode: ClassVar[str] = "variation"
     input_path: str
 
     def _check(self) -> None:
@@ -141,31 +140,36 @@ class Variation(Source):
 
 
 @dataclass(frozen=True)
-class Transfer(Source):
+class Variation(InputSource):
+    """New audio in the spirit of the input: conditioned on the input's CLAP audio embedding."""
+
+    mode: ClassVar[str] = "variation"
+
+
+@dataclass(frozen=True)
+class Transfer(InputSource):
     """Style transfer: the input's latent noised to ``strength``, then denoised under the prompt."""
 
     mode: ClassVar[str] = "transfer"
-    input_path: str
     prompt: str
     strength: float = PARAMS["strength"].default
 
     def _check(self) -> None:
-        _nonblank("input_path", self.input_path, "the path of an audio file")
+        super()._check()
         _nonblank("prompt", self.prompt, "the style to move the input towards")
 
 
 @dataclass(frozen=True)
-class Inpaint(Source):
+class Inpaint(InputSource):
     """Regenerate ``start``..``end`` seconds of the input and keep the rest (prompt optional)."""
 
     mode: ClassVar[str] = "inpaint"
-    input_path: str
     start: float
     end: float
     prompt: str = ""
 
     def _check(self) -> None:
-        _nonblank("input_path", self.input_path, "the path of an audio file")
+        super()._check()
         if self.end <= self.start:
             raise InvalidRequest.about(
                 "end", f"expected a time after {{0}} ({self.start:g}), got {self.end:g}", ["start"]
@@ -177,29 +181,21 @@ class Inpaint(Source):
 
 
 @dataclass(frozen=True)
-class Upsample(Source):
+class Upsample(InputSource):
     """Audio super-resolution: keep the input's band below the cutoff, generate the band above it."""
 
     mode: ClassVar[str] = "upsample"
-    input_path: str
     prompt: str = ""
     cutoff_hz: float | None = None
 
-    def _check(self) -> None:
-        _nonblank("input_path", self.input_path, "the path of an audio file")
-
 
 @dataclass(frozen=True)
-class Continuation(Source):
+class Continuation(InputSource):
     """Extend the input by ``seconds``: inpainting of a span appended after it (prompt optional)."""
 
     mode: ClassVar[str] = "continue"
-    input_path: str
     seconds: float
     prompt: str = ""
-
-    def _check(self) -> None:
-        _nonblank("input_path", self.input_path, "the path of an audio file")
 
     def check_input(self, seconds: float) -> None:
         total = seconds + self.seconds
@@ -297,7 +293,8 @@ class GenerateRequest:
 
     @property
     def input_path(self) -> str | None:
-        return getattr(self.source, "input_path", None)
+        source = self.typed_source
+        return source.input_path if isinstance(source, InputSource) else None
 
     @property
     def seconds(self) -> float | None:
