@@ -63,6 +63,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--output-device", default=None, help="audition device: index or (part of a) name")
     p.add_argument("--no-audition", action="store_true", help="do not open audio devices (/audioldm/play fails)")
+    p.add_argument(
+        "--warmup",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="generate two short clips before saying ready, so the first request does not pay for kernel "
+        "selection, compilation or graph capture (default: on with a CUDA GPU)",
+    )
 
 
 def check_network(host: str | None, port: int, reply_port: int, allow: list[str]) -> tuple[str, list]:
@@ -176,6 +183,9 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
     clock = Stopwatch()
     announce_loading(args.model, args.device)
     engine = load_engine(args)
+    if args.warmup or (args.warmup is None and engine.model.device.type == "cuda"):
+        took = engine.warm_up()
+        print(f"warmed up in {took:.1f} s ({engine.loop} loop)", flush=True)
     audition = None
     if not args.no_audition:
         from audioldm_daw.bridge.audition import Audition

@@ -145,6 +145,18 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         choices=["auto", "torch", "onnx"],
         help="decode backend: auto picks whichever measured faster on this machine",
     )
+    p.add_argument(
+        "--graphs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="replay the denoising steps from CUDA graphs (default: on with a CUDA GPU; --no-graphs runs "
+        "diffusers' scheduler step by step)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the UNet (GPU: faster steps; each new clip length compiles once, cached across runs)",
+    )
 
 
 def load_engine(args: argparse.Namespace) -> Engine:
@@ -160,4 +172,6 @@ def load_engine(args: argparse.Namespace) -> Engine:
         device=args.device,
         dtype=args.dtype,
         decoder_factory=decoder_factory(args.decoder),
+        graphs=args.graphs,
+        compile_unet=args.compile,
     )

@@ -6,9 +6,14 @@ implementation and hands it in, so the engine never imports the export package (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import torch
+
+from audioldm_daw.engine.cuda_graphs import GraphCache, capture
+
+DECODE_GRAPHS = 4  # decode lengths kept captured (the decoder's buffers are the large ones)
 
 
 @runtime_checkable
@@ -22,16 +27,39 @@ class DecodeBackend(Protocol):
         ...
 
 
+class CapturedDecode:
+    """A decode of one latent shape captured in a CUDA graph: fixed input and output buffers."""
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], latents: torch.Tensor, pool: object) -> None:
+        self.inp = latents.clone()
+        self.out = torch.empty(0)
+
+        def run() -> None:
+            self.out = fn(self.inp)  # the last call, inside the capture, leaves the graph's own output here
+
+        self.graph: Any = capture(run, latents.device, lambda: self.inp.copy_(latents), pool)
+
+    def __call__(self, latents: torch.Tensor) -> torch.Tensor:
+        self.inp.copy_(latents)
+        self.graph.replay()
+        return self.out.clone()
+
+
 class TorchDecoder:
-    """VAE decoder + HiFi-GAN vocoder in torch: the reference backend, always available."""
+    """VAE decoder + HiFi-GAN vocoder in torch: the reference backend, always available.
+
+    On a CUDA device each decode length is captured once in a CUDA graph and replayed (``graphs``: None
+    means on CUDA; the engine turns it off with its own ``--no-graphs``)."""
 
     name = "torch"
 
-    def __init__(self, vae: torch.nn.Module, vocoder: torch.nn.Module) -> None:
+    def __init__(self, vae: torch.nn.Module, vocoder: torch.nn.Module, graphs: bool | None = None) -> None:
         # diffusers' AutoencoderKL and transformers' SpeechT5HifiGan: read through their configs and
         # output objects, which nn.Module's hints do not describe
         self.vae: Any = vae
         self.vocoder: Any = vocoder
+        self.graphs = graphs
+        self.captured: GraphCache[CapturedDecode] = GraphCache(DECODE_GRAPHS)
 
     @torch.no_grad()
     def mel(self, latents: torch.Tensor) -> torch.Tensor:
@@ -42,5 +70,12 @@ class TorchDecoder:
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Waveforms (B, N) float32."""
+        use_graphs = self.graphs if self.graphs is not None else latents.device.type == "cuda"
+        if not use_graphs:
+            return self.decode_eager(latents)
+        key = (tuple(latents.shape), latents.dtype)
+        return self.captured.get(key, lambda: CapturedDecode(self.decode_eager, latents, self.captured.pool))(latents)
+
+    def decode_eager(self, latents: torch.Tensor) -> torch.Tensor:
         mel = self.mel(latents).to(self.vocoder.dtype)
         return self.vocoder(mel).float()

@@ -30,12 +30,14 @@ from audioldm_daw.engine.conditioning import (
     require_clap,
 )
 from audioldm_daw.engine.decode import DecodeBackend, TorchDecoder
+from audioldm_daw.engine.errors import ModelLoadError
+from audioldm_daw.engine.fast_sampling import StepGraphs, step_table, table_denoise
 from audioldm_daw.engine.input_audio import check_request_input
 from audioldm_daw.engine.model import AudioLDMModel, load_model
 from audioldm_daw.engine.output import finish, read_sidecar, write_clip
 from audioldm_daw.engine.params import ORIGINAL_CANDIDATES
 from audioldm_daw.engine.plans import Context, Plan, make_plan
-from audioldm_daw.engine.request import GenerateRequest, Variation
+from audioldm_daw.engine.request import GenerateRequest, TextToAudio, Variation
 from audioldm_daw.engine.sampling import CancelFn, ProgressFn, denoise, step_kwargs
 from audioldm_daw.engine.schedulers import make_scheduler
 
@@ -72,12 +74,33 @@ class RenderResult:
     clip: Clip
 
 
-class Engine:
-    """A loaded model plus its decode backend; thread-compatible (one generation at a time per engine)."""
+LOOPS = ("scheduler", "table", "graphs")
+WARM_UP_SECONDS = (5.0, 10.24)  # the default length and the original model's: captured before serving
 
-    def __init__(self, model: AudioLDMModel, decoder: DecodeBackend | None = None) -> None:
+
+class Engine:
+    """A loaded model plus its decode backend; thread-compatible (one generation at a time per engine).
+
+    ``loop`` is how the denoising steps run: ``scheduler`` calls diffusers' scheduler each step (the
+    reference, and the default off CUDA, where a step's host work costs nothing next to the UNet);
+    ``table`` runs each step as one fixed tensor program (engine/fast_sampling.py) and ``graphs`` replays
+    that program from a CUDA graph captured per latent shape (the default on CUDA). Requests the table does
+    not express (a clamped x0) run on the scheduler whatever ``loop`` says.
+    """
+
+    def __init__(self, model: AudioLDMModel, decoder: DecodeBackend | None = None, loop: str | None = None) -> None:
         self.model = model
         self.decoder: DecodeBackend = decoder or TorchDecoder(model.vae, model.vocoder)
+        cuda = model.device.type == "cuda"
+        loop = loop or ("graphs" if cuda else "scheduler")
+        if loop not in LOOPS:
+            raise ValueError(f"loop: expected one of {', '.join(LOOPS)}, got {loop!r}")
+        if loop == "graphs" and not cuda:
+            raise ModelLoadError(f"graphs: CUDA graphs need a CUDA device; this model is on {model.device}")
+        self.loop = loop
+        self.graphs = StepGraphs() if loop == "graphs" else None
+        if loop != "graphs" and isinstance(self.decoder, TorchDecoder):
+            self.decoder.graphs = False  # --no-graphs: no captured graph anywhere
 
     @classmethod
     def load(
@@ -86,10 +109,31 @@ class Engine:
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
         decoder_factory: Callable[[AudioLDMModel], DecodeBackend] | None = None,
+        graphs: bool | None = None,
+        compile_unet: bool = False,
     ) -> Engine:
-        """Load a model folder or hub id; ``decoder_factory`` picks the decode backend (default torch)."""
+        """Load a model folder or hub id; ``decoder_factory`` picks the decode backend (default torch).
+
+        ``graphs``: replay the denoising steps from CUDA graphs (None: on a CUDA device; True elsewhere is
+        refused). ``compile_unet``: run the UNet through ``torch.compile`` first (fuses its kernels; each new
+        latent length compiles once, kept in a cache that survives restarts)."""
         m = load_model(model, device=device, dtype=dtype)
-        return cls(m, decoder_factory(m) if decoder_factory else None)
+        if compile_unet:
+            m.unet = compiled(m.unet)
+        loop = None if graphs is None else ("graphs" if graphs else "scheduler")
+        return cls(m, decoder_factory(m) if decoder_factory else None, loop=loop)
+
+    def warm_up(self, durations: tuple[float, ...] = WARM_UP_SECONDS, steps: int = 2) -> float:
+        """Generate a short clip at each length, so that the first real request at these lengths does not pay
+        for lazy initialisation, kernel selection, compilation or graph capture; returns the seconds taken."""
+        import time
+
+        t0 = time.perf_counter()
+        for seconds in durations:
+            self.generate(GenerateRequest(TextToAudio("warm-up"), duration=seconds, steps=steps, seed=0))
+        if self.model.device.type == "cuda":
+            torch.cuda.synchronize(self.model.device)
+        return time.perf_counter() - t0
 
     @property
     def context(self) -> Context:
@@ -135,17 +179,7 @@ class Engine:
         scheduler = make_scheduler(req.scheduler, m.scheduler_config, req.steps, req.recipe)
         scheduler.set_timesteps(req.steps, device=m.device)
         plan = make_plan(req.typed_source, self.context, req, scheduler)
-        latents = denoise(
-            plan.unet,
-            scheduler,
-            plan.latents,
-            plan.conditioning,
-            start=plan.start,
-            extra_step=step_kwargs(scheduler, plan.generator, req.eta),
-            progress=progress,
-            cancel=cancel,
-            after_step=plan.after_step,
-        )
+        latents = self._denoise(plan, scheduler, progress, cancel)
         waves = plan.decode(latents).float().cpu().numpy()
         if plan.native_samples is not None:
             waves = waves[:, : plan.native_samples]  # the one cut to length, at the model's rate
@@ -155,6 +189,37 @@ class Engine:
         warnings, clip.prompt_used = self.prompt_warnings(req)
         clip.warnings = notes + warnings
         return clip
+
+    def _denoise(
+        self, plan: Plan, scheduler: Any, progress: ProgressFn | None, cancel: CancelFn | None
+    ) -> torch.Tensor:
+        """The plan's denoising loop, run as :attr:`loop` says."""
+        req = plan.request
+        table = step_table(scheduler, plan.start, req.eta) if self.loop != "scheduler" else None
+        if table is None:
+            return denoise(
+                plan.unet,
+                scheduler,
+                plan.latents,
+                plan.conditioning,
+                start=plan.start,
+                extra_step=step_kwargs(scheduler, plan.generator, req.eta),
+                progress=progress,
+                cancel=cancel,
+                after_step=plan.after_step,
+            )
+        return table_denoise(
+            plan.unet,
+            table,
+            plan.latents,
+            plan.conditioning,
+            generator=plan.generator,
+            start=plan.start,
+            graphs=self.graphs,
+            progress=progress,
+            cancel=cancel,
+            after_step=plan.after_step,
+        )
 
     def resolve(self, request: GenerateRequest) -> tuple[GenerateRequest, list[str]]:
         """The request with everything left to the engine decided (a drawn seed; ``candidates`` None, from
@@ -239,3 +304,12 @@ class Engine:
                 self.model.content_hash[:12],
             )
         return GenerateRequest.from_dict(data["request"])
+
+
+def compiled(unet: Any) -> Any:
+    """``torch.compile`` of the UNet, with inductor's cache in the user's cache folder (its default lives in
+    the temporary folder, which a reboot empties): a restart reuses what an earlier run compiled."""
+    from platformdirs import user_cache_dir
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(user_cache_dir("audioldm-daw")) / "inductor"))
+    return torch.compile(unet, dynamic=False)

@@ -80,8 +80,11 @@ class Plan:
 
 
 def noised(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
-    """``z0`` diffused to timestep ``t``: sqrt(a_t) z0 + sqrt(1 - a_t) noise (DDIM and DPM-Solver alike)."""
-    a = scheduler.alphas_cumprod[int(t)].to(device=z0.device, dtype=torch.float32)
+    """``z0`` diffused to timestep ``t``: sqrt(a_t) z0 + sqrt(1 - a_t) noise (DDIM and DPM-Solver alike).
+
+    ``a_t`` stays a CPU scalar (the schedulers keep their alphas on the CPU): a GPU operation takes it as a
+    plain number, so with ``t`` on the CPU too nothing here waits for the GPU."""
+    a = scheduler.alphas_cumprod[int(t)].to(torch.float32)
     return (a.sqrt() * z0.float() + (1 - a).sqrt() * noise.float()).to(z0.dtype)
 
 
@@ -106,6 +109,11 @@ class CircularUNet:
 
     def __init__(self, unet: DenoisingUNet, multiple: int, pad: int = LOOP_CONTEXT_CELLS) -> None:
         self.unet, self.multiple, self.pad = unet, multiple, pad
+
+    @property
+    def cache_key(self) -> tuple[str, int, int, int]:
+        """The same program for every looping clip over the same UNet (a captured step is reused by it)."""
+        return ("circular", id(self.unet), self.multiple, self.pad)
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, /, **kwargs: Any) -> UNetSample:
         n = x.shape[2]
@@ -244,7 +252,7 @@ def _prompt_or_input(model: AudioLDMModel, req: GenerateRequest, wave: np.ndarra
 
 def _replace_known(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, mask: torch.Tensor) -> AfterStepFn:
     """The after-step hook: known cells follow the input's latent, noised to the level of the next step."""
-    timesteps = scheduler.timesteps
+    timesteps = scheduler.timesteps.cpu()  # read on the host between steps, without waiting for the GPU
 
     def after(latents: torch.Tensor, index: int, t: torch.Tensor) -> torch.Tensor:
         nxt = index + 1

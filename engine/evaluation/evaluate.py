@@ -22,7 +22,7 @@ class MelRecorder(TorchDecoder):
     """The torch decoder, keeping each log-mel it hands the vocoder (one clip per decode in plain generation)."""
 
     def __init__(self, vae: torch.nn.Module, vocoder: torch.nn.Module) -> None:
-        super().__init__(vae, vocoder)
+        super().__init__(vae, vocoder, graphs=False)  # a replayed graph would not call mel() again
         self.mels: list[torch.Tensor] = []
 
     def mel(self, latents: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,273 @@
+"""The table loop (engine/fast_sampling.py) against diffusers' own schedulers.
+
+The arithmetic is checked over the matrix that could hide a difference, with a cheap stand-in for the UNet
+(a fixed non-linear function of the latents and the timestep): both samplers, eta 0 and 1, epsilon, v and
+sample prediction, leading and trailing spacing, first steps past 0 (style transfer), step counts on both
+sides of DPM-Solver's 15-step rule, fp32 and fp16. Then whole requests, every mode, through the engine's
+three loops on the tiny models; the CUDA-graph replay itself is checked where there is a GPU.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audioldm_daw.engine import Engine, GenerateRequest
+from audioldm_daw.engine.architecture import SCHEDULER_CONFIG
+from audioldm_daw.engine.errors import Cancelled, ModelLoadError
+from audioldm_daw.engine.fast_sampling import StepGraphs, step_table, table_denoise, unet_key
+from audioldm_daw.engine.plans import CircularUNet
+from audioldm_daw.engine.request import build_request
+from audioldm_daw.engine.sampling import Conditioning, denoise, initial_noise, step_kwargs
+from audioldm_daw.engine.schedulers import make_scheduler
+
+SHAPE = (2, 8, 13, 16)  # two candidates, an odd latent length
+
+
+class FakeUNet:
+    """A stand-in for the UNet: a smooth non-linear function of latents, timestep and class label, so that
+    a wrong coefficient anywhere shows in the result."""
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, /, **kw: object) -> object:
+        labels = kw["class_labels"]
+        assert isinstance(labels, torch.Tensor)
+        tt = t.float().reshape(-1)[0] / 1000.0
+        bias = labels.float().mean(dim=1).reshape(-1, 1, 1, 1)
+        out = torch.tanh(0.7 * x.float() + 0.3 * tt + bias) * (1 - 0.5 * tt) + 0.05 * x.float()
+
+        class Out:
+            sample = out.to(x.dtype)
+
+        return Out()
+
+
+def _conditioning(dtype: torch.dtype, guided: bool = True) -> Conditioning:
+    g = torch.Generator().manual_seed(3)
+    cond = torch.randn(SHAPE[0], 6, generator=g).to(dtype)
+    uncond = torch.randn(SHAPE[0], 6, generator=g).to(dtype)
+    return Conditioning(cond, uncond, 2.5 if guided else 1.0)
+
+
+def _config(prediction: str) -> dict[str, object]:
+    return {**SCHEDULER_CONFIG, "prediction_type": prediction}
+
+
+def _both(name: str, prediction: str, steps: int, eta: float, start: int, dtype: torch.dtype, guided: bool = True):
+    """(scheduler loop, table loop) from the same noise, seed and stand-in UNet."""
+    results = []
+    for kind in ("scheduler", "table"):
+        s = make_scheduler(name, _config(prediction), steps)
+        s.set_timesteps(steps)
+        noise, gen = initial_noise(SHAPE, 11, torch.device("cpu"), dtype)
+        x = noise * s.init_noise_sigma
+        if start and hasattr(s, "set_begin_index"):
+            s.set_begin_index(start)
+        c = _conditioning(dtype, guided)
+        if kind == "scheduler":
+            results.append(denoise(FakeUNet(), s, x, c, start=start, extra_step=step_kwargs(s, gen, eta)))
+        else:
+            table = step_table(s, start, eta)
+            assert table is not None
+            results.append(table_denoise(FakeUNet(), table, x, c, generator=gen, start=start))
+    return results
+
+
+MATRIX = [
+    ("ddim", "epsilon", 10, 0.0, 0),
+    ("ddim", "epsilon", 7, 1.0, 0),  # trailing spacing, fresh noise every step
+    ("ddim", "v_prediction", 200, 1.0, 0),  # the original recipe's 200 steps
+    ("ddim", "v_prediction", 25, 0.0, 9),  # style transfer: starts at step 9
+    ("ddim", "sample", 3, 0.5, 0),
+    ("ddim", "epsilon", 1, 0.0, 0),
+    ("dpm", "epsilon", 25, 0.0, 0),
+    ("dpm", "v_prediction", 14, 0.0, 0),  # under 15 steps: DPM-Solver's lower-order rules
+    ("dpm", "v_prediction", 15, 0.0, 0),
+    ("dpm", "epsilon", 2, 0.0, 0),
+    ("dpm", "epsilon", 1, 0.0, 0),
+    ("dpm", "v_prediction", 50, 0.0, 17),  # transfer on DPM-Solver: a first-order first step at index 17
+    ("dpm", "sample", 9, 0.0, 0),
+]
+
+
+@pytest.mark.parametrize(("name", "prediction", "steps", "eta", "start"), MATRIX)
+def test_table_matches_the_scheduler_fp32(name: str, prediction: str, steps: int, eta: float, start: int) -> None:
+    ref, got = _both(name, prediction, steps, eta, start, torch.float32)
+    assert torch.isfinite(got).all()
+    scale = ref.abs().max().item()
+    assert (got - ref).abs().max().item() <= 2e-5 * max(scale, 1.0), (ref.abs().max(), (got - ref).abs().max())
+
+
+@pytest.mark.parametrize(("name", "prediction", "steps", "eta", "start"), [MATRIX[1], MATRIX[3], MATRIX[6], MATRIX[7]])
+def test_table_matches_the_scheduler_fp16(name: str, prediction: str, steps: int, eta: float, start: int) -> None:
+    """In half precision diffusers' DDIM computes in fp16 and the table in fp32: they agree to fp16 rounding."""
+    ref, got = _both(name, prediction, steps, eta, start, torch.float16)
+    assert got.dtype == torch.float16 and torch.isfinite(got).all()
+    r, g = ref.float().flatten(), got.float().flatten()
+    assert torch.corrcoef(torch.stack([r, g]))[0, 1] > 0.999
+    assert (g - r).abs().max().item() < 0.02 * max(r.abs().max().item(), 1.0)
+
+
+def test_unguided_steps_match() -> None:
+    ref, got = _both("ddim", "epsilon", 6, 0.0, 0, torch.float32, guided=False)
+    assert torch.allclose(ref, got, atol=2e-5)
+
+
+def test_a_clamped_x0_stays_on_the_scheduler() -> None:
+    s = make_scheduler("ddim", {**SCHEDULER_CONFIG, "clip_sample": True}, 10)
+    s.set_timesteps(10)
+    assert step_table(s) is None
+
+
+def test_table_rows_and_timesteps() -> None:
+    s = make_scheduler("ddim", _config("epsilon"), 8)
+    s.set_timesteps(8)
+    t = step_table(s, 3, 0.0)
+    assert t is not None and len(t) == 5 and t.coef.shape == (5, 7) and not t.noisy
+    assert t.timesteps.tolist() == s.timesteps[3:].tolist()
+    assert step_table(s, 8) is not None and len(step_table(s, 8) or []) == 0  # nothing left: transfer at strength 0
+
+
+def test_cancel_and_progress_every_step() -> None:
+    s = make_scheduler("ddim", _config("epsilon"), 6)
+    s.set_timesteps(6)
+    table = step_table(s)
+    assert table is not None
+    x = torch.randn(SHAPE)
+    seen: list[tuple[int, int]] = []
+    out = table_denoise(FakeUNet(), table, x, _conditioning(torch.float32), progress=lambda i, n: seen.append((i, n)))
+    assert seen == [(i, 6) for i in range(1, 7)] and out.shape == x.shape
+    calls = iter([False, False, True])
+    with pytest.raises(Cancelled, match="before step 3 of 6"):
+        table_denoise(FakeUNet(), table, x, _conditioning(torch.float32), cancel=lambda: next(calls))
+
+
+def test_circular_unets_of_one_unet_share_a_captured_step() -> None:
+    inner = FakeUNet()
+    assert unet_key(CircularUNet(inner, 4)) == unet_key(CircularUNet(inner, 4))
+    assert unet_key(CircularUNet(inner, 4)) != unet_key(CircularUNet(FakeUNet(), 4))
+    assert unet_key(inner) != unet_key(CircularUNet(inner, 4))
+
+
+def test_graphs_need_cuda(tiny_model_dir: Path) -> None:
+    with pytest.raises(ModelLoadError, match="CUDA graphs need a CUDA device"):
+        Engine.load(tiny_model_dir, device="cpu", graphs=True)
+    assert Engine.load(tiny_model_dir, device="cpu").loop == "scheduler"
+
+
+# -- whole requests through the engine ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    d = tmp_path_factory.mktemp("fast-inputs")
+    sr = 16000
+    t = np.arange(int(2.3 * sr)) / sr
+    wave = (0.3 * np.sin(2 * np.pi * 330 * t) + 0.02 * np.random.default_rng(0).standard_normal(len(t))).astype(
+        np.float32
+    )
+    sf.write(d / "in.wav", wave, sr)
+    return {"in": str(d / "in.wav")}
+
+
+REQUESTS = [
+    ("generate", {"duration": 1.37, "scheduler": "dpm", "steps": 7}),
+    ("generate", {"duration": 2.0, "eta": 1.0, "candidates": 2, "steps": 5}),
+    ("generate", {"duration": 1.5, "loop": True, "steps": 4}),
+    ("generate", {"bpm": 97, "bars": 1, "steps": 4, "guidance": 1.0}),
+    ("variation", {"input": "in", "steps": 4}),
+    ("transfer", {"input": "in", "strength": 0.6, "steps": 10}),
+    ("transfer", {"input": "in", "strength": 0.5, "steps": 8, "scheduler": "dpm"}),
+    ("inpaint", {"input": "in", "start": 0.5, "end": 1.2, "steps": 5, "eta": 1.0}),
+    ("upsample", {"input": "in", "steps": 4}),
+    ("continue", {"input": "in", "seconds": 1.1, "steps": 4}),
+]
+
+
+@pytest.mark.parametrize(("mode", "values"), REQUESTS, ids=[f"{m}-{i}" for i, (m, _) in enumerate(REQUESTS)])
+@pytest.mark.parametrize("levels", [2, 4])
+def test_every_mode_same_clip_on_the_table_loop(
+    tiny_model_dir: Path, tiny4_engine: Engine, inputs: dict[str, str], mode: str, values: dict, levels: int
+) -> None:
+    base = tiny4_engine if levels == 4 else Engine.load(tiny_model_dir, device="cpu")
+    values = {"seed": 21, "sample_rate": 16000, "normalize_db": None, **values}
+    if "input" in values:
+        values["input_path"] = inputs[values.pop("input")]
+    if mode != "variation":
+        values.setdefault("prompt", "a glassy bell")
+    req = build_request(mode, values)
+    ref = base.generate(req)
+    table = Engine(base.model, base.decoder, loop="table")
+    got = table.generate(req)
+    assert len(got.audio) == len(ref.audio) and got.chosen == ref.chosen
+    err = float(np.max(np.abs(got.audio - ref.audio)))
+    assert err <= 1e-4 * max(1.0, float(np.max(np.abs(ref.audio)))), err
+
+
+# -- CUDA graphs ----------------------------------------------------------------------------------------
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.cuda
+@cuda
+@pytest.mark.parametrize("dtype", ["fp16", "fp32"])
+def test_graphs_same_clip_as_the_scheduler_on_cuda(tiny4_engine: Engine, inputs: dict[str, str], dtype: str) -> None:
+    path = tiny4_engine.model.path
+    ref = Engine.load(path, device="cuda", dtype=dtype, graphs=False)
+    fast = Engine.load(path, device="cuda", dtype=dtype)
+    assert fast.loop == "graphs" and fast.graphs is not None
+    for mode, values in REQUESTS:
+        v = {"seed": 4, "sample_rate": 16000, "normalize_db": None, **values}
+        if "input" in v:
+            v["input_path"] = inputs[v.pop("input")]
+        if mode != "variation":
+            v.setdefault("prompt", "a glassy bell")
+        req = build_request(mode, v)
+        a, b = ref.generate(req).audio, fast.generate(req).audio
+        assert len(a) == len(b) and np.isfinite(b).all()
+        if dtype == "fp32":
+            assert np.max(np.abs(a - b)) <= 1e-3 * max(1.0, float(np.max(np.abs(a)))), mode
+        else:
+            assert np.corrcoef(a, b)[0, 1] >= 0.99, mode
+    captured = len(fast.graphs)
+    fast.generate(GenerateRequest("a glassy bell", duration=1.37, steps=7, scheduler="dpm", seed=9))
+    assert len(fast.graphs) == captured  # the same shape replays the step captured before
+
+
+@pytest.mark.cuda
+@cuda
+def test_graph_cache_keeps_the_most_recent(tiny_model_dir: Path) -> None:
+    fast = Engine.load(tiny_model_dir, device="cuda")
+    assert fast.graphs is not None
+    fast.graphs.capacity = 2
+    for seconds in (1.0, 1.5, 2.0):
+        fast.generate(GenerateRequest("a bell", duration=seconds, steps=3, seed=1))
+    assert len(fast.graphs) == 2
+
+
+def test_step_graphs_capacity_is_bounded() -> None:
+    g = StepGraphs(capacity=3)
+    assert g.capacity == 3 and len(g) == 0
+
+
+def test_serve_warms_up_before_it_says_ready(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """``serve --warmup`` generates its warm-up clips before the listening line, and then serves a job."""
+    from osc_helpers import Client, Serve
+
+    s = Serve(tiny_model_dir, tmp_path / "clips", 9, extra=["--no-audition", "--warmup"])
+    try:
+        out = s.output()
+        warm = next(i for i, line in enumerate(s.lines) if line.startswith("warmed up in "))
+        ready = next(i for i, line in enumerate(s.lines) if line.startswith("listening on udp://"))
+        assert warm < ready and "(scheduler loop)" in s.lines[warm], out
+        c = Client(s.address)
+        c.send("/audioldm/generate", "w1", "a bell", "duration", 0.5, "steps", 2, "seed", 3)
+        done = c.replies.until(lambda m: m[0] in ("/audioldm/done", "/audioldm/fail"), timeout=120)[-1]
+        assert done[0] == "/audioldm/done" and Path(str(done[1][1])).is_file(), done
+        c.close()
+    finally:
+        s.stop()
