@@ -18,6 +18,10 @@ import torch
 T = TypeVar("T")
 
 
+class CaptureError(RuntimeError):
+    """A program could not be captured (an operation that CUDA graphs do not allow): run it uncaptured."""
+
+
 def capture(run: Callable[[], object], device: torch.device, reset: Callable[[], object], pool: Any) -> Any:
     """A CUDA graph of ``run`` (which reads and writes buffers allocated before this call).
 
@@ -32,8 +36,11 @@ def capture(run: Callable[[], object], device: torch.device, reset: Callable[[],
     torch.cuda.current_stream(device).wait_stream(side)
     reset()
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, pool=pool):
-        run()
+    try:
+        with torch.cuda.graph(graph, pool=pool):
+            run()
+    except RuntimeError as exc:
+        raise CaptureError(f"CUDA graph capture failed ({exc})") from exc
     return graph
 
 

@@ -6,12 +6,13 @@ implementation and hands it in, so the engine never imports the export package (
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from audioldm_daw.engine.cuda_graphs import GraphCache, capture
+from audioldm_daw.engine.cuda_graphs import CaptureError, GraphCache, capture
 
 DECODE_GRAPHS = 4  # decode lengths kept captured (the decoder's buffers are the large ones)
 
@@ -74,7 +75,13 @@ class TorchDecoder:
         if not use_graphs:
             return self.decode_eager(latents)
         key = (tuple(latents.shape), latents.dtype)
-        return self.captured.get(key, lambda: CapturedDecode(self.decode_eager, latents, self.captured.pool))(latents)
+        try:
+            run = self.captured.get(key, lambda: CapturedDecode(self.decode_eager, latents, self.captured.pool))
+        except CaptureError as exc:
+            logging.getLogger(__name__).warning("decode: %s; decoding without CUDA graphs from now on", exc)
+            self.graphs = False
+            return self.decode_eager(latents)
+        return run(latents)
 
     def decode_eager(self, latents: torch.Tensor) -> torch.Tensor:
         mel = self.mel(latents).to(self.vocoder.dtype)

@@ -29,9 +29,10 @@ from audioldm_daw.engine.conditioning import (
     prompt_truncation,
     require_clap,
 )
+from audioldm_daw.engine.cuda_graphs import CaptureError
 from audioldm_daw.engine.decode import DecodeBackend, TorchDecoder
 from audioldm_daw.engine.errors import ModelLoadError
-from audioldm_daw.engine.fast_sampling import StepGraphs, step_table, table_denoise
+from audioldm_daw.engine.fast_sampling import StepGraphs, StepTable, step_table, table_denoise
 from audioldm_daw.engine.input_audio import check_request_input
 from audioldm_daw.engine.model import AudioLDMModel, load_model
 from audioldm_daw.engine.output import finish, read_sidecar, write_clip
@@ -208,6 +209,19 @@ class Engine:
                 cancel=cancel,
                 after_step=plan.after_step,
             )
+        generator_state = plan.generator.get_state() if plan.generator is not None else None
+        try:
+            return self._table_denoise(plan, table, progress, cancel)
+        except CaptureError as exc:
+            log.warning("denoising: %s; running the steps without CUDA graphs from now on", exc)
+            self.loop, self.graphs = "table", None
+            if plan.generator is not None and generator_state is not None:
+                plan.generator.set_state(generator_state)  # the same noise as the captured run would draw
+            return self._table_denoise(plan, table, progress, cancel)
+
+    def _table_denoise(
+        self, plan: Plan, table: StepTable, progress: ProgressFn | None, cancel: CancelFn | None
+    ) -> torch.Tensor:
         return table_denoise(
             plan.unet,
             table,

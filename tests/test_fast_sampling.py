@@ -271,3 +271,31 @@ def test_serve_warms_up_before_it_says_ready(tiny_model_dir: Path, tmp_path: Pat
         c.close()
     finally:
         s.stop()
+
+
+def test_a_failed_capture_falls_back_to_the_same_clip(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A GPU whose driver refuses a capture still makes the clip, the same one, and says so once."""
+    from audioldm_daw.engine import cuda_graphs, decode
+    from audioldm_daw.engine.decode import TorchDecoder
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise cuda_graphs.CaptureError("CUDA graph capture failed (operation not permitted when stream is capturing)")
+
+    monkeypatch.setattr(StepGraphs, "step", refuse)
+    monkeypatch.setattr(decode, "capture", refuse)
+    req = GenerateRequest("a bell", duration=1.1, steps=4, seed=8, eta=1.0, sample_rate=16000, normalize_db=None)
+    ref = tiny_engine.generate(req)
+    m = tiny_engine.model
+    eng = Engine(m, TorchDecoder(m.vae, m.vocoder, graphs=True), loop="table")
+    eng.loop, eng.graphs = "graphs", StepGraphs()  # as on a CUDA device
+    assert isinstance(eng.decoder, TorchDecoder)
+    eng.decoder.graphs = True
+    with caplog.at_level("WARNING"):
+        got = eng.generate(req)
+    assert eng.loop == "table" and eng.graphs is None
+    assert isinstance(eng.decoder, TorchDecoder) and eng.decoder.graphs is False
+    assert np.max(np.abs(got.audio - ref.audio)) <= 1e-4
+    text = caplog.text
+    assert "running the steps without CUDA graphs" in text and "decoding without CUDA graphs" in text
