@@ -26,7 +26,8 @@ def capture(run: Callable[[], object], device: torch.device, reset: Callable[[],
     """A CUDA graph of ``run`` (which reads and writes buffers allocated before this call).
 
     ``run`` first goes twice on a side stream, as the capture rules ask (lazy initialisation of cuBLAS and
-    cuDNN, a compiled UNet's first call); ``reset`` then puts the buffers back before the capture."""
+    cuDNN, a compiled UNet's first call); ``reset`` then puts the buffers back before the capture. Only this
+    thread is held to the capture's rules: the server's other threads (input checks, audition) go on."""
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(side):
@@ -37,7 +38,7 @@ def capture(run: Callable[[], object], device: torch.device, reset: Callable[[],
     reset()
     graph = torch.cuda.CUDAGraph()
     try:
-        with torch.cuda.graph(graph, pool=pool):
+        with torch.cuda.graph(graph, pool=pool, capture_error_mode="thread_local"):
             run()
     except RuntimeError as exc:
         raise CaptureError(f"CUDA graph capture failed ({exc})") from exc

@@ -187,18 +187,23 @@ REQUESTS = [
 ]
 
 
+def _request(mode: str, values: dict, inputs: dict[str, str], seed: int) -> GenerateRequest:
+    """One of :data:`REQUESTS` as a request (its input file named, a prompt where the mode takes one)."""
+    v = {"seed": seed, "sample_rate": 16000, "normalize_db": None, **values}
+    if "input" in v:
+        v["input_path"] = inputs[v.pop("input")]
+    if mode != "variation":
+        v.setdefault("prompt", "a glassy bell")
+    return build_request(mode, v)
+
+
 @pytest.mark.parametrize(("mode", "values"), REQUESTS, ids=[f"{m}-{i}" for i, (m, _) in enumerate(REQUESTS)])
 @pytest.mark.parametrize("levels", [2, 4])
 def test_every_mode_same_clip_on_the_table_loop(
     tiny_model_dir: Path, tiny4_engine: Engine, inputs: dict[str, str], mode: str, values: dict, levels: int
 ) -> None:
     base = tiny4_engine if levels == 4 else Engine.load(tiny_model_dir, device="cpu")
-    values = {"seed": 21, "sample_rate": 16000, "normalize_db": None, **values}
-    if "input" in values:
-        values["input_path"] = inputs[values.pop("input")]
-    if mode != "variation":
-        values.setdefault("prompt", "a glassy bell")
-    req = build_request(mode, values)
+    req = _request(mode, values, inputs, seed=21)
     ref = base.generate(req)
     table = Engine(base.model, base.decoder, loop="table")
     got = table.generate(req)
@@ -221,12 +226,7 @@ def test_graphs_same_clip_as_the_scheduler_on_cuda(tiny4_engine: Engine, inputs:
     fast = Engine.load(path, device="cuda", dtype=dtype)
     assert fast.loop == "graphs" and fast.graphs is not None
     for mode, values in REQUESTS:
-        v = {"seed": 4, "sample_rate": 16000, "normalize_db": None, **values}
-        if "input" in v:
-            v["input_path"] = inputs[v.pop("input")]
-        if mode != "variation":
-            v.setdefault("prompt", "a glassy bell")
-        req = build_request(mode, v)
+        req = _request(mode, values, inputs, seed=4)
         a, b = ref.generate(req).audio, fast.generate(req).audio
         assert len(a) == len(b) and np.isfinite(b).all()
         if dtype == "fp32":
