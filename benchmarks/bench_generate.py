@@ -20,8 +20,6 @@ import torch
 
 def build(device: str, dtype: torch.dtype) -> tuple[Any, Any]:
     """The engine and the reference pipeline sharing one set of S-full modules."""
-    from diffusers import AudioLDMPipeline
-
     from audioldm_daw.engine import Engine
     from audioldm_daw.engine.architecture import PRESETS, SCHEDULER_CONFIG, build_components, train_tokenizer
     from audioldm_daw.engine.model import AudioLDMModel
@@ -46,16 +44,23 @@ def build(device: str, dtype: torch.dtype) -> tuple[Any, Any]:
         device=torch.device(device),
         dtype=dtype,
     )
+    return Engine(model), pipeline(model, make_scheduler("ddim", model.scheduler_config))
+
+
+def pipeline(model: Any, scheduler: Any) -> Any:
+    """diffusers' AudioLDMPipeline over the modules of a loaded model (shared, not copied), quiet."""
+    from diffusers import AudioLDMPipeline
+
     pipe = AudioLDMPipeline(
         vae=model.vae,
         text_encoder=model.text_encoder,
-        tokenizer=tok,
+        tokenizer=model.tokenizer,
         unet=model.unet,
-        scheduler=make_scheduler("ddim", model.scheduler_config),
+        scheduler=scheduler,
         vocoder=model.vocoder,
     )
     pipe.set_progress_bar_config(disable=True)
-    return Engine(model), pipe
+    return pipe
 
 
 def main() -> None:

@@ -285,6 +285,7 @@ def test_weight_norm_is_folded_before_export(model: AudioLDMModel) -> None:
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5 * float(want.abs().max()))
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_fp16_io_binding_and_cuda_graph_buckets(tiny_model_dir: Path, tmp_path: Path) -> None:
     """GPU path: fp16 graph on the CUDA EP, latents bound in place, one CUDA-graph bucket per shape."""
