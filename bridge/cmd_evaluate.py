@@ -24,6 +24,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None)
     p.add_argument("--save-clips", type=Path, default=None, help="write the generated clips here")
     p.add_argument("--out", type=Path, default=None, help="write the report as JSON")
+    p.add_argument(
+        "--ceilings",
+        action="store_true",
+        help="also score the real held-out clips through each model's VAE and vocoder (needs --data): what each "
+        "stage loses, so the stage that limits the model shows",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from audioldm_daw.engine.evaluation.classifier import Classifier, train_classifier
     from audioldm_daw.engine.evaluation.evaluate import evaluate
 
+    if args.ceilings and args.data is None:
+        raise InvalidRequest("--ceilings: needs --data (the real held-out clips are scored through each stage)")
     if args.classifier is not None and args.classifier.is_file():
         clf, clf_acc = Classifier.load(args.classifier), None
     elif args.data is not None:
@@ -57,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
             save_dir=save,
         )
         rep["classifier_accuracy_on_real"] = clf_acc
+        if args.ceilings:
+            from audioldm_daw.engine.evaluation.ceilings import stage_ceilings
+
+            rep["ceilings"] = stage_ceilings(model, args.data, clf, args.limit)
         reports.append(rep)
     keys = ["accuracy", "accuracy_decoded_mel", "fd", "kl", "inception_score", "clap_score"]
     print("| model | " + " | ".join(keys) + " |")
@@ -64,6 +76,13 @@ def run(args: argparse.Namespace) -> int:
     for rep in reports:
         cells = [f"{rep[k]:.3f}" if isinstance(rep.get(k), float) else "-" for k in keys]
         print(f"| {rep['model']} | " + " | ".join(cells) + " |")
+    for rep in reports:
+        if "ceilings" in rep:
+            c = rep["ceilings"]
+            print(
+                f"{rep['model']}: real clips through its vocoder {c['vocoder_on_real_mel']:.3f}, its VAE "
+                f"{c['vae_reconstruction_mel']:.3f}, both {c['vae_and_vocoder']:.3f} (real mels {c['real_mel']:.3f})"
+            )
     if args.out:
         args.out.write_text(json.dumps(reports, indent=2) + "\n")
     return 0

@@ -63,6 +63,7 @@ def test_evaluate_command_on_a_tiny_set(small_dataset: Path, tiny_model_dir: Pat
         "3",
         "--out",
         str(out),
+        "--ceilings",
     ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=600)
     assert r.returncode == 0, r.stderr
@@ -74,6 +75,21 @@ def test_evaluate_command_on_a_tiny_set(small_dataset: Path, tiny_model_dir: Pat
     assert 0.0 <= rep["classifier_accuracy_on_real"] <= 1.0
     assert (tmp_path / "clf.pt").is_file()
     assert f"| {tiny_model_dir} | {rep['accuracy']:.3f} |" in r.stdout  # the printed table row
+    ceil = rep["ceilings"]
+    assert ceil["clips"] == 3 and all(0.0 <= ceil[k] <= 1.0 for k in ("vocoder_on_real_mel", "vae_and_vocoder"))
+    assert "real clips through its vocoder" in r.stdout
+
+
+def test_stage_ceilings_score_the_real_clips_at_each_stage(small_dataset: Path, tiny_model_dir: Path) -> None:
+    """The first ceiling is the classifier on the real clips themselves (the figure it was trained to); the
+    VAE's reconstruction of a random-weight model is far from the mel it was given."""
+    from audioldm_daw.engine.evaluation.ceilings import stage_ceilings
+    from audioldm_daw.engine.evaluation.classifier import train_classifier
+
+    clf, acc = train_classifier(small_dataset, epochs=2, log=False)
+    ceil = stage_ceilings(tiny_model_dir, small_dataset, clf)
+    assert ceil["clips"] == 6 and ceil["real_mel"] == pytest.approx(acc)
+    assert ceil["vae_l1"] > 0.5  # random weights: nothing like the input mel
 
 
 def test_decoded_mel_accuracy_scores_the_mel_the_vocoder_was_given(tiny_model_dir: Path) -> None:
