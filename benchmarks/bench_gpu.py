@@ -53,6 +53,7 @@ DECODERS = ("torch", "torch_eager", "onnx")
 DEFAULT_VARIANTS: list[dict[str, Any]] = [
     {"name": "default", "kwargs": {}},
     {"name": "eager", "kwargs": {"graphs": False}},
+    {"name": "bf16", "kwargs": {"dtype": "bf16"}},
     {"name": "compiled", "kwargs": {"compile_unet": True}, "slow": True, "min_s": 180},
 ]
 #: The CPU smoke test: 1 s clips, and a warm-up at that length only (where ``Engine.warm_up`` takes durations).
@@ -282,8 +283,8 @@ def run_variant(report: Report, settings: Settings, folder: Path, spec: dict[str
     try:
         base = torch.cuda.memory_allocated() if settings.cuda else 0
         t = time.perf_counter()
-        dtype = "fp16" if settings.dtype == torch.float16 else "fp32"
-        engine = Engine.load(folder, device=settings.device, dtype=dtype, **out["kwargs"])
+        kwargs = {"dtype": "fp16" if settings.dtype == torch.float16 else "fp32", **out["kwargs"]}
+        engine = Engine.load(folder, device=settings.device, **kwargs)
         out["load_s"] = round(time.perf_counter() - t, 2)
         out["loop"] = getattr(engine, "loop", None)
         if settings.cuda:
