@@ -85,6 +85,14 @@ def add_common_options(p: argparse.ArgumentParser, defaults: dict[str, int], pre
         help="stop after this much wall-clock training time: checkpoint, export and exit (default: none)",
     )
     p.add_argument(
+        "--deadline",
+        type=float,
+        default=None,
+        metavar="EPOCH_SECONDS",
+        help="stop at the first step past this moment (seconds since the epoch, as `date +%%s` prints), like "
+        "--time-limit; stages started at different times on one machine all end by then (default: none)",
+    )
+    p.add_argument(
         "--ema",
         type=float,
         default=0.0,
@@ -187,6 +195,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         threads=args.threads,
         ema=args.ema,
         time_limit=args.time_limit,
+        deadline=args.deadline,
     )
 
 

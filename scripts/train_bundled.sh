@@ -11,6 +11,10 @@
 #   DEVICE=cpu|cuda   where to train (default: cuda when torch sees a GPU, else cpu with one thread per stage)
 #   TIME_LIMIT=S      wall-clock budget of each training stage in seconds; a stage past it checkpoints,
 #                     exports and counts as finished (default: none, every stage runs its steps)
+#   STAGE_LIMITS="S=SECONDS ..."  budgets of the stages named (run folder names: vae clap vocoder-rec vocoder
+#                     clap-eval ldm-audio ldm-text), instead of TIME_LIMIT for those, e.g. "vae=60 clap=60"
+#   FINISH_BY=T       a moment (seconds since the epoch, as `date +%s` prints) by which every stage still
+#                     training stops, checkpoints and exports, whatever its own budget (a lent machine's slot)
 #   STEP_PCT=N        every stage's steps scaled to N percent (default 100; a quick trial: 5; a smoke
 #                     test of the script itself: 0.2)
 #   BATCH_X=N         every stage's batch size multiplied by N (default 1)
@@ -19,6 +23,16 @@
 #   EVAL_STEPS, EVAL_LIMIT   denoising steps and number of held-out prompts in the evaluation
 #                     (default 25 and all of them)
 #   SETUP=0           skip scripts/setup.sh (the environment is already there)
+#   RENDER=0          never render the dataset: WORK_DIR/data must already hold it (a machine without fluidsynth
+#                     and espeak-ng, where scripts/gpu_train.sh unpacks a packed copy)
+#   TRAIN=0           train and assemble nothing: evaluate the models already in OUT_MODEL and
+#                     WORK_DIR/ldm-text/model (brought back from a GPU by scripts/unpack_gpu_training.sh);
+#                     with EVALUATE=0 too, the script only renders the dataset
+#   EVALUATE=0        stop once both models are assembled (the evaluation runs elsewhere afterwards)
+#   CONTINUE="S ..."  stages (run folder names, e.g. "vocoder ldm-audio ldm-text") that stopped at their time
+#                     limit train on from their newest checkpoint under this run's TIME_LIMIT instead of being
+#                     skipped; the others stay as they are (a VAE or CLAP that trains on would change what the
+#                     LDMs were trained on)
 # On two CPU cores the full recipe takes about five hours. Every stage resumes from its newest checkpoint
 # when the script is run again after an interruption, and finished stages are skipped.
 set -euo pipefail
@@ -39,6 +53,27 @@ positive() {
 PCT=${STEP_PCT:-100}
 positive STEP_PCT "$PCT" percent
 [ -z "${TIME_LIMIT:-}" ] || positive TIME_LIMIT "$TIME_LIMIT" seconds
+# Budgets per stage: "STAGE=SECONDS" items naming the run folders below.
+STAGES=(vae clap vocoder-rec vocoder clap-eval ldm-audio ldm-text)
+declare -A LIMIT=()
+read -ra items <<<"${STAGE_LIMITS:-}"
+for item in "${items[@]}"; do
+  name=${item%%=*} value=${item#*=}
+  if [[ "$item" != *=* || " ${STAGES[*]} " != *" $name "* || ! "$value" =~ ^[0-9]*\.?[0-9]+$ ]] ||
+    awk -v v="$value" 'BEGIN { exit !(v <= 0) }'; then
+    echo "train_bundled: STAGE_LIMITS takes STAGE=SECONDS items, STAGE one of ${STAGES[*]} and SECONDS a" \
+      "positive number; got '$item'" >&2
+    exit 2
+  fi
+  LIMIT[$name]=$value
+done
+[ -z "${FINISH_BY:-}" ] || positive FINISH_BY "$FINISH_BY" "seconds since the epoch"
+for flag in RENDER TRAIN EVALUATE; do
+  if ! [[ "${!flag:-1}" =~ ^[01]$ ]]; then
+    echo "train_bundled: $flag must be 0 or 1, got '${!flag}'" >&2
+    exit 2
+  fi
+done
 BX=${BATCH_X:-1}
 if ! [[ "$BX" =~ ^[1-9][0-9]*$ ]]; then
   echo "train_bundled: BATCH_X must be a whole number, 1 or more, got '$BX'" >&2
@@ -53,18 +88,56 @@ case $DEVICE in
 esac
 COMMON=(--preset "${PRESET:-micro}" "${WHERE[@]}" --warmup 100 --checkpoint-every 250 --keep-checkpoints 2 --resume
   --quiet)
-[ -z "${TIME_LIMIT:-}" ] || COMMON+=(--time-limit "$TIME_LIMIT")
 mkdir -p "$W" "$EVAL_DIR"
 
 # The recipe's step count for a stage, scaled by STEP_PCT (at least one step).
 steps() { awk -v n="$1" -v p="$PCT" 'BEGIN { s = int(n * p / 100); print (s < 1 ? 1 : s) }'; }
-# One stage, unless its run folder already holds a finished result.
-stage() { local out=$1; shift; [ -f "$out/summary.json" ] || "${A[@]}" train "$@" --out "$out" "${COMMON[@]}"; }
+# One stage, unless its run folder already holds a finished result (or CONTINUE names a stage its time limit
+# stopped).
+stopped_early() {
+  [[ " ${CONTINUE:-} " == *" $(basename "$1") "* ]] &&
+    "$PY" -c 'import json, sys; sys.exit(not json.load(open(sys.argv[1])).get("stopped_by_time_limit"))' "$1/summary.json"
+}
+# Its budget: STAGE_LIMITS' entry for it, else TIME_LIMIT; and FINISH_BY for all.
+stage() {
+  local out=$1; shift
+  if [ -f "$out/summary.json" ] && ! stopped_early "$out"; then return 0; fi
+  local limit=${LIMIT[$(basename "$out")]:-${TIME_LIMIT:-}} bound=()
+  [ -z "$limit" ] || bound+=(--time-limit "$limit")
+  [ -z "${FINISH_BY:-}" ] || bound+=(--deadline "$FINISH_BY")
+  "${A[@]}" train "$@" --out "$out" "${COMMON[@]}" "${bound[@]}"
+}
 
-[ -f "$W/data/dataset.json" ] ||
+if [ ! -f "$W/data/dataset.json" ]; then
+  if [ "${RENDER:-1}" = 0 ]; then
+    echo "train_bundled: RENDER=0, but $W/data holds no dataset (expected $W/data/dataset.json and train/)" >&2
+    exit 2
+  fi
   "$PY" -m audioldm_daw.engine.dataset "$W/data" --n-train "${N_TRAIN:-1120}" --n-test "${N_TEST:-140}" \
     --prompts "$W/data/heldout_prompts.jsonl"
+fi
 D=$W/data/train
+
+# Both models on the held-out prompts: classifier accuracy, FD, KL and the scoring CLAP's similarity.
+evaluate() {
+  cp "$W/data/heldout_prompts.jsonl" "$EVAL_DIR/heldout_prompts.jsonl"
+  local limit=()
+  [ -z "${EVAL_LIMIT:-}" ] || limit=(--limit "$EVAL_LIMIT")
+  "${A[@]}" evaluate --model "$OUT_MODEL" --model "$W/ldm-text/model" --prompts "$EVAL_DIR/heldout_prompts.jsonl" \
+    --data "$W/data" --classifier "$EVAL_DIR/classifier.pt" --eval-clap "$W/clap-eval" \
+    --steps "${EVAL_STEPS:-25}" "${limit[@]}" --device "$DEVICE" --out "$EVAL_DIR/evaluation.json"
+}
+if [ "${TRAIN:-1}" = 0 ]; then
+  [ "${EVALUATE:-1}" = 1 ] || exit 0
+  for m in "$OUT_MODEL" "$W/ldm-text/model"; do
+    if [ ! -f "$m/model_index.json" ]; then
+      echo "train_bundled: TRAIN=0 evaluates the models already there, but $m holds none (no model_index.json)" >&2
+      exit 2
+    fi
+  done
+  evaluate
+  exit 0
+fi
 
 # When a stage fails, stop the ones still running beside it (each background job is a shell around one
 # training process) rather than leave them training alone.
@@ -72,9 +145,10 @@ stop_jobs() { for p in $(jobs -p); do pkill -P "$p" 2>/dev/null; kill "$p" 2>/de
 trap stop_jobs EXIT
 
 # The vocoder depends on nothing else, so it trains in a lane of its own beside everything else: in two phases,
-# reconstruction losses only, then HiFi-GAN's discriminators on top. The scoring CLAP follows it in that lane:
-# one caption per clip and no text noise, so it is a different model from the conditioning CLAP; it is used
-# only to measure text-audio similarity.
+# reconstruction losses only, then HiFi-GAN's discriminators on top. The scoring CLAP trains in that lane between
+# the two, so that the GAN phase can run on to the end where the stages share one deadline (FINISH_BY): one caption
+# per clip and no text noise, so it is a different model from the conditioning CLAP; it is used only to measure
+# text-audio similarity.
 "$PY" -c "
 import json, os, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
@@ -84,10 +158,10 @@ with open(sys.argv[2], 'w') as f:
 " "$D/metadata.jsonl" "$W/one-caption.jsonl"
 (
   stage "$W/vocoder-rec" vocoder --data "$D" --steps "$(steps 1000)" --batch-size $((8 * BX)) --lr 4e-4
-  stage "$W/vocoder" vocoder --data "$D" --init "$W/vocoder-rec" --adversarial --steps "$(steps 6000)" \
-    --batch-size $((8 * BX)) --lr 2e-4 --warmup 50
   stage "$W/clap-eval" clap --data "$D" --captions "$W/one-caption.jsonl" --steps "$(steps 1500)" \
     --batch-size $((32 * BX))
+  stage "$W/vocoder" vocoder --data "$D" --init "$W/vocoder-rec" --adversarial --steps "$(steps 6000)" \
+    --batch-size $((8 * BX)) --lr 2e-4 --warmup 50
 ) &
 vocoder_lane=$!
 
@@ -107,13 +181,11 @@ stage "$W/ldm-text" ldm "${LDM[@]}" --condition text
 wait $audio
 wait $vocoder_lane
 
-# The bundled model, and the text-conditioned model for the comparison, from the same CLAP, VAE and vocoder.
+# The bundled model, and the text-conditioned model for the comparison, from the same CLAP, VAE and vocoder
+# (side by side: on a lent GPU machine the seconds after training count).
 ASSEMBLE=("${A[@]}" train assemble --clap "$W/clap" --vae "$W/vae" --vocoder "$W/vocoder")
-"${ASSEMBLE[@]}" --ldm "$W/ldm-audio" --out "$OUT_MODEL"
+"${ASSEMBLE[@]}" --ldm "$W/ldm-audio" --out "$OUT_MODEL" &
+assembled=$!
 "${ASSEMBLE[@]}" --ldm "$W/ldm-text" --out "$W/ldm-text/model"
-cp "$W/data/heldout_prompts.jsonl" "$EVAL_DIR/heldout_prompts.jsonl"
-limit=()
-[ -z "${EVAL_LIMIT:-}" ] || limit=(--limit "$EVAL_LIMIT")
-"${A[@]}" evaluate --model "$OUT_MODEL" --model "$W/ldm-text/model" --prompts "$EVAL_DIR/heldout_prompts.jsonl" \
-  --data "$W/data" --classifier "$EVAL_DIR/classifier.pt" --eval-clap "$W/clap-eval" \
-  --steps "${EVAL_STEPS:-25}" "${limit[@]}" --device "$DEVICE" --out "$EVAL_DIR/evaluation.json"
+wait $assembled
+[ "${EVALUATE:-1}" = 0 ] || evaluate

@@ -140,6 +140,13 @@ def test_a_second_run_skips_finished_stages(retrained: tuple[Path, subprocess.Co
         ("BATCH_X", "1.5"),
         ("TIME_LIMIT", "-1"),
         ("TIME_LIMIT", "soon"),
+        ("STAGE_LIMITS", "vae=0"),
+        ("STAGE_LIMITS", "decoder=60"),
+        ("STAGE_LIMITS", "vae"),
+        ("FINISH_BY", "soon"),
+        ("TRAIN", "2"),
+        ("EVALUATE", "yes"),
+        ("RENDER", "no"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_runs(tmp_path: Path, name: str, value: str) -> None:
@@ -147,6 +154,23 @@ def test_bad_settings_are_refused_before_anything_runs(tmp_path: Path, name: str
     assert r.returncode == 2
     assert name in r.stderr and value in r.stderr
     assert not (tmp_path / "work").exists()
+
+
+def test_render_0_refuses_a_work_dir_without_its_dataset(tmp_path: Path) -> None:
+    r = _script(tmp_path, RENDER="0")
+    assert r.returncode == 2 and "RENDER=0" in r.stderr and "dataset.json" in r.stderr
+    assert not (tmp_path / "work" / "data").exists()
+
+
+def test_train_0_evaluates_only_models_that_are_there(tmp_path: Path) -> None:
+    """TRAIN=0 (the models came from elsewhere) with none there: refused, nothing trained; with EVALUATE=0
+    as well, the script only renders the dataset."""
+    (tmp_path / "work" / "data").mkdir(parents=True)
+    (tmp_path / "work" / "data" / "dataset.json").write_text("{}")  # the dataset counts as there
+    r = _script(tmp_path, TRAIN="0")
+    assert r.returncode == 2 and "TRAIN=0" in r.stderr and str(tmp_path / "model") in r.stderr
+    assert _script(tmp_path, TRAIN="0", EVALUATE="0").returncode == 0
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["data"]
 
 
 def test_a_failing_stage_fails_the_script_and_assembles_nothing(tmp_path: Path) -> None:

@@ -407,6 +407,23 @@ def test_time_limit_must_be_positive(tmp_path: Path) -> None:
             TrainConfig(out=tmp_path, time_limit=bad)
 
 
+def test_a_deadline_stops_the_run_like_its_time_limit(audio_dir: Path, tmp_path: Path) -> None:
+    """A deadline already past when training starts: one step, a checkpoint, the export, and the summary says
+    it stopped early (how every stage on a lent GPU ends together at its slot's end)."""
+    import time
+
+    from audioldm_daw.engine.training.loop import TrainConfig, run
+
+    out = tmp_path / "due"
+    cut = run(_stage("vocoder"), _config("vocoder", out, audio_dir, 3, checkpoint_every=10, deadline=time.time()))
+    assert cut.steps == 1 and (out / "checkpoints" / "step-00000001").is_dir()
+    assert json.loads((out / "summary.json").read_text())["stopped_by_time_limit"] is True
+    assert (out / "vocoder" / "config.json").is_file()
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="deadline"):
+            TrainConfig(out=tmp_path, deadline=bad)
+
+
 # -- the assembled folder ------------------------------------------------------------------------------
 
 

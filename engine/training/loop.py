@@ -58,6 +58,9 @@ class TrainConfig:
     # Wall-clock budget in seconds: the run checkpoints, exports and stops at the first step past it, so
     # a lent GPU or an overnight slot is used to the end without losing the steps since the last checkpoint.
     time_limit: float | None = None
+    # The same as a moment (seconds since the epoch) rather than a duration: stages that start at different
+    # times on one lent machine all stop by the time its slot ends, however long their setup took.
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -69,6 +72,8 @@ class TrainConfig:
             raise ValueError(f"ema: expected a decay in [0, 1), got {self.ema}")
         if self.time_limit is not None and not (math.isfinite(self.time_limit) and self.time_limit > 0):
             raise ValueError(f"time_limit: expected a positive number of seconds, got {self.time_limit}")
+        if self.deadline is not None and not (math.isfinite(self.deadline) and self.deadline > 0):
+            raise ValueError(f"deadline: expected a time in seconds since the epoch, got {self.deadline}")
 
     @property
     def cache(self) -> Path:
@@ -288,14 +293,14 @@ def run(stage: Stage, cfg: TrainConfig, accelerator: Any = None) -> TrainResult:
                     f.write(json.dumps(row) + "\n")
             bar.set_postfix(loss=f"{running:.4f}", refresh=False)
             bar.update(1)
-            out_of_time = _past(cfg.time_limit, t0, acc)
+            out_of_time = _past(cfg.time_limit, t0, acc, cfg.deadline)
             if step % max(1, cfg.checkpoint_every) == 0 or step == cfg.steps or out_of_time:
                 save_checkpoint(
                     acc, cfg.out, step, {"running_loss": running}, cfg.keep_checkpoints, _ema_writer(averages)
                 )
             result.steps = step
             if out_of_time:
-                log.info("%s: time limit of %.0f s reached at step %d", stage.name, cfg.time_limit, step)
+                log.info("%s: time limit or deadline reached at step %d", stage.name, step)
                 break
     finally:
         bar.close()
@@ -327,11 +332,14 @@ def run(stage: Stage, cfg: TrainConfig, accelerator: Any = None) -> TrainResult:
     return result
 
 
-def _past(limit: float | None, t0: float, acc: Any) -> bool:
-    """Whether the wall-clock budget is spent; every process follows the main one, so all stop together."""
-    if limit is None:
+def _past(limit: float | None, t0: float, acc: Any, deadline: float | None = None) -> bool:
+    """Whether the wall-clock budget is spent or the deadline has come; every process follows the main one, so
+    all stop together."""
+    if limit is None and deadline is None:
         return False
-    over = time.perf_counter() - t0 >= limit
+    over = (limit is not None and time.perf_counter() - t0 >= limit) or (
+        deadline is not None and time.time() >= deadline
+    )
     if acc.num_processes == 1:
         return over
     # any process out of time stops them all at the same step (a collective, so all must call it)
