@@ -58,6 +58,7 @@ def test_takes_the_arguments_of_the_full_command() -> None:
     from audioldm_daw.bridge import cmd_send
     from audioldm_daw.bridge.cmd_generate import GENERATE
     from audioldm_daw.bridge.cmd_manipulate import COMMANDS
+    from audioldm_daw.bridge.options import add_model_options
 
     for mode, full in {"generate": GENERATE, **COMMANDS}.items():
         p_full, p_send = argparse.ArgumentParser(), argparse.ArgumentParser()
@@ -68,7 +69,10 @@ def test_takes_the_arguments_of_the_full_command() -> None:
         theirs = {s for a in p_full._actions for s in a.option_strings} | {
             a.dest for a in p_full._actions if a.required
         }
-        model_only = {"--model", "--device", "--dtype", "--decoder"}
+        p_model = argparse.ArgumentParser()
+        add_model_options(p_model)
+        model_only = {s for a in p_model._actions for s in a.option_strings} - {"-h", "--help"}
+        assert {"--model", "--device", "--graphs"} <= model_only
         assert theirs - model_only <= mine, (mode, sorted(theirs - model_only - mine))
 
 
