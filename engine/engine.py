@@ -36,7 +36,7 @@ from audioldm_daw.engine.fast_sampling import StepGraphs, StepTable, step_table,
 from audioldm_daw.engine.input_audio import check_request_input
 from audioldm_daw.engine.model import AudioLDMModel, load_model
 from audioldm_daw.engine.output import finish, read_sidecar, write_clip
-from audioldm_daw.engine.params import ORIGINAL_CANDIDATES
+from audioldm_daw.engine.params import DEFAULT_DURATION_S, ORIGINAL_CANDIDATES
 from audioldm_daw.engine.plans import Context, Plan, make_plan
 from audioldm_daw.engine.request import GenerateRequest, TextToAudio, Variation
 from audioldm_daw.engine.sampling import CancelFn, ProgressFn, denoise, step_kwargs
@@ -76,7 +76,7 @@ class RenderResult:
 
 
 LOOPS = ("scheduler", "table", "graphs")
-WARM_UP_SECONDS = (5.0, 10.24)  # the default length and the original model's: captured before serving
+WARM_UP_SECONDS = (DEFAULT_DURATION_S, 10.24)  # the default length and the original model's: captured before serving
 
 
 class Engine:
