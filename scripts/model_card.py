@@ -82,6 +82,7 @@ def card(model_dir: Path, reports: list[dict[str, Any]], command: str, log: list
         "| --- | --- | --- |",
         rows,
         "",
+        *limits(mine),
         "## What it cannot do",
         "",
         "- Sounds outside the 14 synthetic categories, real recordings' detail, lyrics or intelligible speech.",
@@ -95,6 +96,30 @@ def card(model_dir: Path, reports: list[dict[str, Any]], command: str, log: list
         "",
     ]
     return "\n".join(lines)
+
+
+def limits(report: dict[str, Any]) -> list[str]:
+    """The card's section on what limits the model: the real held-out clips through its own stages
+    (``evaluate --ceilings``), beside what its generated clips score."""
+    c = report.get("ceilings")
+    if not c:
+        return []
+    return [
+        "## What limits it",
+        "",
+        f"The real held-out clips ({c['clips']}), scored by the same classifier after each stage of this model "
+        "(`audioldm-daw evaluate --ceilings`): no generated clip can score better than the stages it passes "
+        "through let a real one.",
+        "",
+        "| real clips | category accuracy |",
+        "| --- | --- |",
+        f"| their own log-mels | {_pct(c['real_mel'])} |",
+        f"| through the vocoder | {_pct(c['vocoder_on_real_mel'])} |",
+        f"| through the VAE (encode, decode; log-mel L1 {c['vae_l1']:.2f}) | {_pct(c['vae_reconstruction_mel'])} |",
+        f"| through the VAE and the vocoder | {_pct(c['vae_and_vocoder'])} |",
+        f"| generated from their prompts (for comparison) | {_pct(report['accuracy'])} |",
+        "",
+    ]
 
 
 def main() -> int:
