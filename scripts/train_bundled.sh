@@ -30,9 +30,9 @@
 #                     with EVALUATE=0 too, the script only renders the dataset
 #   EVALUATE=0        stop once both models are assembled (the evaluation runs elsewhere afterwards)
 #   CONTINUE="S ..."  stages (run folder names, e.g. "vocoder ldm-audio ldm-text") that stopped at their time
-#                     limit train on from their newest checkpoint under this run's TIME_LIMIT instead of being
-#                     skipped; the others stay as they are (a VAE or CLAP that trains on would change what the
-#                     LDMs were trained on)
+#                     limit, or short of this run's step count (a larger STEP_PCT), train on from their newest
+#                     checkpoint under this run's limits instead of being skipped; the others stay as they are (a
+#                     VAE or CLAP that trains on would change what the LDMs were trained on)
 # On two CPU cores the full recipe takes about five hours. Every stage resumes from its newest checkpoint
 # when the script is run again after an interruption, and finished stages are skipped.
 set -euo pipefail
@@ -92,16 +92,19 @@ mkdir -p "$W" "$EVAL_DIR"
 
 # The recipe's step count for a stage, scaled by STEP_PCT (at least one step).
 steps() { awk -v n="$1" -v p="$PCT" 'BEGIN { s = int(n * p / 100); print (s < 1 ? 1 : s) }'; }
-# One stage, unless its run folder already holds a finished result (or CONTINUE names a stage its time limit
-# stopped).
-stopped_early() {
+# One stage, unless its run folder already holds a finished result (or CONTINUE names a stage that its time
+# limit stopped, or that stopped short of the steps now asked: "unfinished OUT STEPS").
+unfinished() {
   [[ " ${CONTINUE:-} " == *" $(basename "$1") "* ]] &&
-    "$PY" -c 'import json, sys; sys.exit(not json.load(open(sys.argv[1])).get("stopped_by_time_limit"))' "$1/summary.json"
+    "$PY" -c 'import json, sys; s = json.load(open(sys.argv[1]))
+sys.exit(not (s.get("stopped_by_time_limit") or int(s.get("steps", 0)) < int(sys.argv[2])))' "$1/summary.json" "$2"
 }
 # Its budget: STAGE_LIMITS' entry for it, else TIME_LIMIT; and FINISH_BY for all.
 stage() {
   local out=$1; shift
-  if [ -f "$out/summary.json" ] && ! stopped_early "$out"; then return 0; fi
+  local args=("$@") want=0 i
+  for ((i = 0; i < ${#args[@]} - 1; i++)); do [ "${args[i]}" != --steps ] || want=${args[i + 1]}; done
+  if [ -f "$out/summary.json" ] && ! unfinished "$out" "$want"; then return 0; fi
   local limit=${LIMIT[$(basename "$out")]:-${TIME_LIMIT:-}} bound=()
   [ -z "$limit" ] || bound+=(--time-limit "$limit")
   [ -z "${FINISH_BY:-}" ] || bound+=(--deadline "$FINISH_BY")

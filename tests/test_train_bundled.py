@@ -129,6 +129,23 @@ def test_a_second_run_skips_finished_stages(retrained: tuple[Path, subprocess.Co
     assert " steps at " not in again.stdout + again.stderr  # no stage trained again
 
 
+def test_continue_trains_the_named_stages_on_to_a_larger_step_count(
+    retrained: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """CONTINUE with twice the steps: the named stages resume from their checkpoints and train to the new count,
+    every other stage stays as it was (a retrained VAE would change what the LDMs learnt on)."""
+    tmp, first = retrained
+    assert first.returncode == 0, first.stderr[-3000:]
+    named = {"ldm-text": 20, "vocoder": 24}
+    before = {s: (tmp / "work" / s / "summary.json").stat().st_mtime_ns for s in SCALED_STEPS if s not in named}
+    r = _script(tmp, STEP_PCT="0.4", CONTINUE=" ".join(named), EVALUATE="0")
+    assert r.returncode == 0, r.stderr[-3000:]
+    for stage, steps in named.items():
+        summary = json.loads((tmp / "work" / stage / "summary.json").read_text())
+        assert summary["steps"] == steps and summary["resumed_from"] == SCALED_STEPS[stage], stage
+    assert {s: (tmp / "work" / s / "summary.json").stat().st_mtime_ns for s in before} == before
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
