@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise InvalidRequest("--classifier: no such file; pass --data to train one on a dataset")
     reports = []
+    ceilings: dict[tuple[str, str], dict] = {}  # by the VAE's and vocoder's weights: models that share them share these
     for i, model in enumerate(args.model):
         save = args.save_clips / f"model{i}" if args.save_clips else None
         rep = evaluate(
@@ -67,8 +68,13 @@ def run(args: argparse.Namespace) -> int:
         rep["classifier_accuracy_on_real"] = clf_acc
         if args.ceilings:
             from audioldm_daw.engine.evaluation.ceilings import stage_ceilings
+            from audioldm_daw.engine.model import content_hash
+            from audioldm_daw.engine.training.components import component_dir
 
-            rep["ceilings"] = stage_ceilings(model, args.data, clf, args.limit)
+            key = (content_hash(component_dir(model, "vae")), content_hash(component_dir(model, "vocoder")))
+            if key not in ceilings:
+                ceilings[key] = stage_ceilings(model, args.data, clf, args.limit)
+            rep["ceilings"] = ceilings[key]
         reports.append(rep)
     keys = ["accuracy", "accuracy_decoded_mel", "fd", "kl", "inception_score", "clap_score"]
     print("| model | " + " | ".join(keys) + " |")
