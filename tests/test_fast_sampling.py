@@ -249,11 +249,6 @@ def test_graph_cache_keeps_the_most_recent(tiny_model_dir: Path) -> None:
     assert len(fast.graphs) == 2
 
 
-def test_step_graphs_capacity_is_bounded() -> None:
-    g = StepGraphs(capacity=3)
-    assert g.capacity == 3 and len(g) == 0
-
-
 def test_serve_warms_up_before_it_says_ready(tiny_model_dir: Path, tmp_path: Path) -> None:
     """``serve --warmup`` generates its warm-up clips before the listening line, and then serves a job."""
     from osc_helpers import Client, Serve
