@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import hashlib
-import importlib.metadata as md
 import json
 import os
 import shutil
@@ -34,6 +33,9 @@ from typing import Any, TextIO
 from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import gpu_wheels  # noqa: E402 (scripts/ is no package: which wheels to install, and how, as the training job)
+
 SITE = Path(os.environ.get("GPU_CHECK_SITE", "/tmp/site"))
 ORT_DIR = Path(os.environ.get("GPU_CHECK_ORT_DIR", "/tmp/ort"))
 TOTAL_S = 450.0  # 8 minutes less a margin for start-up and the last write
@@ -217,27 +219,18 @@ def install(check: Check) -> None:
     folder = ROOT / ".whl"
     try:
         manifest = json.loads((folder / "wheels.json").read_text())
-    except (OSError, ValueError) as exc:
+        wheels, info["skipped_present"] = gpu_wheels.selection(folder)
+    except (OSError, ValueError, KeyError) as exc:
         info.update(status="failed", error=f".whl/wheels.json unreadable ({exc}): was .whl/ sent along with the tree?")
         check.say(f"install: {info['error']}")
-        manifest = {"always": [], "if_missing": {}, "source_stamp": None}
-    wheels = [folder / w for w in manifest["always"]]
-    present = []
-    for wheel, dist in manifest["if_missing"].items():
-        try:
-            present.append(f"{dist} {md.version(dist)}")
-        except md.PackageNotFoundError:
-            wheels.append(folder / wheel)
-    info["skipped_present"] = present
+        manifest, wheels = {"always": [], "if_missing": {}, "source_stamp": None}, []
     ort_wheel = join_ort(check)
     if ort_wheel is not None:
         wheels.append(ort_wheel)
     info["wheels"] = [w.name for w in wheels]
     if wheels:
         SITE.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile"]
-        cmd += ["--no-cache-dir", "--upgrade", "--target", str(SITE), *map(str, wheels)]
-        result = check.phase("install", cmd, 120)
+        result = check.phase("install", gpu_wheels.install_command(wheels, SITE), 120)
         if result["status"] != "ok":  # no pip, or pip failed: a wheel is a zip file
             check.say("install: pip failed; unpacking the wheels directly")
             info["unpacked"] = unpack(wheels)

@@ -127,6 +127,13 @@ def _configure_vae(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=2.56, help="crop length (default 2.56)")
     p.add_argument("--kl-weight", type=float, default=1e-6, help="KL weight (default 1e-6)")
     _adversarial_options(p, 0.1)
+    p.add_argument("--init", type=Path, default=None, help="start from this VAE (run, model or vae folder)")
+    p.add_argument(
+        "--decoder-only",
+        action="store_true",
+        help="with --init: freeze the encoder and train the decoder on; the latent space and scaling factor "
+        "stay the same, so LDMs trained on that VAE stay valid and decode better",
+    )
 
 
 def _configure_vocoder(p: argparse.ArgumentParser) -> None:
@@ -215,6 +222,8 @@ def make_stage(args: argparse.Namespace) -> Stage:
                 adversarial=args.adversarial,
                 adv_weight=args.adv_weight,
                 adv_start=args.adv_start,
+                init=args.init,
+                decoder_only=args.decoder_only,
             )
         )
     if args.stage == "vocoder":
@@ -261,7 +270,11 @@ def run(args: argparse.Namespace) -> int:
             return 0
         from audioldm_daw.engine.training.loop import run as train
 
-        result = train(make_stage(args), train_config(args))
+        try:
+            stage, config = make_stage(args), train_config(args)
+        except ValueError as exc:  # options that contradict each other: say which, no traceback
+            raise EngineError(f"train {args.stage}: {exc}") from exc
+        result = train(stage, config)
     except (DataError, ComponentError, FileNotFoundError, FloatingPointError) as exc:
         raise EngineError(str(exc)) from exc
     report(args.stage, result)

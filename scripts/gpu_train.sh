@@ -10,8 +10,8 @@
 #
 # The time plan (seconds from the start, default settings; train_bundled.sh runs the stages in two lanes):
 #   0-30      wheels installed, GPU checked, dataset unpacked
-#   lane 1    vae and clap side by side, 60 s of training each; then ldm-audio and ldm-text side by side until
-#             the deadline (about 320 s each)
+#   lane 1    vae and clap side by side, 60 s of training each; then ldm-audio, ldm-text and vae-decoder (the
+#             VAE's decoder, encoder frozen) side by side until the deadline (about 320 s each)
 #   lane 2    vocoder-rec 45 s, clap-eval 45 s, then the adversarial vocoder until the deadline (about 270 s)
 #   470       the deadline (BUDGET_S - RESERVE_S): every stage still training checkpoints and exports
 #   470-510   both models assembled side by side, then packed with the logs
@@ -64,15 +64,14 @@ fi
 mark() { echo "gpu_train: +$(($(date +%s) - start)) s: $*"; }
 
 if [ "${INSTALL:-1}" = 1 ]; then
-  wheels=("$PACK"/whl/*.whl)
-  [ -f "${wheels[0]}" ] || {
-    echo "gpu_train: no wheels in $PACK/whl (expected those scripts/pack_gpu_training.sh downloads)" >&2
+  [ -f "$PACK/whl/wheels.json" ] || {
+    echo "gpu_train: no $PACK/whl/wheels.json (expected the wheels scripts/pack_gpu_training.sh gathers)" >&2
     exit 2
   }
   SITE=${SITE:-/tmp/site}
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "${wheels[@]}"
+  "$PY" scripts/gpu_wheels.py install "$PACK/whl" "$SITE"
   export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH}
-  mark "installed ${#wheels[@]} wheels into $SITE"
+  mark "wheels installed into $SITE"
 fi
 "$PY" - "$DEVICE" <<'EOF'
 import sys
@@ -104,7 +103,7 @@ mark "training and assembly ended with status $status"
 import json, sys
 from pathlib import Path
 
-for name in ("vae", "clap", "vocoder-rec", "vocoder", "clap-eval", "ldm-audio", "ldm-text"):
+for name in ("vae", "vae-decoder", "clap", "vocoder-rec", "vocoder", "clap-eval", "ldm-audio", "ldm-text"):
     f = Path(sys.argv[1]) / name / "summary.json"
     if f.is_file():
         s = json.loads(f.read_text())
@@ -117,7 +116,7 @@ pack() { "$PY" -m audioldm_daw.engine.training.transfer pack "$W" "$DEST/$1" "${
 [ ! -f "$W/model/model_index.json" ] || pack model-audio.tar.gz model
 [ ! -f "$W/ldm-text/model/model_index.json" ] || pack model-text.tar.gz ldm-text/model
 logs=()
-for s in vae clap vocoder-rec vocoder clap-eval ldm-audio ldm-text; do
+for s in vae vae-decoder clap vocoder-rec vocoder clap-eval ldm-audio ldm-text; do
   for f in config.json summary.json losses.jsonl; do [ ! -f "$W/$s/$f" ] || logs+=("$s/$f"); done
 done
 for d in clap-eval/clap clap-eval/tokenizer; do [ ! -d "$W/$d" ] || logs+=("$d"); done

@@ -1,15 +1,24 @@
-"""The wheels an offline GPU machine lacks, at the versions installed in .venv, and a check that a folder of them
-is complete. Used by ``scripts/gpu_wheels.sh``.
+"""The wheels an offline GPU machine lacks, at the versions installed in .venv: which, fetching them, checking that
+a folder of them is complete, and installing what the machine lacks there. One list for both jobs that travel to
+that machine: the GPU check (``scripts/gpu_wheels.sh`` -> .whl/) and the training run
+(``scripts/pack_gpu_training.sh`` -> .gpu-train/whl/).
 
     .venv/bin/python scripts/gpu_wheels.py plan                        # NAME==VERSION per line: what to download
+    .venv/bin/python scripts/gpu_wheels.py gather DIR [--stamp S]      # download them and build this project's
+                                                # wheel into DIR, check the set and write DIR/wheels.json
     .venv/bin/python scripts/gpu_wheels.py check DIR                   # every Requires-Dist of DIR's wheels is met
-    .venv/bin/python scripts/gpu_wheels.py manifest DIR STAMP          # DIR/wheels.json: what gpu_check installs
+    .venv/bin/python scripts/gpu_wheels.py manifest DIR STAMP          # DIR/wheels.json: what to install
+    python3 scripts/gpu_wheels.py install DIR SITE     # on the GPU machine: DIR's wheels that it lacks, into SITE
+    .venv/bin/python scripts/gpu_wheels.py download DIR SPEC...        # pip download for the machine's tags
     .venv/bin/python scripts/gpu_wheels.py ort-pieces DIR WHEEL        # DIR/MANIFEST.json for WHEEL's pieces
     .venv/bin/python scripts/gpu_wheels.py ort-kept VERSION            # exit 0 when .whl-ort holds it, complete
 
-The machine (no internet) has CPython 3.12 with :data:`GPU_HAS` and their own dependencies; the engine also
-needs :data:`NEEDED`. Dependencies are read from .venv's installed metadata, with markers evaluated for the
-machine (CPython 3.12, Linux x86_64), so the list follows version bumps without editing this file.
+The machine (no internet) has CPython 3.12 with :data:`GPU_HAS` and their own dependencies; the engine also needs
+:data:`NEEDED` (both jobs take the same set: training leaves python-osc and sounddevice unused, 80 kB). Dependencies
+are read from .venv's installed metadata, with markers evaluated for the machine (CPython 3.12, Linux x86_64), so
+the list follows version bumps without editing this file. Wheels of packages the machine may already have are
+installed there only where it lacks them (``wheels.json``'s ``if_missing``): a second copy on the path would shadow
+the one its own packages were installed with.
 """
 
 from __future__ import annotations
@@ -18,7 +27,10 @@ import hashlib
 import importlib.metadata as md
 import json
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -26,7 +38,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-#: What the GPU machine has installed (its own dependencies come with them).
+#: What the GPU machine has installed (its own dependencies come with them): the packages this project's
+#: dependencies touch, from the image's package list as read on 2026-11-17.
 GPU_HAS = (
     "torch",
     "torchaudio",
@@ -42,9 +55,36 @@ GPU_HAS = (
     "pytest",
     "pytest-timeout",
     "tqdm",
+    "pillow",
+    "requests",
+    "certifi",
+    "charset-normalizer",
+    "urllib3",
+    "idna",
+    "zipp",
+    "filelock",
+    "regex",
+    "pyyaml",
+    "packaging",
+    "typing-extensions",
+    "httpx",
 )
-#: What the engine and its tests need beyond that (pyproject.toml's dependencies the machine lacks).
+#: What the engine needs beyond that (pyproject.toml's dependencies the machine lacks).
 NEEDED = ("diffusers", "python-osc", "soundfile", "cffi", "pycparser", "platformdirs", "sounddevice")
+#: The machine's wheel tags: CPython 3.12 on manylinux x86_64 (pure-Python wheels match as well).
+DOWNLOAD = [
+    *("-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version", "3.12"),
+    *("--implementation", "cp"),
+    *(
+        arg
+        for tag in ("manylinux_2_28", "manylinux_2_27", "manylinux_2_17", "manylinux2014", "manylinux1")
+        for arg in ("--platform", f"{tag}_x86_64")
+    ),
+]
+#: What of the checkout goes into this project's wheel (the files that travel: tracked, or untracked and not
+#: ignored).
+PROJECT = ("pyproject.toml", "README.md", "importroot", "engine", "bridge", "export")
+ROOT = Path(__file__).resolve().parent.parent
 #: Requirements a wheel may leave unmet there, and why that is fine.
 OPTIONAL = {"onnxruntime-gpu": "the machine's CPU onnxruntime serves; `gpu_wheels.sh --ort` adds the GPU build"}
 #: .venv holds the GPU build of onnxruntime under another distribution name.
@@ -135,10 +175,9 @@ def check(folder: Path) -> list[str]:
     return problems
 
 
-def manifest(folder: Path, stamp: str) -> dict[str, object]:
-    """What ``benchmarks/gpu_check.sh`` installs: NEEDED and this project always (at these versions), the rest
-    only where the machine lacks the distribution (a second copy on the path would shadow one its own packages
-    were installed with)."""
+def manifest(folder: Path, stamp: str | None) -> dict[str, object]:
+    """What :func:`selection` installs: NEEDED and this project always (at these versions), the rest only where
+    the machine lacks the distribution."""
     always = {canonicalize_name(n) for n in (*NEEDED, "audioldm-daw")}
     names = {p.name: _wheel_metadata(p)[0] for p in sorted(folder.glob("*.whl"))}
     return {
@@ -146,6 +185,62 @@ def manifest(folder: Path, stamp: str) -> dict[str, object]:
         "if_missing": {w: n for w, n in names.items() if n not in always},
         "source_stamp": stamp,
     }
+
+
+def selection(folder: Path) -> tuple[list[Path], list[str]]:
+    """(the wheels of ``folder`` to install on this machine, "NAME VERSION" of those skipped as already here), by
+    its ``wheels.json``. Runs on the GPU machine."""
+    m = json.loads((folder / "wheels.json").read_text())
+    wheels, present = [folder / w for w in m["always"]], []
+    for wheel, dist in m["if_missing"].items():
+        try:
+            present.append(f"{dist} {md.version(dist)}")
+        except md.PackageNotFoundError:
+            wheels.append(folder / wheel)
+    return wheels, present
+
+
+def install_command(wheels: list[Path], site: Path) -> list[str]:
+    """pip installing ``wheels`` offline into ``site`` (a folder put on PYTHONPATH), as the device notes advise."""
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile", "--no-cache-dir"]
+    return [*cmd, "--upgrade", "--target", str(site), *map(str, wheels)]
+
+
+def download(folder: Path, specs: list[str]) -> None:
+    """``pip download`` of ``specs`` for the machine's tags into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["python3", *DOWNLOAD, "-d", str(folder), *specs], check=True)
+
+
+def build_project(folder: Path) -> None:
+    """This project's wheel into ``folder``, built from the files of the checkout that travel (not from the
+    editable install's build/)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *PROJECT],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "src"
+        for name in filter(None, listed.split("\0")):
+            if (ROOT / name).is_file():
+                (src / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, src / name)
+        cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(folder)]
+        subprocess.run([*cmd, str(src)], check=True, stdout=subprocess.DEVNULL)
+
+
+def gather(folder: Path, stamp: str | None) -> list[str]:
+    """Fill ``folder`` with what the engine needs on the machine: the planned wheels, this project's, and the
+    ``wheels.json`` that says what to install; the problems :func:`check` finds (none when it is complete)."""
+    want = plan()
+    print(f"gpu_wheels: downloading {' '.join(want)}", flush=True)
+    download(folder, want)
+    build_project(folder)
+    problems = check(folder)
+    (folder / "wheels.json").write_text(json.dumps(manifest(folder, stamp), indent=2) + "\n")
+    return problems
 
 
 def ort_pieces(folder: Path, wheel: str) -> dict[str, object]:
@@ -170,17 +265,34 @@ def ort_kept(version: str, folder: Path = Path(".whl-ort")) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["plan"]:
+    stamp = None
+    if "--stamp" in argv and argv.index("--stamp") + 1 < len(argv):
+        i = argv.index("--stamp")
+        stamp, argv = argv[i + 1], argv[:i] + argv[i + 2 :]
+    if argv[:1] == ["plan"] and len(argv) == 1:
         print("\n".join(plan()))
         return 0
-    if argv[:1] == ["check"] and len(argv) == 2:
-        problems = check(Path(argv[1]))
+    if argv[:1] in (["check"], ["gather"]) and len(argv) == 2:
+        folder = Path(argv[1])
+        problems = gather(folder, stamp) if argv[0] == "gather" else check(folder)
         for p in problems:
             print(f"gpu_wheels: {p}", file=sys.stderr)
         return 1 if problems else 0
     if argv[:1] == ["manifest"] and len(argv) == 3:
         folder = Path(argv[1])
         (folder / "wheels.json").write_text(json.dumps(manifest(folder, argv[2]), indent=2) + "\n")
+        return 0
+    if argv[:1] == ["install"] and len(argv) == 3:
+        wheels, present = selection(Path(argv[1]))
+        if present:
+            print(f"gpu_wheels: already here, kept: {', '.join(present)}")
+        if wheels and subprocess.run(install_command(wheels, Path(argv[2]))).returncode != 0:
+            print(f"gpu_wheels: pip could not install the wheels of {argv[1]} (see above)", file=sys.stderr)
+            return 1
+        print(f"gpu_wheels: installed {len(wheels)} wheels into {argv[2]}")
+        return 0
+    if argv[:1] == ["download"] and len(argv) >= 3:
+        download(Path(argv[1]), argv[2:])
         return 0
     if argv[:1] == ["ort-pieces"] and len(argv) == 3:
         folder = Path(argv[1])

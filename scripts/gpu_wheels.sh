@@ -21,27 +21,9 @@ for arg in "$@"; do
   esac
 done
 
-# The GPU machine's tags: CPython 3.12 on manylinux x86_64 (pure-Python wheels match as well).
-DOWNLOAD=(python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
-  --platform manylinux2014_x86_64 --platform manylinux1_x86_64)
-
-mapfile -t WANT < <("$PY" scripts/gpu_wheels.py plan)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/whl"
-echo "gpu_wheels: downloading ${WANT[*]}"
-"${DOWNLOAD[@]}" -d "$tmp/whl" "${WANT[@]}"
-
-# This project, built from what travels to the GPU machine: the tracked and untracked-but-not-ignored files.
-mkdir -p "$tmp/src"
-git ls-files -z --cached --others --exclude-standard -- pyproject.toml README.md importroot engine bridge export |
-  while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-  xargs -0 cp --parents -t "$tmp/src"
-"$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$tmp/whl" "$tmp/src" >/dev/null
-
-"$PY" scripts/gpu_wheels.py check "$tmp/whl"
-"$PY" scripts/gpu_wheels.py manifest "$tmp/whl" "$(python3 benchmarks/gpu_check.py --source-stamp)"
+"$PY" scripts/gpu_wheels.py gather "$tmp/whl" --stamp "$(python3 benchmarks/gpu_check.py --source-stamp)"
 rm -rf .whl
 mv "$tmp/whl" .whl
 ls -1 .whl
@@ -54,7 +36,7 @@ if [ "$ORT" = 1 ]; then
   else
     mkdir -p "$tmp/ort"
     echo "gpu_wheels: downloading onnxruntime-gpu==$version (about 250 MB)"
-    "${DOWNLOAD[@]}" -d "$tmp/ort" "onnxruntime-gpu==$version"
+    "$PY" scripts/gpu_wheels.py download "$tmp/ort" "onnxruntime-gpu==$version"
     wheel=$(cd "$tmp/ort" && ls onnxruntime_gpu-*.whl)
     (cd "$tmp/ort" && split -b "${PIECE_MB}M" -d -a 2 "$wheel" "$wheel.part")
     "$PY" scripts/gpu_wheels.py ort-pieces "$tmp/ort" "$wheel"

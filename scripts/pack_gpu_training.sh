@@ -67,21 +67,9 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.2f", b / 1048576 }'; }
 rm -rf "$PACK/whl" "$PACK/data.tar.gz" "$PACK/data.tar.gz.tmp" "$PACK/pack.json"
 mkdir -p "$PACK/whl"
 if [ "${WHEELS:-1}" = 1 ]; then
-  # The versions this environment runs (diffusers as pinned by pyproject.toml), as cp312 x86-64 wheels.
-  mapfile -t wanted < <("$PY" -c '
-import importlib.metadata as m
-for name in ("diffusers", "soundfile", "cffi", "pycparser", "platformdirs"):
-    print(f"{name}=={m.version(name)}")')
-  "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    -d "$PACK/whl" "${wanted[@]}"
-  # This project's wheel, built from a copy of its sources (the checkout's build/ belongs to its editable install).
-  src=$(mktemp -d)
-  trap 'rm -rf "$src"' EXIT
-  cp -r pyproject.toml README.md importroot engine bridge export "$src/"
-  find "$src" -name __pycache__ -prune -exec rm -rf {} +
-  (cd "$src" && "$PY" -m pip wheel -q --no-deps --no-build-isolation -w dist .)
-  cp "$src"/dist/*.whl "$PACK/whl/"
+  # What the engine needs that the machine lacks, at the versions this environment runs, and this project's
+  # wheel: the same set as the GPU check's (scripts/gpu_wheels.py); gpu_train.sh installs what it lacks.
+  "$PY" scripts/gpu_wheels.py gather "$PACK/whl"
 fi
 
 tree=$(tree_bytes)

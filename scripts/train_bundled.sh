@@ -11,8 +11,8 @@
 #   DEVICE=cpu|cuda   where to train (default: cuda when torch sees a GPU, else cpu with one thread per stage)
 #   TIME_LIMIT=S      wall-clock budget of each training stage in seconds; a stage past it checkpoints,
 #                     exports and counts as finished (default: none, every stage runs its steps)
-#   STAGE_LIMITS="S=SECONDS ..."  budgets of the stages named (run folder names: vae clap vocoder-rec vocoder
-#                     clap-eval ldm-audio ldm-text), instead of TIME_LIMIT for those, e.g. "vae=60 clap=60"
+#   STAGE_LIMITS="S=SECONDS ..."  budgets of the stages named (run folder names: vae vae-decoder clap vocoder-rec
+#                     vocoder clap-eval ldm-audio ldm-text), instead of TIME_LIMIT for those, e.g. "vae=60 clap=60"
 #   FINISH_BY=T       a moment (seconds since the epoch, as `date +%s` prints) by which every stage still
 #                     training stops, checkpoints and exports, whatever its own budget (a lent machine's slot)
 #   STEP_PCT=N        every stage's steps scaled to N percent (default 100; a quick trial: 5; a smoke
@@ -32,7 +32,8 @@
 #   CONTINUE="S ..."  stages (run folder names, e.g. "vocoder ldm-audio ldm-text") that stopped at their time
 #                     limit, or short of this run's step count (a larger STEP_PCT), train on from their newest
 #                     checkpoint under this run's limits instead of being skipped; the others stay as they are (a
-#                     VAE or CLAP that trains on would change what the LDMs were trained on)
+#                     VAE or CLAP that trains on would change what the LDMs were trained on; vae-decoder, the VAE's
+#                     decoder trained on with its encoder frozen, does not, so it can always train on)
 # On two CPU cores the full recipe takes about five hours. Every stage resumes from its newest checkpoint
 # when the script is run again after an interruption, and finished stages are skipped.
 set -euo pipefail
@@ -54,7 +55,7 @@ PCT=${STEP_PCT:-100}
 positive STEP_PCT "$PCT" percent
 [ -z "${TIME_LIMIT:-}" ] || positive TIME_LIMIT "$TIME_LIMIT" seconds
 # Budgets per stage: "STAGE=SECONDS" items naming the run folders below.
-STAGES=(vae clap vocoder-rec vocoder clap-eval ldm-audio ldm-text)
+STAGES=(vae vae-decoder clap vocoder-rec vocoder clap-eval ldm-audio ldm-text)
 declare -A LIMIT=()
 read -ra items <<<"${STAGE_LIMITS:-}"
 for item in "${items[@]}"; do
@@ -176,17 +177,23 @@ stage "$W/vae" vae --data "$D" --steps "$(steps 1500)" --batch-size $((16 * BX))
 vae=$!
 stage "$W/clap" clap --data "$D" --steps "$(steps 2000)" --batch-size $((32 * BX)) --text-noise 0.15
 wait $vae
+# The VAE's decoder trains on, its encoder frozen, beside the LDMs: the latents the LDMs learn stay the same,
+# and the decoder that turns theirs into mels keeps improving (the VAE's short first stage caps every clip).
+stage "$W/vae-decoder" vae --data "$D" --init "$W/vae" --decoder-only --steps "$(steps 6000)" \
+  --batch-size $((16 * BX)) --seconds 1.28 &
+decoder=$!
 LDM=(--data "$D" --vae "$W/vae" --clap "$W/clap" --steps "$(steps 5000)" --batch-size $((8 * BX)) --seconds 2.56
   --lr 3e-4 --prediction v_prediction --snr-gamma 5 --ema 0.999 --keep-checkpoints 3)
 stage "$W/ldm-audio" ldm "${LDM[@]}" --condition audio &
 audio=$!
 stage "$W/ldm-text" ldm "${LDM[@]}" --condition text
 wait $audio
+wait $decoder
 wait $vocoder_lane
 
 # The bundled model, and the text-conditioned model for the comparison, from the same CLAP, VAE and vocoder
 # (side by side: on a lent GPU machine the seconds after training count).
-ASSEMBLE=("${A[@]}" train assemble --clap "$W/clap" --vae "$W/vae" --vocoder "$W/vocoder")
+ASSEMBLE=("${A[@]}" train assemble --clap "$W/clap" --vae "$W/vae-decoder" --vocoder "$W/vocoder")
 "${ASSEMBLE[@]}" --ldm "$W/ldm-audio" --out "$OUT_MODEL" &
 assembled=$!
 "${ASSEMBLE[@]}" --ldm "$W/ldm-text" --out "$W/ldm-text/model"

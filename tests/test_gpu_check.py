@@ -174,3 +174,25 @@ def test_the_wheel_list_is_checked_and_split_for_install(tmp_path: Path) -> None
         "requests-2.34.2-py3-none-any.whl": "requests",
     }
     assert not gpu_wheels.ort_kept("1.31.1", tmp_path / "nothing")
+
+
+def test_the_machine_gets_only_the_wheels_it_lacks(tmp_path: Path) -> None:
+    """``selection`` (the install step of both GPU jobs): what wheels.json always installs, plus each
+    ``if_missing`` wheel whose distribution is not installed here; those installed are reported, not installed."""
+    import gpu_wheels
+
+    manifest = {
+        "always": ["audioldm_daw-0.1.0-py3-none-any.whl"],
+        "if_missing": {
+            "numpy-2.0.0-cp312-none-any.whl": "numpy",
+            "an_absent_dist-1.0-py3-none-any.whl": "an-absent-dist",
+        },
+        "source_stamp": None,
+    }
+    (tmp_path / "wheels.json").write_text(json.dumps(manifest))
+    wheels, present = gpu_wheels.selection(tmp_path)
+    assert [w.name for w in wheels] == ["audioldm_daw-0.1.0-py3-none-any.whl", "an_absent_dist-1.0-py3-none-any.whl"]
+    assert len(present) == 1 and present[0].startswith("numpy ")
+    cmd = gpu_wheels.install_command(wheels, tmp_path / "site")
+    assert cmd[cmd.index("--target") + 1] == str(tmp_path / "site") and "--no-index" in cmd and "--no-deps" in cmd
+    assert cmd[-2:] == [str(w) for w in wheels]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -27,25 +26,16 @@ import pytest
 import soundfile as sf
 
 from audioldm_daw.engine.training import transfer
+from tests.script_env import script_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
-STAGES = ("vae", "clap", "vocoder-rec", "vocoder", "clap-eval", "ldm-audio", "ldm-text")
+STAGES = ("vae", "vae-decoder", "clap", "vocoder-rec", "vocoder", "clap-eval", "ldm-audio", "ldm-text")
 RETURNED = {"model-audio.tar.gz", "model-text.tar.gz", "runs.tar.gz", "gpu_train.log"}
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = dict(
-        os.environ,
-        SETUP="0",
-        PYTHON=sys.executable,
-        DEVICE="cpu",
-        HF_HUB_OFFLINE="1",
-        PRESET="tiny",
-        AUDIOLDM_DAW_CLIPS=str(tmp / "clips"),
-    )
-    env.pop("OUT", None)
-    return {**env, **extra}
+    return script_env(tmp, PRESET="tiny", **extra)
 
 
 def _run(script: str, *args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -8,41 +8,46 @@ script itself, in about two minutes on two CPU cores.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import soundfile as sf
+import torch
+
+from tests.script_env import script_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "train_bundled.sh"
 # the recipe's batch sizes and steps per stage (scripts/train_bundled.sh), run at twice the batch sizes and
 # 0.2% of the steps
 BATCH_X = 2
-RECIPE_BATCH = {"vae": 16, "clap": 32, "vocoder-rec": 8, "vocoder": 8, "ldm-audio": 8, "ldm-text": 8, "clap-eval": 32}
-SCALED_STEPS = {"vae": 3, "clap": 4, "vocoder-rec": 2, "vocoder": 12, "ldm-audio": 10, "ldm-text": 10, "clap-eval": 3}
+RECIPE_BATCH = {
+    "vae": 16,
+    "vae-decoder": 16,
+    "clap": 32,
+    "vocoder-rec": 8,
+    "vocoder": 8,
+    "ldm-audio": 8,
+    "ldm-text": 8,
+    "clap-eval": 32,
+}
+SCALED_STEPS = {
+    "vae": 3,
+    "vae-decoder": 12,
+    "clap": 4,
+    "vocoder-rec": 2,
+    "vocoder": 12,
+    "ldm-audio": 10,
+    "ldm-text": 10,
+    "clap-eval": 3,
+}
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = dict(
-        os.environ,
-        SETUP="0",
-        PYTHON=sys.executable,
-        DEVICE="cpu",
-        HF_HUB_OFFLINE="1",
-        N_TRAIN="28",
-        N_TEST="14",
-        STEP_PCT="0.2",
-        BATCH_X=str(BATCH_X),
-        EVAL_LIMIT="3",
-        EVAL_STEPS="2",
-        OUT_MODEL=str(tmp / "model"),
-        EVAL_DIR=str(tmp / "eval"),
-        AUDIOLDM_DAW_CLIPS=str(tmp / "clips"),
-    )
-    return {**env, **extra}
+    settings = dict(N_TRAIN="28", N_TEST="14", STEP_PCT="0.2", BATCH_X=str(BATCH_X), EVAL_LIMIT="3", EVAL_STEPS="2")
+    return script_env(tmp, **{**settings, "OUT_MODEL": str(tmp / "model"), "EVAL_DIR": str(tmp / "eval"), **extra})
 
 
 def _script(tmp: Path, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -99,6 +104,28 @@ def test_the_assembled_model_generates(retrained: tuple[Path, subprocess.Complet
     assert g.returncode == 0, g.stderr[-2000:]
     audio, sr = sf.read(out)
     assert sr == 22050 and len(audio) == round(1.5 * 22050)
+
+
+def test_the_model_decodes_with_the_trained_on_decoder_and_the_ldms_encoder(
+    retrained: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """The assembled VAE is vae-decoder's: the decoder trained on, the encoder and scaling factor the LDMs
+    were trained with."""
+    from safetensors.torch import load_file
+
+    tmp, r = retrained
+    assert r.returncode == 0, r.stderr[-3000:]
+    weights = "vae/diffusion_pytorch_model.safetensors"
+    model, first = load_file(tmp / "model" / weights), load_file(tmp / "work" / "vae" / weights)
+    decoder = load_file(tmp / "work" / "vae-decoder" / weights)
+    assert all(torch.equal(model[k], decoder[k]) for k in model)
+    assert all(torch.equal(model[k], first[k]) for k in model if k.startswith(("encoder.", "quant_conv.")))
+    assert any(not torch.equal(model[k], first[k]) for k in model if k.startswith("decoder."))
+    scale = [
+        json.loads((d / "vae" / "config.json").read_text())["scaling_factor"]
+        for d in (tmp / "model", tmp / "work" / "vae")
+    ]
+    assert scale[0] == scale[1]
 
 
 def test_the_evaluation_compares_audio_and_text_conditioning(

@@ -602,3 +602,32 @@ def test_vocoder_init_continues_from_given_weights(runs: dict[str, Any], audio_d
     before, after = load_file(runs["vocoder"] / weights), load_file(tmp_path / "gan" / weights)
     assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
     assert json.loads((tmp_path / "gan" / "config.json").read_text())["stage_options"]["init"] == str(runs["vocoder"])
+
+
+def test_vae_decoder_only_trains_the_decoder_and_keeps_the_latent_space(
+    runs: dict[str, Any], audio_dir: Path, tmp_path: Path
+) -> None:
+    """``--decoder-only``: the encoder, quant_conv and scaling factor come out bit-identical to the VAE it
+    started from (so LDMs trained on that VAE stay valid) while the decoder learns; the loss goes down."""
+    from safetensors.torch import load_file
+
+    from audioldm_daw.engine.training.loop import run
+
+    stage = _stage("vae", init=runs["vae"], decoder_only=True)
+    res = run(stage, _config("vae", tmp_path / "dec", audio_dir, 8, fixed_batch=True, checkpoint_every=100))
+    weights = "vae/diffusion_pytorch_model.safetensors"
+    before, after = load_file(runs["vae"] / weights), load_file(tmp_path / "dec" / weights)
+    assert before.keys() == after.keys()
+    frozen = [k for k in before if k.startswith(("encoder.", "quant_conv."))]
+    trained = [k for k in before if k.startswith(("decoder.", "post_quant_conv."))]
+    assert frozen and trained and len(frozen) + len(trained) == len(before)
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert sum(not torch.equal(before[k], after[k]) for k in trained) > len(trained) // 2
+    cfg = (json.loads((d / "vae" / "config.json").read_text()) for d in (runs["vae"], tmp_path / "dec"))
+    assert next(cfg)["scaling_factor"] == next(cfg)["scaling_factor"]
+    assert min(res.losses[-3:]) < res.losses[0]
+
+
+def test_vae_decoder_only_without_init_is_refused() -> None:
+    with pytest.raises(ValueError, match="--init"):
+        _stage("vae", decoder_only=True)

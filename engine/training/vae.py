@@ -3,12 +3,17 @@
 The VAE sees (B, 1, frames, 64) log-mel crops and learns L1 reconstruction + a small KL term (optionally a
 PatchGAN hinge loss after ``adv_start`` steps). Its export sets ``scaling_factor`` to 1 / std of the
 latents of the training data, as Stable Diffusion does, so the LDM works on unit-variance latents.
+
+``decoder_only`` trains on the decoder of a finished VAE (``init``) with its encoder frozen, as Stable
+Diffusion's fine-tuned decoders were made: the latent space and its ``scaling_factor`` stay exactly as they
+were, so LDMs already trained on that VAE stay valid and only their decoded mels get better.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +23,7 @@ from torch import nn
 
 from audioldm_daw.engine.architecture import PRESETS, build_vae
 from audioldm_daw.engine.mel import SILENCE
+from audioldm_daw.engine.training.components import load_vae
 from audioldm_daw.engine.training.data import BatchPlan, clip_mels, crop_start, fit, load_folder
 from audioldm_daw.engine.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
 from audioldm_daw.engine.training.losses import MelDiscriminator, hinge_d_loss, kl_per_element
@@ -33,6 +39,8 @@ class VaeOptions:
     adv_weight: float = 0.1
     adv_start: int = 0
     scale_batches: int = 8
+    init: Path | None = None  # start from this VAE (a run, model or vae folder)
+    decoder_only: bool = False  # freeze the encoder (needs ``init``): the latent space stays the LDMs'
 
 
 @torch.no_grad()
@@ -54,12 +62,17 @@ def fold_input_scale(vae: Any, mean: float, std: float) -> None:
 class _VaeForward(nn.Module):
     """encode -> sample -> decode in one ``forward``, so a DDP wrapper sees the whole graph."""
 
-    def __init__(self, vae: Any) -> None:
+    def __init__(self, vae: Any, frozen_encoder: bool = False) -> None:
         super().__init__()
         self.vae = vae
+        self.frozen_encoder = frozen_encoder
+        if frozen_encoder:
+            for part in (vae.encoder, vae.quant_conv):
+                part.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        post = self.vae.encode(x).latent_dist
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen_encoder):
+            post = self.vae.encode(x).latent_dist
         z = post.mean + post.std * torch.randn_like(post.mean)
         return self.vae.decode(z).sample, post.mean, post.logvar
 
@@ -71,21 +84,25 @@ class VaeStage(Stage):
     def __init__(self, options: VaeOptions | None = None) -> None:
         super().__init__()
         self.opt = options or VaeOptions()
+        if self.opt.decoder_only and self.opt.init is None:
+            raise ValueError("decoder-only training needs --init, the finished VAE whose decoder trains on")
 
     def setup(self, acc: Any, cfg: TrainConfig) -> None:
         if cfg.data is None:
             raise ValueError("vae: --data is required")
-        arch = PRESETS[cfg.preset]
         self.folder = load_folder(cfg.data, cfg.cache, cfg.captions, quiet=cfg.quiet, exclude=[cfg.out])
         self.mels = clip_mels(self.folder, cfg.cache, quiet=cfg.quiet)
-        factor = 2 ** (len(arch.vae_channels) - 1)
-        self.crop = max(factor, math.ceil(self.opt.seconds * 100 / factor) * factor)
         self.plan = BatchPlan(len(self.folder), cfg.batch_size, cfg.seed, acc.num_processes, acc.process_index)
-        vae = build_vae(arch)
-        mean, std = self.mels.stats()
-        # One level and spread for the whole image: the per-bin stats combined (law of total variance).
-        fold_input_scale(vae, float(mean.mean()), float(np.sqrt((std**2 + (mean - mean.mean()) ** 2).mean())))
-        self.models = {"vae": _VaeForward(vae)}
+        if self.opt.init is not None:
+            vae = load_vae(self.opt.init)  # its own architecture, already at the data's scale
+        else:
+            vae = build_vae(PRESETS[cfg.preset])
+            mean, std = self.mels.stats()
+            # One level and spread for the whole image: the per-bin stats combined (law of total variance).
+            fold_input_scale(vae, float(mean.mean()), float(np.sqrt((std**2 + (mean - mean.mean()) ** 2).mean())))
+        factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.crop = max(factor, math.ceil(self.opt.seconds * 100 / factor) * factor)
+        self.models = {"vae": _VaeForward(vae, frozen_encoder=self.opt.decoder_only)}
         self.groups = {"main": OptimGroup(["vae"], betas=(0.5, 0.9) if self.opt.adversarial else (0.9, 0.999))}
         if self.opt.adversarial:
             self.models["disc"] = MelDiscriminator()
@@ -134,8 +151,11 @@ class VaeStage(Stage):
             if k == 1:  # one batch is enough for a reconstruction figure in the summary
                 err = F.l1_loss(vae.decode(post.mean).sample, x).item()
         std = float(torch.cat(zs).std())
-        scale = 1.0 / std if std > 0 else 1.0
-        vae.register_to_config(scaling_factor=scale)
+        if self.opt.decoder_only:  # the encoder did not change: the LDMs' scale is the init's
+            scale = float(vae.config.scaling_factor)
+        else:
+            scale = 1.0 / std if std > 0 else 1.0
+            vae.register_to_config(scaling_factor=scale)
         vae.save_pretrained(cfg.out / "vae")
         return {"vae": str(cfg.out / "vae"), "scaling_factor": scale, "latent_std": std, "eval_l1": err}
 
