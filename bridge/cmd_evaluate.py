@@ -22,6 +22,12 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     p.add_argument("--device", default=None)
+    p.add_argument(
+        "--vocoder",
+        default="auto",
+        choices=["auto", "hifigan", "griffin-lim"],
+        help="mel to audio for every model (default auto: each model folder's choice)",
+    )
     p.add_argument("--save-clips", type=Path, default=None, help="write the generated clips here")
     p.add_argument("--out", type=Path, default=None, help="write the report as JSON")
     p.add_argument(
@@ -49,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise InvalidRequest("--classifier: no such file; pass --data to train one on a dataset")
     reports = []
-    ceilings: dict[tuple[str, str], dict] = {}  # by the VAE's and vocoder's weights: models that share them share these
+    # by the VAE's and vocoder's weights and the vocoder used: models that share them share these
+    ceilings: dict[tuple[str, str, str], dict] = {}
     for i, model in enumerate(args.model):
         save = args.save_clips / f"model{i}" if args.save_clips else None
         rep = evaluate(
@@ -64,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
             device=args.device,
             save_dir=save,
+            vocoder=args.vocoder,
         )
         rep["classifier_accuracy_on_real"] = clf_acc
         if args.ceilings:
@@ -71,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
             from audioldm_daw.engine.model import content_hash
             from audioldm_daw.engine.training.components import component_dir
 
-            key = (content_hash(component_dir(model, "vae")), content_hash(component_dir(model, "vocoder")))
+            voc = rep["vocoder"]
+            key = (content_hash(component_dir(model, "vae")), content_hash(component_dir(model, "vocoder")), voc)
             if key not in ceilings:
-                ceilings[key] = stage_ceilings(model, args.data, clf, args.limit)
+                ceilings[key] = stage_ceilings(model, args.data, clf, args.limit, vocoder=voc)
             rep["ceilings"] = ceilings[key]
         reports.append(rep)
     keys = ["accuracy", "accuracy_decoded_mel", "fd", "kl", "inception_score", "clap_score"]
@@ -86,8 +95,11 @@ def run(args: argparse.Namespace) -> int:
         if "ceilings" in rep:
             c = rep["ceilings"]
             print(
-                f"{rep['model']}: real clips through its vocoder {c['vocoder_on_real_mel']:.3f}, its VAE "
-                f"{c['vae_reconstruction_mel']:.3f}, both {c['vae_and_vocoder']:.3f} (real mels {c['real_mel']:.3f})"
+                f"{rep['model']}: real clips through its vocoder ({c['vocoder']}) {c['vocoder_on_real_mel']:.3f}, its "
+                f"VAE {c['vae_reconstruction_mel']:.3f}, both {c['vae_and_vocoder']:.3f} (real mels "
+                f"{c['real_mel']:.3f}); steady notes through the vocoder within 50 cents "
+                f"{c['vocoder_pitch']['within_50_cents']:.2f}, through VAE and vocoder "
+                f"{c['vae_and_vocoder_pitch']['within_50_cents']:.2f}"
             )
     if args.out:
         args.out.write_text(json.dumps(reports, indent=2) + "\n")

@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from audioldm_daw.export.runtime import validation_providers
     from audioldm_daw.export.select import model_cache_dir
 
-    model = load_model(args.model or default_model(), device="cpu", dtype="fp32")
+    # The HiFi-GAN whatever the folder prefers: the graph holds it (Griffin-Lim decodes in torch).
+    model = load_model(args.model or default_model(), device="cpu", dtype="fp32", vocoder="hifigan")
     out = Path(args.out) if args.out else model_cache_dir(model.content_hash)
     t0 = time.perf_counter()
     try:

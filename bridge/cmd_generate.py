@@ -57,6 +57,7 @@ def result_json(result: RenderResult, engine: Engine, elapsed: float = 0.0) -> d
         "prompt": clip.request.prompt,
         "model": str(engine.model.model_id),
         "decoder": engine.decoder.name,
+        "vocoder": engine.model.vocoder_name,
         "candidate_scores": [float(s) for s in clip.candidate_scores or ()],
     }
 
@@ -74,7 +75,7 @@ def report(result: RenderResult, engine: Engine, as_json: bool = False, elapsed:
         return
     print(
         f"wrote {result.path} ({clip.seconds:.3f} s, {clip.sample_rate} Hz, seed {clip.request.seed}, "
-        f"model {engine.model.model_id}, decoder {engine.decoder.name})"
+        f"model {engine.model.model_id}, decoder {engine.decoder.name}, vocoder {engine.model.vocoder_name})"
     )
     if clip.candidate_scores:
         scores = ", ".join(f"{s:.3f}" for s in clip.candidate_scores)

@@ -25,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     data = read_sidecar(args.sidecar)
     if args.model is None:
         args.model = data.get("model", {}).get("path") or data.get("model", {}).get("id")
+    if args.vocoder == "auto" and data.get("vocoder"):
+        args.vocoder = data["vocoder"]  # the clip's own, even where the model folder now asks for another
     clock = start_loading(args)
     engine = load_engine(args)
     request = engine.request_from_sidecar(args.sidecar)

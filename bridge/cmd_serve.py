@@ -216,7 +216,8 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     m = engine.model
     bound_host, bound_port = server.address
-    print(f"model {m.model_id} on {m.device} ({str(m.dtype).replace('torch.', '')}, decoder {engine.decoder.name})")
+    dtype = str(m.dtype).replace("torch.", "")
+    print(f"model {m.model_id} on {m.device} ({dtype}, decoder {engine.decoder.name}, vocoder {m.vocoder_name})")
     print(f"clips folder {server.clips_dir}")
     allowed = ", ".join(str(n) for n in networks) or "loopback only"
     print(f"replies go to the sender's /audioldm/notify port, else {args.reply_port}; accepting {allowed}")

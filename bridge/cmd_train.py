@@ -174,6 +174,13 @@ def _configure_ldm(p: argparse.ArgumentParser) -> None:
 def _configure_assemble(p: argparse.ArgumentParser) -> None:
     for name in ("clap", "vae", "vocoder", "ldm"):
         p.add_argument(f"--{name}", type=Path, required=True, help=f"{name} run folder")
+    p.add_argument(
+        "--decode-with",
+        default="griffin-lim",
+        choices=["griffin-lim", "hifigan"],
+        help="the vocoder the model asks the engine for (decode.json; default griffin-lim: a small HiFi-GAN renders "
+        "steady notes at 100 Hz); the folder keeps the HiFi-GAN either way",
+    )
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
 
 
@@ -265,7 +272,14 @@ def run(args: argparse.Namespace) -> int:
         if args.stage == "assemble":
             from audioldm_daw.engine.training.assemble import assemble
 
-            out = assemble(args.out, clap=args.clap, vae=args.vae, vocoder=args.vocoder, unet=args.ldm)
+            out = assemble(
+                args.out,
+                clap=args.clap,
+                vae=args.vae,
+                vocoder=args.vocoder,
+                unet=args.ldm,
+                decode_with=args.decode_with,
+            )
             print(f"wrote model folder {out}")
             return 0
         from audioldm_daw.engine.training.loop import run as train

@@ -146,6 +146,13 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="decode backend: auto picks whichever measured faster on this machine",
     )
     p.add_argument(
+        "--vocoder",
+        default="auto",
+        choices=["auto", "hifigan", "griffin-lim"],
+        help="mel to audio: the model's HiFi-GAN or Griffin-Lim (keeps steady notes in tune where a small HiFi-GAN "
+        "cannot); auto: what the model folder asks for (decode.json), else the HiFi-GAN",
+    )
+    p.add_argument(
         "--graphs",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -174,4 +181,5 @@ def load_engine(args: argparse.Namespace) -> Engine:
         decoder_factory=decoder_factory(args.decoder),
         graphs=args.graphs,
         compile_unet=args.compile,
+        vocoder=args.vocoder,
     )

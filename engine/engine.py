@@ -112,13 +112,15 @@ class Engine:
         decoder_factory: Callable[[AudioLDMModel], DecodeBackend] | None = None,
         graphs: bool | None = None,
         compile_unet: bool = False,
+        vocoder: str = "auto",
     ) -> Engine:
         """Load a model folder or hub id; ``decoder_factory`` picks the decode backend (default torch).
 
         ``graphs``: replay the denoising steps from CUDA graphs (None: on a CUDA device; True elsewhere is
         refused). ``compile_unet``: run the UNet through ``torch.compile`` first (fuses its kernels; each new
-        latent length compiles once, kept in a cache that survives restarts)."""
-        m = load_model(model, device=device, dtype=dtype)
+        latent length compiles once, kept in a cache that survives restarts). ``vocoder``: ``auto`` (the model
+        folder's choice), ``hifigan`` or ``griffin-lim`` (see :mod:`audioldm_daw.engine.vocoders`)."""
+        m = load_model(model, device=device, dtype=dtype, vocoder=vocoder)
         if compile_unet:
             m.unet = compiled(m.unet)
         loop = None if graphs is None else ("graphs" if graphs else "scheduler")
@@ -284,6 +286,7 @@ class Engine:
             "device": str(m.device),
             "dtype": str(m.dtype).replace("torch.", ""),
             "decoder": self.decoder.name,
+            "vocoder": m.vocoder_name,
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
 

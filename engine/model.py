@@ -48,6 +48,7 @@ class AudioLDMModel:
     clap: Any | None = None
     clap_tokenizer: Any | None = None
     clap_feature_extractor: Any | None = None
+    vocoder_name: str = "hifigan"  # or "griffin-lim" (engine/vocoders.py)
 
     @property
     def geometry(self) -> Geometry:
@@ -202,22 +203,33 @@ def pick_device(device: str | None = None, dtype: str | torch.dtype | None = Non
 
 
 def load_model(
-    model: str | os.PathLike[str], device: str | None = None, dtype: str | torch.dtype | None = None
+    model: str | os.PathLike[str],
+    device: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    vocoder: str = "auto",
 ) -> AudioLDMModel:
-    """Load every component of a model folder (or hub id) onto one device, in eval mode."""
+    """Load every component of a model folder (or hub id) onto one device, in eval mode; ``vocoder``: ``auto``
+    (the folder's choice, see :mod:`audioldm_daw.engine.vocoders`), ``hifigan`` or ``griffin-lim``."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import AutoTokenizer, ClapTextModelWithProjection, SpeechT5HifiGan
+    from transformers import AutoTokenizer, ClapTextModelWithProjection
+
+    from audioldm_daw.engine.vocoders import VocoderChoiceError, load_vocoder
 
     model_id, path = resolve_model_dir(model)
     check_layout(path)
     dev, dt = pick_device(device, dtype)
     try:
+        vocoder_name, vocoder_module = load_vocoder(path, vocoder)
+    except VocoderChoiceError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    except Exception as exc:
+        raise ModelLoadError(f"model folder {path}: could not load ({type(exc).__name__}: {exc})") from exc
+    try:
         unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet")
         vae = AutoencoderKL.from_pretrained(path, subfolder="vae")
         text_encoder = ClapTextModelWithProjection.from_pretrained(path / "text_encoder")
         tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer")
-        vocoder = SpeechT5HifiGan.from_pretrained(path / "vocoder")
         scheduler_config = _read_scheduler_config(path)
     except Exception as exc:
         raise ModelLoadError(f"model folder {path}: could not load ({type(exc).__name__}: {exc})") from exc
@@ -233,7 +245,7 @@ def load_model(
         except Exception as exc:
             raise ModelLoadError(f"model folder {path}: clap/ could not load ({type(exc).__name__}: {exc})") from exc
     # as torch modules: transformers' decorated ``to`` is typed for a model, not a device
-    parts: list[torch.nn.Module | None] = [unet, vae, text_encoder, vocoder, clap]
+    parts: list[torch.nn.Module | None] = [unet, vae, text_encoder, vocoder_module, clap]
     for m in parts:
         if m is not None:
             m.to(dev, dt).eval().requires_grad_(False)
@@ -248,7 +260,8 @@ def load_model(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
-        vocoder=vocoder,
+        vocoder=vocoder_module,
+        vocoder_name=vocoder_name,
         scheduler_config=scheduler_config,
         device=dev,
         dtype=dt,

@@ -114,6 +114,12 @@ def choose_decoder(model: Any, choice: str = "auto", root: Path | None = None) -
     torch_dec = TorchDecoder(model.vae, model.vocoder)
     if choice == "torch":
         return torch_dec
+    if getattr(model, "vocoder_name", "hifigan") != "hifigan":
+        # The ONNX graph is the VAE decoder with the HiFi-GAN; Griffin-Lim's inverse STFT runs in torch.
+        (log.warning if choice == "onnx" else log.info)(
+            "decoder: torch (the ONNX decoder holds the HiFi-GAN; this model decodes with %s)", model.vocoder_name
+        )
+        return torch_dec
     try:
         key = calibration_key(model)
     except ImportError as exc:

@@ -1,11 +1,14 @@
 """Write the bundled model's card (README.md in its folder) from its evaluation report.
 
 Usage: python scripts/model_card.py MODEL_DIR EVALUATION_JSON --command "..." [--log-line "..."]
+                                    [--other-vocoder EVALUATION_JSON]
 
 The card states what the model was trained on and how (the exact command), its measured accuracy per category
 and overall, FD, the audio- vs text-conditioning comparison, what it cannot do, and the content hash of the folder
 less the card (a test checks the folder still hashes to it). ``--log-line`` appends one line to the card's log of
-replacements, so each model that replaced the one before keeps its figures.
+replacements, so each model that replaced the one before keeps its figures. ``--other-vocoder``: the same
+evaluation decoded with the other vocoder (``evaluate --vocoder``), shown side by side, so the card says why the
+folder asks for the one it does.
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def card(model_dir: Path, reports: list[dict[str, Any]], command: str, log: list[str], bundled: str) -> str:
+def card(
+    model_dir: Path,
+    reports: list[dict[str, Any]],
+    command: str,
+    log: list[str],
+    bundled: str,
+    other: list[dict[str, Any]] | None = None,
+) -> str:
     """The card's Markdown. ``reports``: the recipe's LDM trained on CLAP audio embeddings (the paper's way, no
     captions needed), then the same recipe trained on caption text embeddings; ``bundled`` says which of the two
     this folder is."""
@@ -54,6 +64,7 @@ def card(model_dir: Path, reports: list[dict[str, Any]], command: str, log: list
         "",
         f"- Content hash of the folder less this card: `{content_hash(model_dir.resolve(), skip=('README.md',))}`",
         f"- Size on disk: {size / 2**20:.1f} MB",
+        f"- Decodes with: {_vocoder_line(mine.get('vocoder', 'hifigan'))}",
         "- Trained with:",
         "",
         "```sh",
@@ -83,10 +94,11 @@ def card(model_dir: Path, reports: list[dict[str, Any]], command: str, log: list
         rows,
         "",
         *limits(mine),
+        *vocoders(mine, other),
         "## What it cannot do",
         "",
         "- Sounds outside the 14 synthetic categories, real recordings' detail, lyrics or intelligible speech.",
-        "- Pitch: the small vocoder renders sustained notes near the 100 Hz mel frame grid.",
+        f"- {_pitch_line(mine)}",
         "- The project's floor (70% category accuracy, audio conditioning within 10 points of text) is "
         + ("reached." if mine["accuracy"] >= 0.7 else "not reached yet; each better model replaces this one."),
         "",
@@ -96,6 +108,59 @@ def card(model_dir: Path, reports: list[dict[str, Any]], command: str, log: list
         "",
     ]
     return "\n".join(lines)
+
+
+def _vocoder_line(name: str) -> str:
+    if name == "griffin-lim":
+        return (
+            "Griffin-Lim (the folder's `decode.json`); its own small HiFi-GAN is in `vocoder/` for diffusers and "
+            "`--vocoder hifigan`, but renders every steady note at 100 Hz (see below)"
+        )
+    return "its HiFi-GAN (`vocoder/`)"
+
+
+def _pitch_line(report: dict[str, Any]) -> str:
+    c = report.get("ceilings") or {}
+    p = c.get("vae_and_vocoder_pitch")
+    if not p:
+        return "Pitch: the small vocoder renders sustained notes near the 100 Hz mel frame grid."
+    return (
+        f"Exact pitch: of steady notes from {p['lowest_hz']:.0f} Hz to {p['highest_hz']:.0f} Hz put through the VAE "
+        f"and the vocoder ({c['vocoder']}), {_pct(p['within_50_cents'])} come out within 50 cents (median error "
+        f"{p['median_abs_cents']:.0f} cents); the lowest notes lose their fundamental."
+    )
+
+
+def vocoders(report: dict[str, Any], other: list[dict[str, Any]] | None) -> list[str]:
+    """The section comparing the two vocoders on this model, from the same evaluation decoded with the other."""
+    if not other or "ceilings" not in report:
+        return []
+    mate = next((r for r in other if Path(r["model"]).resolve() == Path(report["model"]).resolve()), other[-1])
+    if "ceilings" not in mate:
+        return []
+    cols = [report, mate]
+    c = [r["ceilings"] for r in cols]
+    row = " | ".join
+
+    def pitch(x: dict[str, Any]) -> str:
+        return f"{_pct(x['within_50_cents'])} within 50 cents (median {x['median_abs_cents']:.0f})"
+
+    return [
+        "## Which vocoder",
+        "",
+        "The same evaluation with each vocoder (`audioldm-daw evaluate --vocoder ...`); steady notes are harmonic "
+        f"tones from {c[0]['vocoder_pitch']['lowest_hz']:.0f} Hz to {c[0]['vocoder_pitch']['highest_hz']:.0f} Hz, "
+        "their pitch measured with YIN.",
+        "",
+        f"| | {row(x['vocoder'] for x in c)} |",
+        "| --- | --- | --- |",
+        f"| generated clips: category accuracy | {row(_pct(r['accuracy']) for r in cols)} |",
+        f"| real clips through the vocoder | {row(_pct(x['vocoder_on_real_mel']) for x in c)} |",
+        f"| real clips through the VAE and the vocoder | {row(_pct(x['vae_and_vocoder']) for x in c)} |",
+        f"| steady notes through the vocoder | {row(pitch(x['vocoder_pitch']) for x in c)} |",
+        f"| steady notes through the VAE and the vocoder | {row(pitch(x['vae_and_vocoder_pitch']) for x in c)} |",
+        "",
+    ]
 
 
 def limits(report: dict[str, Any]) -> list[str]:
@@ -114,7 +179,7 @@ def limits(report: dict[str, Any]) -> list[str]:
         "| real clips | category accuracy |",
         "| --- | --- |",
         f"| their own log-mels | {_pct(c['real_mel'])} |",
-        f"| through the vocoder | {_pct(c['vocoder_on_real_mel'])} |",
+        f"| through the vocoder ({c.get('vocoder', 'hifigan')}) | {_pct(c['vocoder_on_real_mel'])} |",
         f"| through the VAE (encode, decode; log-mel L1 {c['vae_l1']:.2f}) | {_pct(c['vae_reconstruction_mel'])} |",
         f"| through the VAE and the vocoder | {_pct(c['vae_and_vocoder'])} |",
         f"| generated from their prompts (for comparison) | {_pct(report['accuracy'])} |",
@@ -129,6 +194,7 @@ def main() -> int:
     ap.add_argument("--command", required=True, help="the exact command that trained the model")
     ap.add_argument("--log-line", default=None, help="one line for the card's log of replacements")
     ap.add_argument("--bundled", choices=["audio", "text"], default="audio", help="which of the two models this is")
+    ap.add_argument("--other-vocoder", type=Path, default=None, help="the evaluation decoded with the other vocoder")
     args = ap.parse_args()
     reports = json.loads(args.evaluation.read_text())
     old = args.model_dir / "README.md"
@@ -139,7 +205,8 @@ def main() -> int:
             log = [ln for ln in text.split("## Log of replacements", 1)[1].splitlines() if ln.startswith("- ")]
     if args.log_line:
         log.append(f"- {args.log_line}")
-    old.write_text(card(args.model_dir, reports, args.command, log, args.bundled))
+    other = json.loads(args.other_vocoder.read_text()) if args.other_vocoder else None
+    old.write_text(card(args.model_dir, reports, args.command, log, args.bundled, other))
     print(f"wrote {old}")
     return 0
 

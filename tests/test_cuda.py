@@ -173,7 +173,7 @@ def test_onnx_decode_on_the_cuda_ep_matches_torch(ort_cuda, tmp_path: Path) -> N
     from audioldm_daw.export import select
     from audioldm_daw.export.runtime import OrtDecoder
 
-    model = load_model(BUNDLED, device=DEVICE, dtype="fp16")
+    model = load_model(BUNDLED, device=DEVICE, dtype="fp16", vocoder="hifigan")  # the graph holds the HiFi-GAN
     dec = select.load_onnx_decoder(model, root=tmp_path)  # exports + validates; raises instead of falling back
     assert isinstance(dec, OrtDecoder)
     assert (dec.provider, dec.precision) == ("CUDAExecutionProvider", "fp16")
@@ -201,7 +201,7 @@ def test_onnx_decode_on_the_cuda_ep_matches_torch(ort_cuda, tmp_path: Path) -> N
 def _cpu_fp32_decode_parts() -> tuple[torch.nn.Module, torch.nn.Module]:
     from audioldm_daw.engine import load_model
 
-    cpu = load_model(BUNDLED, device="cpu", dtype="fp32")
+    cpu = load_model(BUNDLED, device="cpu", dtype="fp32", vocoder="hifigan")
     return cpu.vae, cpu.vocoder
 
 

@@ -90,6 +90,13 @@ def test_stage_ceilings_score_the_real_clips_at_each_stage(small_dataset: Path, 
     ceil = stage_ceilings(tiny_model_dir, small_dataset, clf)
     assert ceil["clips"] == 6 and ceil["real_mel"] == pytest.approx(acc)
     assert ceil["vae_l1"] > 0.5  # random weights: nothing like the input mel
+    # Pitch: a HiFi-GAN (random here) keeps no steady note; Griffin-Lim on the real mels keeps most; the VAE in
+    # between (random) loses them again. The estimator itself finds every clean note.
+    assert ceil["vocoder"] == "hifigan" and ceil["vocoder_pitch"]["within_50_cents"] < 0.2
+    gl = stage_ceilings(tiny_model_dir, small_dataset, clf, limit=2, vocoder="griffin-lim")
+    assert gl["vocoder"] == "griffin-lim" and gl["clips"] == 2
+    assert gl["vocoder_pitch"]["within_50_cents"] >= 0.6 and gl["vocoder_pitch"]["reference_within_50_cents"] == 1.0
+    assert gl["vae_and_vocoder_pitch"]["within_50_cents"] < gl["vocoder_pitch"]["within_50_cents"]
 
 
 def test_decoded_mel_accuracy_scores_the_mel_the_vocoder_was_given(tiny_model_dir: Path) -> None:

@@ -21,8 +21,13 @@ def _card_module() -> Any:
     return mod
 
 
-def _report(acc: float, ceilings: bool) -> dict[str, Any]:
+def _pitch(within: float, median: float) -> dict[str, Any]:
+    return {"within_50_cents": within, "median_abs_cents": median, "lowest_hz": 55.0, "highest_hz": 1568.0}
+
+
+def _report(acc: float, ceilings: bool, vocoder: str | None = None, model: str = "m") -> dict[str, Any]:
     rep: dict[str, Any] = {
+        "model": model,
         "prompts": 140,
         "steps": 25,
         "guidance": 2.5,
@@ -43,6 +48,11 @@ def _report(acc: float, ceilings: bool) -> dict[str, Any]:
             "vae_and_vocoder": 0.31,
             "vae_l1": 0.97,
         }
+        if vocoder:
+            gl = vocoder == "griffin-lim"
+            rep["vocoder"] = rep["ceilings"]["vocoder"] = vocoder
+            rep["ceilings"]["vocoder_pitch"] = _pitch(0.7 if gl else 0.0, 8.0 if gl else 1865.0)
+            rep["ceilings"]["vae_and_vocoder_pitch"] = _pitch(0.6 if gl else 0.0, 20.0 if gl else 1865.0)
     return rep
 
 
@@ -51,7 +61,7 @@ def test_card_names_the_hash_both_models_and_the_stage_ceilings(tiny_model_dir: 
     text = _card_module().card(folder, [_report(0.08, False), _report(0.21, True)], "bash x.sh", ["- old"], "text")
     assert f"`{content_hash(folder, skip=('README.md',))}`" in text
     assert "| category accuracy | 8% | 21% |" in text
-    assert "| through the vocoder | 47% |" in text and "| through the VAE and the vocoder | 31% |" in text
+    assert "| through the vocoder (hifigan) | 47% |" in text and "| through the VAE and the vocoder | 31% |" in text
     assert "| generated from their prompts (for comparison) | 21% |" in text
     assert "not reached yet" in text and text.rstrip().endswith("- old")
 
@@ -60,3 +70,18 @@ def test_card_without_ceilings_has_no_such_section(tiny_model_dir: Path, tmp_pat
     folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
     text = _card_module().card(folder, [_report(0.72, False), _report(0.75, False)], "bash x.sh", [], "audio")
     assert "What limits it" not in text and "is reached." in text
+
+
+def test_card_compares_the_two_vocoders_and_states_the_pitch(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
+    mine = [_report(0.10, True, "griffin-lim", "a"), _report(0.55, True, "griffin-lim", "t")]
+    other = [_report(0.45, True, "hifigan", "t")]
+    text = _card_module().card(folder, mine, "bash x.sh", [], "text", other)
+    assert "Decodes with: Griffin-Lim" in text
+    assert "| | griffin-lim | hifigan |" in text
+    assert "| generated clips: category accuracy | 55% | 45% |" in text
+    assert (
+        "| steady notes through the vocoder | 70% within 50 cents (median 8) | 0% within 50 cents (median 1865) |"
+        in text
+    )
+    assert "60% come out within 50 cents (median error 20 cents)" in text

@@ -433,6 +433,25 @@ def test_assembled_folder_loads_in_the_engine_and_generates(assembled: Path) -> 
     engine = Engine.load(assembled, device="cpu")
     clip = engine.generate(GenerateRequest("a rising sweep", duration=1.0, steps=2, seed=3, sample_rate=16000))
     assert clip.audio.shape == (16000,) and np.isfinite(clip.audio).all()
+    # The small trained HiFi-GAN stays in the folder; the folder asks for Griffin-Lim (engine/vocoders.py).
+    assert (assembled / "vocoder" / "config.json").is_file()
+    assert json.loads((assembled / "decode.json").read_text()) == {"vocoder": "griffin-lim"}
+    assert engine.model.vocoder_name == "griffin-lim"
+
+
+def test_assemble_decode_with_hifigan_leaves_the_folder_on_its_hifigan(
+    runs: dict[str, Any], assembled: Path, tmp_path: Path
+) -> None:
+    from audioldm_daw.bridge.cli import main
+    from audioldm_daw.engine.model import load_model
+
+    out = tmp_path / "model"
+    argv = ["train", "assemble", "--clap", str(runs["clap"]), "--vae", str(runs["vae"]), "--decode-with", "hifigan"]
+    argv += ["--vocoder", str(runs["vocoder"]), "--ldm", str(runs["ldm"]), "--out", str(out)]
+    with single_thread():
+        assert main(argv) == 0
+    assert not (out / "decode.json").exists()
+    assert load_model(out, device="cpu").vocoder_name == "hifigan"
     record = json.loads((assembled / "training.json").read_text())
     assert record["kind"] == "assembled" and record["parent"] is None
     assert set(record["stages"]) == {"clap", "vae", "vocoder", "ldm"}

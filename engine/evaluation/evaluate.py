@@ -73,8 +73,10 @@ def evaluate(
     limit: int | None = None,
     device: str | None = None,
     save_dir: Path | None = None,
+    vocoder: str = "auto",
 ) -> dict[str, Any]:
-    """Metrics for one model on the held-out prompts (clips optionally saved to ``save_dir``)."""
+    """Metrics for one model on the held-out prompts (clips optionally saved to ``save_dir``), decoded with the
+    ``vocoder`` the engine would use (``auto``: the model folder's choice)."""
     rows = read_prompts(prompts_file)[:limit]
     recorder: list[MelRecorder] = []
 
@@ -82,7 +84,7 @@ def evaluate(
         recorder.append(MelRecorder(m.vae, m.vocoder))
         return recorder[0]
 
-    engine = Engine.load(model, device=device, decoder_factory=record)
+    engine = Engine.load(model, device=device, decoder_factory=record, vocoder=vocoder)
     sr = engine.model.sampling_rate
     gen = []
     for i, r in enumerate(rows):
@@ -109,6 +111,7 @@ def evaluate(
         per_cat[r["category"]].append(h)
     report: dict[str, Any] = {
         "model": str(model),
+        "vocoder": engine.model.vocoder_name,
         "prompts": len(rows),
         "steps": steps,
         "guidance": guidance,

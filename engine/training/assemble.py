@@ -23,6 +23,7 @@ from audioldm_daw.engine.training.components import (
     load_vocoder,
     text_encoder_from_clap,
 )
+from audioldm_daw.engine.vocoders import GRIFFIN_LIM, write_preference
 
 TRAINING_FILE = "training.json"
 FORMAT = 1
@@ -66,8 +67,12 @@ def assemble(
     vocoder: Path,
     unet: Path,
     training: dict[str, Any] | None = None,
+    decode_with: str = GRIFFIN_LIM,
 ) -> Path:
-    """Write ``out`` from the four stages' outputs (run folders, model folders or component folders)."""
+    """Write ``out`` from the four stages' outputs (run folders, model folders or component folders).
+
+    ``decode_with``: the vocoder the folder asks the engine for (engine/vocoders.py). Griffin-Lim by default: the
+    HiFi-GANs this pipeline trains are small, and a small HiFi-GAN renders every steady note at 100 Hz."""
     clap_model, tokenizer, fe = load_clap(clap)
     parts = {
         "unet": load_unet(unet),
@@ -98,6 +103,7 @@ def assemble(
         else:
             record[k] = val
     (out / TRAINING_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
+    write_preference(out, decode_with)
     return out
 
 
