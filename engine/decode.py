@@ -59,7 +59,7 @@ class TorchDecoder:
         # output objects, which nn.Module's hints do not describe
         self.vae: Any = vae
         self.vocoder: Any = vocoder
-        self.graphs = graphs
+        self.graphs = False if not getattr(vocoder, "capturable", True) else graphs
         self.captured: GraphCache[CapturedDecode] = GraphCache(DECODE_GRAPHS)
 
     @torch.no_grad()

@@ -55,6 +55,10 @@ class GriffinLimVocoder(torch.nn.Module):
     (negative magnitudes clipped), then torchaudio's Griffin-Lim with zero initial phase. Computes in float32
     whatever dtype the engine runs in (half-precision FFTs lose the phase)."""
 
+    #: torch's inverse STFT checks its window envelope on the host (a synchronisation), which a CUDA graph cannot
+    #: hold: the decoder runs it uncaptured instead of trying and falling back with a warning.
+    capturable = False
+
     def __init__(self, iterations: int = ITERATIONS, momentum: float = 0.99) -> None:
         super().__init__()
         import torchaudio

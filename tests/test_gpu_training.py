@@ -103,6 +103,7 @@ def test_the_models_come_back_in_float32_and_generate(trip: SimpleNamespace) -> 
                 assert back[k].dtype == t.dtype, (f, k)
                 if t.dtype == torch.float32:  # float16 rounding: half a unit in the 11th bit
                     torch.testing.assert_close(back[k], t, rtol=2**-11, atol=2**-24)
+        assert (model / "decode.json").read_text() == (there / "decode.json").read_text()  # its vocoder choice
     clip = trip.tmp / "clip.wav"
     cmd = [sys.executable, "-m", "audioldm_daw.bridge.cli", "generate", "a piano plays a slow, low melody"]
     cmd += ["--model", str(trip.work / "model"), "--duration", "1.5"]

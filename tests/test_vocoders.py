@@ -181,3 +181,13 @@ def test_regenerate_decodes_with_the_clips_own_vocoder(gl_folder: Path, tmp_path
     assert r.returncode == 0, r.stderr[-2000:]
     a, b = sf.read(first)[0], sf.read(again)[0]
     assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_the_decoder_never_captures_griffin_lim(tiny_model_dir: Path) -> None:
+    """Its inverse STFT synchronises with the host, which a CUDA graph cannot hold: no capture is tried."""
+    from audioldm_daw.engine.decode import TorchDecoder
+    from audioldm_daw.engine.model import load_model
+
+    m = load_model(tiny_model_dir, device="cpu")
+    assert TorchDecoder(m.vae, GriffinLimVocoder(), graphs=True).graphs is False
+    assert TorchDecoder(m.vae, m.vocoder, graphs=True).graphs is True
