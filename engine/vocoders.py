@@ -32,6 +32,10 @@ PREFERENCE_FILE = "decode.json"
 #: Iterations: 8 kept 87% of the real clips recognisable, 16 89%, 32 90% (5 s clips, 0.08 / 0.1 / 0.2 s each on
 #: one CPU thread), so 32.
 ITERATIONS = 32
+#: The loudest log-mel Griffin-Lim takes: a full-scale sine reaches about 1 here, so 8 leaves a thousandfold
+#: headroom, while a VAE decoding latents far outside what it learnt can emit 100 and more, whose exponential
+#: overflows float32 (the HiFi-GAN, which never exponentiates, turns those into loud but finite audio).
+LOG_CEILING = 8.0
 
 
 class VocoderChoiceError(ValueError):
@@ -81,7 +85,7 @@ class GriffinLimVocoder(torch.nn.Module):
         import torchaudio
 
         frames = mel.shape[-2]
-        mags = (self.inverse.float() @ mel.float().exp().transpose(-1, -2)).clamp(min=0.0)
+        mags = (self.inverse.float() @ mel.float().clamp(max=LOG_CEILING).exp().transpose(-1, -2)).clamp(min=0.0)
         # The centred STFT of frames * hop samples has one frame more than the mel (which drops it).
         mags = torch.cat([mags, mags[..., -1:]], dim=-1)
         audio = torchaudio.functional.griffinlim(

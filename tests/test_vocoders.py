@@ -191,3 +191,11 @@ def test_the_decoder_never_captures_griffin_lim(tiny_model_dir: Path) -> None:
     m = load_model(tiny_model_dir, device="cpu")
     assert TorchDecoder(m.vae, GriffinLimVocoder(), graphs=True).graphs is False
     assert TorchDecoder(m.vae, m.vocoder, graphs=True).graphs is True
+
+
+def test_griffin_lim_stays_finite_on_a_mel_far_too_loud(griffin: GriffinLimVocoder) -> None:
+    """A VAE decoding latents far from what it learnt can emit log-mels of 100 (exp overflows float32)."""
+    mel = log_mel(torch.from_numpy(harmonic_tone(330.0, seconds=0.5)))[None]
+    mel[:, 10:20, 5:9] = 100.0
+    audio = griffin(mel)
+    assert torch.isfinite(audio).all() and audio.abs().max() > 0
