@@ -29,3 +29,15 @@ def test_the_bundled_model_generates_the_exact_length_offline() -> None:
     clip = engine.generate(GenerateRequest("a low piano melody", duration=1.37, steps=3, seed=1, sample_rate=44100))
     assert len(clip.audio) == round(1.37 * 44100)
     assert np.all(np.isfinite(clip.audio)) and float(np.max(np.abs(clip.audio))) > 0.1
+
+
+def test_the_bundled_model_decodes_with_the_vocoder_its_card_names() -> None:
+    """Griffin-Lim by its decode.json, as the card says; the HiFi-GAN stays in the folder for diffusers and
+    ``--vocoder hifigan``, and gives a clip of the same length."""
+    folder = bundled_model_dir()
+    engine = Engine.load(folder, device="cpu")
+    assert engine.model.vocoder_name == "griffin-lim"
+    assert "Decodes with: Griffin-Lim" in (folder / "README.md").read_text()
+    hifi = Engine.load(folder, device="cpu", vocoder="hifigan")
+    req = GenerateRequest("a slow flute melody", duration=0.9, steps=2, seed=4, sample_rate=16000)
+    assert len(engine.generate(req).audio) == len(hifi.generate(req).audio) == 14400

@@ -121,13 +121,23 @@ def test_every_mode_gives_finite_audio_of_the_exact_length(
     assert float(np.max(np.abs(clip.audio))) > 0.0, f"{mode}: silent"
 
 
-def test_fp16_follows_fp32_on_the_same_seed(engine16: Engine, engine32: Engine) -> None:
+@pytest.mark.parametrize("vocoder", ["hifigan", "griffin-lim"])
+def test_fp16_follows_fp32_on_the_same_seed(vocoder: str) -> None:
+    """The HiFi-GAN's waveforms correlate; Griffin-Lim's phase retrieval turns fp16's rounding of the mel into other
+    phases (the same sound, another waveform: 0.46 to 0.999 waveform correlation on real mels rounded to fp16), so
+    there the log-mel spectrograms of the two are compared."""
+    from audioldm_daw.engine.mel import log_mel
+
     req = GenerateRequest("a low piano melody", duration=2.0, steps=10, seed=3, sample_rate=16000, normalize_db=None)
-    half = engine16.generate(req).audio
-    full = engine32.generate(req).audio
+    half = Engine.load(BUNDLED, device=DEVICE, dtype="fp16", vocoder=vocoder).generate(req).audio
+    full = Engine.load(BUNDLED, device=DEVICE, dtype="fp32", vocoder=vocoder).generate(req).audio
     assert half.shape == full.shape
-    corr = _corr(half.astype(np.float64), full.astype(np.float64))
-    assert corr >= 0.99, f"fp16 vs fp32 correlation {corr:.4f}"
+    if vocoder == "hifigan":
+        corr = _corr(half.astype(np.float64), full.astype(np.float64))
+    else:
+        mels = [log_mel(torch.from_numpy(x.astype(np.float32))).numpy().astype(np.float64) for x in (half, full)]
+        corr = _corr(*mels)
+    assert corr >= 0.99, f"{vocoder}: fp16 vs fp32 correlation {corr:.4f}"
 
 
 def test_graph_replay_follows_the_scheduler_loop() -> None:
