@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from audioldm_daw.bridge.options import add_vocoder_option
+
 HELP = "score a model on held-out prompts: classifier accuracy, FD, KL, IS and an independent CLAP score"
 
 
@@ -22,12 +24,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
     p.add_argument("--device", default=None)
-    p.add_argument(
-        "--vocoder",
-        default="auto",
-        choices=["auto", "hifigan", "griffin-lim"],
-        help="mel to audio for every model (default auto: each model folder's choice)",
-    )
+    add_vocoder_option(p)
     p.add_argument("--save-clips", type=Path, default=None, help="write the generated clips here")
     p.add_argument("--out", type=Path, default=None, help="write the report as JSON")
     p.add_argument(

@@ -129,6 +129,18 @@ def takes_from_args(args: argparse.Namespace, mode: str) -> list[GenerateRequest
         raise cli_error(exc) from None
 
 
+def add_vocoder_option(p: argparse.ArgumentParser) -> None:
+    """--vocoder, as the model-loading commands and ``evaluate`` take it (engine/vocoders.py's choices, listed
+    here so that parsing options imports no torch)."""
+    p.add_argument(
+        "--vocoder",
+        default="auto",
+        choices=["auto", "hifigan", "griffin-lim"],
+        help="mel to audio: the model's HiFi-GAN or Griffin-Lim (keeps steady notes in tune where a small HiFi-GAN "
+        "cannot); auto: what the model folder asks for (decode.json), else the HiFi-GAN",
+    )
+
+
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """--model/--device/--dtype/--decoder, as every model-loading command takes them."""
     p.add_argument(
@@ -145,13 +157,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         choices=["auto", "torch", "onnx"],
         help="decode backend: auto picks whichever measured faster on this machine",
     )
-    p.add_argument(
-        "--vocoder",
-        default="auto",
-        choices=["auto", "hifigan", "griffin-lim"],
-        help="mel to audio: the model's HiFi-GAN or Griffin-Lim (keeps steady notes in tune where a small HiFi-GAN "
-        "cannot); auto: what the model folder asks for (decode.json), else the HiFi-GAN",
-    )
+    add_vocoder_option(p)
     p.add_argument(
         "--graphs",
         action=argparse.BooleanOptionalAction,

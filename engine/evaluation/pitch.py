@@ -1,8 +1,9 @@
 """How well a vocoder keeps pitch: sustained harmonic notes across the musical range, turned into the paper's
 log-mel, rendered by the vocoder, and their fundamental estimated with YIN (de Cheveigne and Kawahara, 2002).
 
-Category accuracy hides what a musician hears first: a small HiFi-GAN that has not learnt harmonics well renders
-every note with the periodicity of its own frame grid (16 kHz / hop 160 = 100 Hz), a buzz that is not the note. The
+Category accuracy hides what a musician hears first: a HiFi-GAN, being convolutional with a fixed hop, turns a mel
+whose frames repeat (a steady note) into audio that repeats every hop (16 kHz / 160 = 100 Hz), a buzz that is not
+the note, however long it trains. The
 same estimator runs on the clean notes as well (``reference_within_50_cents``), so a figure here is the vocoder's,
 not the estimator's.
 """
@@ -14,9 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from audioldm_daw.engine.architecture import SAMPLE_RATE
 from audioldm_daw.engine.mel import log_mel
 
-SR = 16000
+SR = SAMPLE_RATE
 #: Whole tones from A1 (55 Hz) to G6 (1568 Hz): bass to lead range, and none of them a multiple of 100 Hz.
 NOTES = tuple(float(55 * 2 ** (k / 12)) for k in range(0, 59, 2))
 
