@@ -163,6 +163,20 @@ def _configure_ldm(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crops-per-clip", type=int, default=4, help="fixed crops of clips longer than a crop")
     p.add_argument("--cond-drop", type=float, default=0.1, help="condition drop rate for CFG (default 0.1)")
     p.add_argument(
+        "--cond-seconds",
+        type=float,
+        default=None,
+        help="with --condition audio: embed a window of this many seconds around each crop, within its clip "
+        "(default: the crop itself; use the length the CLAP was trained on when crops are shorter)",
+    )
+    p.add_argument(
+        "--cond-noise",
+        type=float,
+        default=0.0,
+        help="perturb each condition by noise of relative size up to this (default 0; 1.2 lets an LDM trained on "
+        "audio embeddings follow text ones)",
+    )
+    p.add_argument(
         "--prediction",
         default="epsilon",
         choices=["epsilon", "v_prediction"],
@@ -257,6 +271,8 @@ def make_stage(args: argparse.Namespace) -> Stage:
             seconds=args.seconds,
             crops_per_clip=args.crops_per_clip,
             cond_drop=args.cond_drop,
+            cond_noise=args.cond_noise,
+            cond_seconds=args.cond_seconds,
             prediction=args.prediction,
             snr_gamma=args.snr_gamma,
         )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -32,6 +33,11 @@ PREFERENCE_FILE = "decode.json"
 #: Iterations: 8 kept 87% of the real clips recognisable, 16 89%, 32 90% (5 s clips, 0.08 / 0.1 / 0.2 s each on
 #: one CPU thread), so 32.
 ITERATIONS = 32
+#: Non-negative refinement of the pseudo-inverse (multiplicative updates towards the linear magnitudes whose mel
+#: is the input). The clipped pseudo-inverse alone smears each band's energy over its bins, which kept 90% of the
+#: real held-out clips recognisable (organs 0%: rebuilt as strings or brass); 30 updates 96%, 100 updates 97%
+#: (organs 80%), through the VAE 81% -> 88%; 100 cost 0.15 s more per 5 s clip on one CPU thread.
+INVERSION_ITERATIONS = 100
 #: The loudest log-mel Griffin-Lim takes: a full-scale sine reaches about 1 here, so 8 leaves a thousandfold
 #: headroom, while a VAE decoding latents far outside what it learnt can emit 100 and more, whose exponential
 #: overflows float32 (the HiFi-GAN, which never exponentiates, turns those into loud but finite audio).
@@ -52,6 +58,7 @@ class GriffinLimConfig:
     model_in_dim: int = MEL_BINS
     iterations: int = ITERATIONS
     momentum: float = 0.99
+    inversion_iterations: int = INVERSION_ITERATIONS
 
 
 class GriffinLimVocoder(torch.nn.Module):
@@ -63,16 +70,24 @@ class GriffinLimVocoder(torch.nn.Module):
     #: hold: the decoder runs it uncaptured instead of trying and falling back with a warning.
     capturable = False
 
-    def __init__(self, iterations: int = ITERATIONS, momentum: float = 0.99) -> None:
+    def __init__(
+        self, iterations: int = ITERATIONS, momentum: float = 0.99, inversion_iterations: int = INVERSION_ITERATIONS
+    ) -> None:
         super().__init__()
         import torchaudio
 
+        if inversion_iterations < 0:
+            raise ValueError(f"inversion_iterations: expected 0 or more, got {inversion_iterations}")
         bank = torchaudio.functional.melscale_fbanks(
             N_FFT // 2 + 1, F_MIN, F_MAX, MEL_BINS, SAMPLE_RATE, norm="slaney", mel_scale="slaney"
         )
+        self.register_buffer("bank", bank.T.contiguous(), persistent=False)  # (mels, freqs)
         self.register_buffer("inverse", torch.linalg.pinv(bank.T), persistent=False)  # (freqs, mels)
         self.register_buffer("window", torch.hann_window(WIN_LENGTH), persistent=False)
-        self.config = GriffinLimConfig(iterations=iterations, momentum=momentum)
+        self.config = GriffinLimConfig(
+            iterations=iterations, momentum=momentum, inversion_iterations=inversion_iterations
+        )
+        self.bank: torch.Tensor
         self.inverse: torch.Tensor
         self.window: torch.Tensor
 
@@ -85,7 +100,8 @@ class GriffinLimVocoder(torch.nn.Module):
         import torchaudio
 
         frames = mel.shape[-2]
-        mags = (self.inverse.float() @ mel.float().clamp(max=LOG_CEILING).exp().transpose(-1, -2)).clamp(min=0.0)
+        target = mel.float().clamp(max=LOG_CEILING).exp().transpose(-1, -2)  # (B, mels, frames)
+        mags = self.linear_magnitudes(target)
         # The centred STFT of frames * hop samples has one frame more than the mel (which drops it).
         mags = torch.cat([mags, mags[..., -1:]], dim=-1)
         audio = torchaudio.functional.griffinlim(
@@ -102,18 +118,47 @@ class GriffinLimVocoder(torch.nn.Module):
         )
         return audio.to(mel.dtype)
 
+    def linear_magnitudes(self, target: torch.Tensor) -> torch.Tensor:
+        """Non-negative linear magnitudes (B, freqs, frames) whose mel is close to ``target`` (B, mels, frames).
+
+        Starts from the clipped pseudo-inverse and runs ``inversion_iterations`` multiplicative updates of
+        non-negative least squares (Lee and Seung's rule with the filterbank as the fixed basis): each keeps the
+        magnitudes non-negative and lowers the mel error, moving energy onto the bins that explain the mel
+        rather than spreading it evenly over a band, so harmonics come back where they were.
+        """
+        bank = self.bank.float()
+        mags = (self.inverse.float() @ target).clamp(min=0.0)
+        if not self.config.inversion_iterations:
+            return mags
+        # A multiplicative update cannot move an exact zero: lift every bin a little first.
+        mags = mags + 1e-3 * mags.mean(dim=(-2, -1), keepdim=True) + 1e-12
+        numerator = bank.T @ target
+        for _ in range(self.config.inversion_iterations):
+            mags = mags * numerator / (bank.T @ (bank @ mags) + 1e-12)
+        return mags
+
+
+def _settings(path: Path) -> dict[str, Any]:
+    """A model folder's decode.json (empty without one)."""
+    f = Path(path) / PREFERENCE_FILE
+    if not f.is_file():
+        return {}
+    try:
+        settings = json.loads(f.read_text())
+    except (OSError, ValueError) as exc:
+        raise VocoderChoiceError(f'{f}: unreadable ({exc}); expected {{"vocoder": "{GRIFFIN_LIM}"}}') from exc
+    if not isinstance(settings, dict):
+        raise VocoderChoiceError(f'{f}: expected an object like {{"vocoder": "{GRIFFIN_LIM}"}}, got {settings!r}')
+    return settings
+
 
 def preferred(path: Path) -> str:
     """The vocoder a model folder asks for in decode.json (the HiFi-GAN without one)."""
-    f = Path(path) / PREFERENCE_FILE
-    if not f.is_file():
-        return HIFIGAN
-    try:
-        name = json.loads(f.read_text()).get("vocoder", HIFIGAN)
-    except (OSError, ValueError, AttributeError) as exc:
-        raise VocoderChoiceError(f'{f}: unreadable ({exc}); expected {{"vocoder": "{GRIFFIN_LIM}"}}') from exc
+    name = _settings(path).get("vocoder", HIFIGAN)
     if name not in (HIFIGAN, GRIFFIN_LIM):
-        raise VocoderChoiceError(f"{f}: vocoder {name!r}: expected {HIFIGAN!r} or {GRIFFIN_LIM!r}")
+        raise VocoderChoiceError(
+            f"{Path(path) / PREFERENCE_FILE}: vocoder {name!r}: expected {HIFIGAN!r} or {GRIFFIN_LIM!r}"
+        )
     return str(name)
 
 
@@ -132,7 +177,21 @@ def write_preference(folder: Path, name: str) -> None:
         return
     if name != GRIFFIN_LIM:
         raise VocoderChoiceError(f"vocoder: expected {HIFIGAN!r} or {GRIFFIN_LIM!r}, got {name!r}")
-    f.write_text(json.dumps({"vocoder": name}) + "\n")
+    # The refinement is pinned in the folder, so a later default cannot change what its clips sound like.
+    f.write_text(json.dumps({"vocoder": name, "inversion_iterations": INVERSION_ITERATIONS}) + "\n")
+
+
+def inversion_iterations(path: Path) -> int:
+    """The Griffin-Lim mel inversion's refinement a model folder pins in decode.json: the default without a
+    decode.json, none where a decode.json names no iterations (written before the refinement existed, so its
+    folder keeps decoding, and recalling clips, exactly as it was measured)."""
+    settings = _settings(path)
+    value = settings.get("inversion_iterations", 0 if settings else INVERSION_ITERATIONS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise VocoderChoiceError(
+            f"{Path(path) / PREFERENCE_FILE}: inversion_iterations {value!r}: expected a whole number, 0 or more"
+        )
+    return value
 
 
 def load_vocoder(path: Path, choice: str = "auto") -> tuple[str, torch.nn.Module]:
@@ -140,7 +199,7 @@ def load_vocoder(path: Path, choice: str = "auto") -> tuple[str, torch.nn.Module
     the HiFi-GAN)."""
     name = resolve(path, choice)
     if name == GRIFFIN_LIM:
-        return name, GriffinLimVocoder()
+        return name, GriffinLimVocoder(inversion_iterations=inversion_iterations(Path(path)))
     from transformers import SpeechT5HifiGan
 
     vocoder_dir = Path(path) / "vocoder" if (Path(path) / "vocoder").is_dir() else Path(path)

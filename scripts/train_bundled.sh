@@ -184,7 +184,10 @@ stage "$W/vae-decoder" vae --data "$D" --init "$W/vae" --decoder-only --steps "$
 decoder=$!
 LDM=(--data "$D" --vae "$W/vae" --clap "$W/clap" --steps "$(steps 5000)" --batch-size $((8 * BX)) --seconds 2.56
   --lr 3e-4 --prediction v_prediction --snr-gamma 5 --ema 0.999 --keep-checkpoints 3)
-stage "$W/ldm-audio" ldm "${LDM[@]}" --condition audio &
+# The LDM on audio embeddings conditions each 2.56 s crop on its whole clip's embedding (the CLAP learned on whole
+# 5.12 s clips and embeds a lone crop poorly) moved by noise (--cond-noise: the text embeddings it is sampled with
+# sit off the audio ones); see engine/training/ldm.py.
+stage "$W/ldm-audio" ldm "${LDM[@]}" --condition audio --cond-seconds 5.12 --cond-noise 1.2 &
 audio=$!
 stage "$W/ldm-text" ldm "${LDM[@]}" --condition text
 wait $audio

@@ -355,6 +355,116 @@ def test_ldm_condition_is_the_clip_audio_embedding_or_the_empty_text(runs: dict[
     stage.opt.cond_drop = 0.1
 
 
+@pytest.mark.parametrize("level", [0.3, 1.0, 1.2])
+def test_perturbed_conditions_stay_unit_and_move_by_the_level_asked(level: float) -> None:
+    """Relative noise r gives a cosine of 1/sqrt(1 + r^2) to the original; r is uniform in [0, level]."""
+    from audioldm_daw.engine.training.ldm import perturb_condition
+
+    torch.manual_seed(0)
+    cond = torch.nn.functional.normalize(torch.randn(4000, 77), dim=-1)  # an odd width
+    moved = perturb_condition(cond, level)
+    torch.testing.assert_close(moved.norm(dim=-1), torch.ones(len(cond)))
+    cos = (moved * cond).sum(-1)
+    r = torch.linspace(0, level, 10001)
+    expected = float((1 / torch.sqrt(1 + r**2)).mean())  # E over r ~ U(0, level), noise orthogonal in high dims
+    assert float(cos.mean()) == pytest.approx(expected, abs=0.02)
+    # the farthest go about as far as the level says (noise is only nearly orthogonal in 77 dimensions)
+    assert float(cos.quantile(0.01)) >= 1 / (1 + level**2) ** 0.5 - 0.1 and float(cos.max()) > 0.99
+
+
+def test_ldm_cond_noise_moves_kept_conditions_and_never_the_unconditional(runs: dict[str, Any]) -> None:
+    stage = runs["stages"]["ldm"]
+    stage.opt.cond_drop, stage.opt.cond_noise = 0.5, 1.0
+    try:
+        dropped = moved = 0
+        for step in range(1, 9):
+            idx = stage.plan.items(step)
+            _, cond = stage.batch(step)
+            for row, i in zip(cond, idx, strict=True):
+                if torch.equal(row, stage.uncond):
+                    dropped += 1
+                    continue
+                assert float(row.norm()) == pytest.approx(1.0, abs=1e-5)
+                assert 0.4 < float(row @ stage.cond[i]) < 1.0  # near its own embedding, not on it
+                moved += 1
+        assert dropped and moved
+    finally:
+        stage.opt.cond_drop, stage.opt.cond_noise = 0.1, 0.0
+
+
+def test_ldm_cond_seconds_embeds_a_window_centred_on_the_crop_within_its_clip(runs: dict[str, Any]) -> None:
+    stage = runs["stages"]["ldm"]
+    crop = stage.frames * 160
+    real = stage.folder
+
+    class Ramps:  # every sample is its own index, so a window tells where it starts
+        def wave(self, i: int) -> np.ndarray:
+            return np.arange(len(real.wave(i)), dtype=np.float32)
+
+    centred = 0
+    stage.folder = Ramps()
+    try:
+        for clip, start in stage.segments:
+            n = len(real.wave(clip))
+            stage.opt.cond_seconds = None
+            np.testing.assert_array_equal(
+                stage._condition_window(clip, start, crop), np.arange(start, min(n, start + crop))
+            )
+            stage.opt.cond_seconds = 60.0
+            np.testing.assert_array_equal(stage._condition_window(clip, start, crop), np.arange(n))
+            stage.opt.cond_seconds = 1.5 * crop / 16000
+            heard = stage._condition_window(clip, start, crop)
+            first = int(heard[0])
+            np.testing.assert_array_equal(heard, np.arange(first, first + min(n, round(1.5 * crop))))
+            assert first <= start and start + min(crop, n) <= first + len(heard)  # the crop is inside
+            if crop <= start <= n - 2 * crop:  # room on both sides: centred on the crop
+                centred += 1
+                assert abs((first + len(heard) / 2) - (start + crop / 2)) <= 1
+        assert centred
+    finally:
+        stage.folder, stage.opt.cond_seconds = real, None
+
+
+def test_cli_ldm_cond_seconds_caches_the_window_embeddings(
+    runs: dict[str, Any], audio_dir: Path, tmp_path: Path
+) -> None:
+    from audioldm_daw.bridge.cli import main
+    from audioldm_daw.engine.clap import ClapAudioFeatures, embed_audio
+    from audioldm_daw.engine.training.components import load_clap
+    from audioldm_daw.engine.training.data import load_folder, plan_segments
+
+    out = tmp_path / "ldm-window"
+    argv = ["train", "ldm", "--data", str(audio_dir), "--out", str(out), "--preset", "tiny", "--steps", "1"]
+    argv += ["--batch-size", "2", "--vae", str(runs["vae"]), "--clap", str(runs["clap"]), "--seconds", "0.64"]
+    assert main([*argv, "--cond-seconds", "2", "--quiet", "--threads", "1"]) == 0
+    assert json.loads((out / "config.json").read_text())["stage_options"]["cond_seconds"] == 2.0
+    (cache,) = (out / "cache").glob("ldm-*")
+    clap, _, fe = load_clap(runs["clap"])
+    features = ClapAudioFeatures(fe, torch.float32)
+    folder = load_folder(audio_dir, tmp_path / "audio-cache", quiet=True)
+    crop = runs["stages"]["ldm"].frames * 160
+    segments = plan_segments(folder.lengths.tolist(), crop, 4, 0)
+    cond = torch.from_numpy(np.fromfile(cache / "cond.f32", dtype=np.float32).reshape(len(segments), -1))
+    moved = 0
+    for row, (clip, start) in zip(cond, segments, strict=True):
+        wave = np.asarray(folder.wave(clip))
+        n = min(len(wave), 32000)
+        first = min(max(0, start + crop // 2 - n // 2), len(wave) - n)
+        window = embed_audio(clap, features, [torch.from_numpy(wave[first : first + n].copy())], 16000)[0]
+        torch.testing.assert_close(row, window, atol=1e-4, rtol=0)
+        own = embed_audio(clap, features, [torch.from_numpy(wave[start : start + crop].copy())], 16000)[0]
+        moved += len(wave) > crop and not torch.allclose(row, own, atol=1e-3)
+    assert moved  # where the clip is longer than the crop, the condition is not the crop's own embedding
+
+
+@pytest.mark.parametrize("level", [-0.1, 5.0])
+def test_ldm_refuses_a_cond_noise_out_of_range(level: float) -> None:
+    from audioldm_daw.engine.training.ldm import LdmOptions
+
+    with pytest.raises(ValueError, match="cond_noise: expected a noise level in \\[0, 4\\]"):
+        LdmOptions(vae=Path("v"), clap=Path("c"), cond_noise=level)
+
+
 # -- exact resume --------------------------------------------------------------------------------------
 
 
@@ -435,7 +545,10 @@ def test_assembled_folder_loads_in_the_engine_and_generates(assembled: Path) -> 
     assert clip.audio.shape == (16000,) and np.isfinite(clip.audio).all()
     # The small trained HiFi-GAN stays in the folder; the folder asks for Griffin-Lim (engine/vocoders.py).
     assert (assembled / "vocoder" / "config.json").is_file()
-    assert json.loads((assembled / "decode.json").read_text()) == {"vocoder": "griffin-lim"}
+    assert json.loads((assembled / "decode.json").read_text()) == {
+        "vocoder": "griffin-lim",
+        "inversion_iterations": 100,
+    }
     assert engine.model.vocoder_name == "griffin-lim"
 
 
@@ -511,7 +624,8 @@ def test_cli_ldm_with_text_condition_assembles_a_model(runs: dict[str, Any], aud
     argv = ["train", "ldm", "--data", str(audio_dir), "--out", str(out), "--preset", "tiny", "--steps", "2"]
     argv += ["--batch-size", "2", "--vae", str(runs["vae"]), "--clap", str(runs["clap"]), "--vocoder"]
     argv += [str(runs["vocoder"]), "--condition", "text", "--seconds", "0.64", "--quiet", "--threads", "1"]
-    assert main(argv) == 0
+    assert main([*argv, "--cond-noise", "0.5"]) == 0
+    assert json.loads((out / "config.json").read_text())["stage_options"]["cond_noise"] == 0.5
     clap, tok, _ = load_clap(runs["clap"])
     captions = embed_text(clap, tok, [*CAPTIONS, LONG_CAPTION])
     (cache,) = (out / "cache").glob("ldm-*")

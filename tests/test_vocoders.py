@@ -24,8 +24,10 @@ from audioldm_daw.engine.mel import log_mel
 from audioldm_daw.engine.vocoders import (
     GRIFFIN_LIM,
     HIFIGAN,
+    INVERSION_ITERATIONS,
     GriffinLimVocoder,
     VocoderChoiceError,
+    load_vocoder,
     preferred,
     resolve,
     write_preference,
@@ -92,10 +94,48 @@ def test_griffin_lim_keeps_steady_notes_in_tune(griffin: GriffinLimVocoder) -> N
     assert report["median_abs_cents"] < 25
 
 
+@pytest.mark.parametrize("frames", [37, 200])
+def test_refined_inversion_explains_the_mel_better_than_the_clipped_pseudo_inverse(frames: int) -> None:
+    """The magnitudes Griffin-Lim starts from: non-negative, and their mel nearer the input the more updates."""
+    tone = harmonic_tone(196.0, seconds=frames * 160 / 16000)
+    noise = np.random.default_rng(frames).standard_normal(frames * 160).astype(np.float32) * 0.1
+    target = torch.stack([log_mel(torch.from_numpy(w)) for w in (tone, noise)]).exp().transpose(-1, -2)
+    errors = []
+    for n in (0, 10, 100):
+        vocoder = GriffinLimVocoder(inversion_iterations=n)
+        mags = vocoder.linear_magnitudes(target)
+        assert mags.shape == (2, 513, target.shape[-1]) and bool((mags >= 0).all())
+        errors.append(float((vocoder.bank @ mags - target).norm() / target.norm()))
+    assert errors[0] > 1.5 * errors[1] > 1.5 * errors[2], errors
+    plain = GriffinLimVocoder(inversion_iterations=0)
+    torch.testing.assert_close(plain.linear_magnitudes(target), (plain.inverse @ target).clamp(min=0.0))
+
+
+def test_a_folder_pins_its_inversion_and_the_loaded_vocoder_follows(tmp_path: Path) -> None:
+    write_preference(tmp_path, GRIFFIN_LIM)
+    assert load_vocoder(tmp_path)[1].config.inversion_iterations == INVERSION_ITERATIONS
+    (tmp_path / "decode.json").write_text(json.dumps({"vocoder": GRIFFIN_LIM, "inversion_iterations": 0}))
+    name, vocoder = load_vocoder(tmp_path)
+    assert name == GRIFFIN_LIM and vocoder.config.inversion_iterations == 0  # folders keep what they were made with
+    (tmp_path / "decode.json").write_text(json.dumps({"vocoder": GRIFFIN_LIM}))  # written before the refinement
+    assert load_vocoder(tmp_path)[1].config.inversion_iterations == 0
+    (tmp_path / "decode.json").unlink()  # a HiFi-GAN folder decoded with Griffin-Lim on request: the default
+    assert load_vocoder(tmp_path, GRIFFIN_LIM)[1].config.inversion_iterations == INVERSION_ITERATIONS
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, True, "many"])
+def test_a_bad_inversion_setting_is_refused_naming_the_file(tmp_path: Path, value: object) -> None:
+    (tmp_path / "decode.json").write_text(json.dumps({"vocoder": GRIFFIN_LIM, "inversion_iterations": value}))
+    with pytest.raises(VocoderChoiceError, match=r"inversion_iterations .*: expected a whole number, 0 or more") as err:
+        load_vocoder(tmp_path, GRIFFIN_LIM)
+    assert "decode.json" in str(err.value)
+
+
 def test_a_folder_asks_for_its_vocoder_in_decode_json(tmp_path: Path) -> None:
     assert preferred(tmp_path) == HIFIGAN and resolve(tmp_path) == HIFIGAN
     write_preference(tmp_path, GRIFFIN_LIM)
-    assert json.loads((tmp_path / "decode.json").read_text()) == {"vocoder": GRIFFIN_LIM}
+    pinned = {"vocoder": GRIFFIN_LIM, "inversion_iterations": INVERSION_ITERATIONS}
+    assert json.loads((tmp_path / "decode.json").read_text()) == pinned
     assert resolve(tmp_path) == GRIFFIN_LIM and resolve(tmp_path, HIFIGAN) == HIFIGAN
     write_preference(tmp_path, HIFIGAN)
     assert not (tmp_path / "decode.json").exists()
