@@ -63,13 +63,27 @@ def test_card_names_the_hash_both_models_and_the_stage_ceilings(tiny_model_dir: 
     assert "| category accuracy | 8% | 21% |" in text
     assert "| through the vocoder (hifigan) | 47% |" in text and "| through the VAE and the vocoder | 31% |" in text
     assert "| generated from their prompts (for comparison) | 21% |" in text
-    assert "not reached yet" in text and text.rstrip().endswith("- old")
+    assert "70% category accuracy (not reached: 21%)" in text and "(not reached: 13 points apart)" in text
+    assert "each better model replaces this one" in text and text.rstrip().endswith("- old")
 
 
 def test_card_without_ceilings_has_no_such_section(tiny_model_dir: Path, tmp_path: Path) -> None:
     folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
     text = _card_module().card(folder, [_report(0.72, False), _report(0.75, False)], "bash x.sh", [], "audio")
-    assert "What limits it" not in text and "is reached." in text
+    assert "What limits it" not in text
+    assert (
+        "70% category accuracy (reached: 72%), and the LDM on audio embeddings within 10 points of the one on text "
+        "(reached: 3 points apart)." in text
+    )
+    assert "each better model replaces this one" not in text
+
+
+def test_card_says_each_part_of_the_floor_apart(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Text above 70% with the audio-embedding LDM more than 10 points behind is not the floor reached."""
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
+    text = _card_module().card(folder, [_report(0.61, False), _report(0.77, False)], "bash x.sh", [], "text")
+    assert "70% category accuracy (reached: 77%)" in text and "(not reached: 16 points apart)" in text
+    assert "each better model replaces this one" in text
 
 
 def test_card_compares_the_two_vocoders_and_states_the_pitch(tiny_model_dir: Path, tmp_path: Path) -> None:
