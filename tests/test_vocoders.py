@@ -106,7 +106,7 @@ def test_refined_inversion_explains_the_mel_better_than_the_clipped_pseudo_inver
         mags = vocoder.linear_magnitudes(target)
         assert mags.shape == (2, 513, target.shape[-1]) and bool((mags >= 0).all())
         errors.append(float((vocoder.bank @ mags - target).norm() / target.norm()))
-    assert errors[0] > 1.5 * errors[1] > 1.5 * errors[2], errors
+    assert errors[0] > 1.5 * errors[1] and errors[1] > 3 * errors[2], errors  # about 10%, 5%, 0.8%
     plain = GriffinLimVocoder(inversion_iterations=0)
     torch.testing.assert_close(plain.linear_magnitudes(target), (plain.inverse @ target).clamp(min=0.0))
 
