@@ -174,20 +174,20 @@ def vocoders(report: dict[str, Any], other: list[dict[str, Any]] | None) -> list
 def _floor_line(mine: dict[str, Any], audio: dict[str, Any], text: dict[str, Any] | None) -> str:
     """Where the model stands against the project's floor: 70% category accuracy, and the LDM on audio
     embeddings within 10 points of the one on text (the paper's claim, in miniature); each part said apart."""
-    parts = [
-        f"70% category accuracy ({'reached' if mine['accuracy'] >= 0.7 else 'not reached'}: {_pct(mine['accuracy'])})"
-    ]
+    accurate = mine["accuracy"] >= 0.7
+    first = f"70% category accuracy ({'reached' if accurate else 'not reached'}: {_pct(mine['accuracy'])})"
+    close = False
     if text is None:
-        parts.append("the audio-embedding LDM within 10 points of a text one (no text-conditioned model measured)")
+        second = "the audio-embedding LDM within 10 points of a text one (no text-conditioned model measured)"
     else:
         gap = text["accuracy"] - audio["accuracy"]
-        state = "reached" if gap <= 0.10 else "not reached"
-        parts.append(
-            f"the LDM on audio embeddings within 10 points of the one on text ({state}: {100 * gap:.0f} points apart)"
+        close = gap <= 0.10
+        second = (
+            f"the LDM on audio embeddings within 10 points of the one on text "
+            f"({'reached' if close else 'not reached'}: {100 * gap:.0f} points apart)"
         )
-    done = mine["accuracy"] >= 0.7 and text is not None and text["accuracy"] - audio["accuracy"] <= 0.10
-    tail = "" if done else "; each better model replaces this one"
-    return f"The project's floor: {parts[0]}, and {parts[1]}{tail}."
+    tail = "" if accurate and close else "; each better model replaces this one"
+    return f"The project's floor: {first}, and {second}{tail}."
 
 
 def limits(report: dict[str, Any]) -> list[str]:

@@ -465,6 +465,14 @@ def test_ldm_refuses_a_cond_noise_out_of_range(level: float) -> None:
         LdmOptions(vae=Path("v"), clap=Path("c"), cond_noise=level)
 
 
+@pytest.mark.parametrize("seconds", [0.0, -2.56])
+def test_ldm_refuses_a_condition_window_that_is_not_positive(seconds: float) -> None:
+    from audioldm_daw.engine.training.ldm import LdmOptions
+
+    with pytest.raises(ValueError, match="cond_seconds: expected a positive number of seconds"):
+        LdmOptions(vae=Path("v"), clap=Path("c"), cond_seconds=seconds)
+
+
 # -- exact resume --------------------------------------------------------------------------------------
 
 
