@@ -69,13 +69,14 @@ def test_generate_end_to_end(server, client):
     client.send("/audioldm/generate", "e2e-b", "a short beep", "duration", 1, "steps", 2, "sr", 16000.0, "seed", 5)
     per = client.replies.jobs(["e2e", "e2e-b"])
     e2e = per["e2e"]
-    assert e2e[:4] == [
-        ("/audioldm/queued", ["e2e", 0]),
-        ("/audioldm/progress", ["e2e", 1, 3]),
-        ("/audioldm/progress", ["e2e", 2, 3]),
-        ("/audioldm/progress", ["e2e", 3, 3]),
-    ]
-    assert len(e2e) == 5
+    assert e2e[0] == ("/audioldm/queued", ["e2e", 0])
+    # Progress is throttled (at most MAX_PROGRESS_PER_S a second), so a middle step may be skipped on a fast
+    # machine; the first step and the last one (step == total) always get out, in order.
+    progress = e2e[1:-1]
+    assert {m[0] for m in progress} == {"/audioldm/progress"}
+    steps = [m[1][1] for m in progress]
+    assert steps[0] == 1 and steps[-1] == 3 and steps == sorted(set(steps))
+    assert {(m[1][0], m[1][2]) for m in progress} == {("e2e", 3)}
     address, (job, path, seconds, rate, seed, warning) = e2e[-1]
     assert (address, job, rate, seed, warning) == ("/audioldm/done", "e2e", 48000, 11, "")
     assert math.isclose(seconds, 0.5)
