@@ -6,7 +6,8 @@
 ``bench_decode.py`` times the two backends as the engine runs them; this one times the choices behind
 them on the same S-full random weights and the same exported graph, so that the defaults in
 ``export/runtime.py`` rest on a measurement: CUDA graphs on or off, cuDNN's algorithm search, NHWC
-kernels, a dynamic-shape session, and torch with ``cudnn.benchmark``. Each configuration is built,
+kernels, a dynamic-shape session, and torch with ``cudnn.benchmark``, NHWC weights (``channels_last``) and
+``torch.compile`` under a CUDA graph (``--torch-only`` times these alone, with no export). Each configuration is built,
 warmed up, then timed with CUDA events; its medians and its ratio to plain torch fp16 are printed.
 """
 
@@ -67,24 +68,34 @@ def ort_runner(graph: Path, shape: tuple[int, int, int, int], out_len: int, opti
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--export-dir", required=True, help="folder holding the validated fp16 export of bench_decode")
+    p.add_argument("--export-dir", default=None, help="folder holding the validated fp16 export of bench_decode")
+    p.add_argument("--torch-only", action="store_true", help="only torch's settings (no export needed)")
     p.add_argument("--frames", type=int, default=256, help="latent time cells (256 = 10.24 s)")
     p.add_argument("--repeats", type=int, default=50)
     args = p.parse_args(argv)
+    if args.export_dir is None and not args.torch_only:
+        p.error("--export-dir is required unless --torch-only")
 
-    from audioldm_daw.engine.decode import TorchDecoder
+    from audioldm_daw.engine.cuda_graphs import GraphCache
+    from audioldm_daw.engine.decode import CapturedDecode, TorchDecoder
     from audioldm_daw.export.onnx_export import GRAPH_NAME, DecodeGeometry, read_manifest
     from audioldm_daw.export.runtime import preload_cuda_libraries
 
-    preload_cuda_libraries()
-    graph = Path(args.export_dir) / GRAPH_NAME["fp16"]
-    geometry = DecodeGeometry(**read_manifest(graph)["geometry"])
     vae, vocoder = build_decode_parts("s-full")
     torch.nn.Module.to(vae, "cuda", torch.float16)
     torch.nn.Module.to(vocoder, "cuda", torch.float16)
     dec = TorchDecoder(vae, vocoder)
-    shape = (1, geometry.latent_channels, args.frames, geometry.latent_bins)
-    out_len = geometry.output_length(args.frames)
+    if args.torch_only:
+        graph = None
+        channels = int(vae.config.latent_channels)
+        bins = int(vocoder.config.model_in_dim) // (2 ** (len(vae.config.block_out_channels) - 1))
+        shape = (1, channels, args.frames, bins)
+    else:
+        preload_cuda_libraries()
+        graph = Path(args.export_dir) / GRAPH_NAME["fp16"]
+        geometry = DecodeGeometry(**read_manifest(graph)["geometry"])
+        shape = (1, geometry.latent_channels, args.frames, geometry.latent_bins)
+        out_len = geometry.output_length(args.frames)
     z = torch.randn(*shape, generator=torch.Generator().manual_seed(0)).to("cuda", torch.float16)
 
     results: dict[str, list[float]] = {}
@@ -94,9 +105,31 @@ def main(argv: list[str] | None = None) -> int:
             dec.decode(z)
 
     results["torch fp16"] = cuda_time(torch_run, args.repeats)
+    with torch.inference_mode():
+        reference = dec.decode(z)
     torch.backends.cudnn.benchmark = True
     results["torch fp16, cudnn.benchmark"] = cuda_time(torch_run, args.repeats)
     torch.backends.cudnn.benchmark = False
+
+    def replayed(fn, name: str) -> None:
+        """``fn`` (latents -> waveform) captured in a CUDA graph, timed, and checked against the plain decode."""
+        try:
+            with torch.inference_mode():
+                run = CapturedDecode(fn, z, GraphCache(1).pool)
+                err = float((run(z) - reference).norm() / reference.norm())
+                results[name] = cuda_time(lambda: run(z), args.repeats)
+            print(f"{name}: relative difference to torch fp16 {err:.2e}", flush=True)
+        except Exception as exc:  # a setting this build lacks must not hide the others
+            print(f"{name}: failed ({type(exc).__name__}: {str(exc)[:300]})", flush=True)
+
+    torch.nn.Module.to(vae, memory_format=torch.channels_last)
+    replayed(dec.decode_eager, "torch fp16, channels_last VAE, CUDA graph")
+    replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, channels_last, compiled, CUDA graph")
+    torch.nn.Module.to(vae, memory_format=torch.contiguous_format)
+    torch._dynamo.reset()
+    replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, CUDA graph")
+    if graph is None:
+        return report(results, shape, None)
 
     exhaustive = {"cudnn_conv_algo_search": "EXHAUSTIVE", "cudnn_conv_use_max_workspace": "1"}
     nhwc = {**exhaustive, "prefer_nhwc": "1"}
@@ -113,8 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # one option a build lacks must not hide the others
             print(f"{name}: failed ({type(exc).__name__}: {str(exc)[:200]})", flush=True)
 
+    return report(results, shape, out_len)
+
+
+def report(results: dict[str, list[float]], shape: tuple[int, ...], out_len: int | None) -> int:
+    """Each configuration's median and its ratio to plain torch fp16."""
     base = statistics.median(results["torch fp16"])
-    print(f"\ndecode S-full latent {shape} -> {out_len / 16000:.2f} s audio on {torch.cuda.get_device_name()}")
+    audio = f" -> {out_len / 16000:.2f} s audio" if out_len else ""
+    print(f"\ndecode S-full latent {shape}{audio} on {torch.cuda.get_device_name()}")
     for name, times in results.items():
         med = statistics.median(times)
         print(f"  {name:44s} median {med:7.2f} ms  min {min(times):7.2f}  torch/this {base / med:5.2f}x")

@@ -438,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget-s", type=float, default=420.0, help="start no part that would not end by then")
     ap.add_argument("--variants", default=None, help="JSON list of {name, kwargs[, warm_up, slow, min_s]}, or a file")
     ap.add_argument("--judge", default="default", help="the variant the targets are judged on")
+    ap.add_argument(
+        "--variants-only", action="store_true", help="time the variants alone (no decode backends, no serve start)"
+    )
     ap.add_argument("--repeats", type=int, default=None, help="timed runs per figure (default 3; dry 1)")
     args = ap.parse_args(argv)
 
@@ -452,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         settings = Settings(False, "cuda", torch.float16, variants=DEFAULT_VARIANTS)
     if args.variants:
-        text = Path(args.variants).read_text() if Path(args.variants).is_file() else args.variants
+        inline = args.variants.lstrip().startswith("[")
+        text = args.variants if inline else Path(args.variants).read_text()
         settings.variants = json.loads(text)
     settings.repeats = args.repeats or settings.repeats
     settings.judge = args.judge
@@ -488,14 +492,16 @@ def main(argv: list[str] | None = None) -> int:
                 report.data["parts"][where] = {"status": "failed", "reason": report.error(where, exc)}
         report.write()
 
-    for backend in ("torch", "torch_eager"):
+    parts = not args.variants_only
+    for backend in ("torch", "torch_eager") if parts else ():
         guarded(f"decode_{backend}", lambda b=backend: part_decode(report, settings, model, b), 10)
     for spec in settings.variants:  # the figures that matter most first; slow variants (compilation) last
         if not spec.get("slow"):
             run_variant(report, settings, folder, spec, pipes)
             report.write()
-    guarded("serve", lambda: part_serve(report, settings, folder), 40)
-    guarded("decode_onnx", lambda: part_decode(report, settings, model, "onnx"), 60)
+    if parts:
+        guarded("serve", lambda: part_serve(report, settings, folder), 40)
+        guarded("decode_onnx", lambda: part_decode(report, settings, model, "onnx"), 60)
     for spec in settings.variants:
         if spec.get("slow"):
             run_variant(report, settings, folder, spec, pipes)

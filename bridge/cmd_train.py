@@ -72,6 +72,14 @@ def add_common_options(p: argparse.ArgumentParser, defaults: dict[str, int], pre
     p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"], help="autocast (default no)")
     p.add_argument("--grad-clip", type=float, default=1.0, help="max gradient norm, 0 for none (default 1)")
     p.add_argument("--warmup", type=int, default=0, help="linear LR warmup steps (default 0)")
+    p.add_argument(
+        "--decay",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="anneal the LR to zero along a half cosine over the last STEPS of --steps (default 0: constant); "
+        "a resumed run keeps its checkpoint's base LR and takes the tail from where it is",
+    )
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--cache", type=Path, default=None, help="cache for decoded audio/features (default OUT/cache)")
@@ -216,6 +224,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         mixed_precision=args.mixed_precision,
         grad_clip=args.grad_clip,
         warmup=args.warmup,
+        decay=args.decay,
         cpu=args.cpu,
         cache_dir=args.cache,
         captions=args.captions,

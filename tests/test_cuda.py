@@ -141,21 +141,36 @@ def test_fp16_follows_fp32_on_the_same_seed(vocoder: str) -> None:
 
 
 def test_graph_replay_follows_the_scheduler_loop() -> None:
-    """Where ``Engine.load`` offers ``graphs``, replayed steps give the clip the step-by-step loop gives, and a
-    replay with another seed gives another clip (not the captured run's result)."""
+    """Replayed steps give the clip the same step program gives run as is, stay as close to the float32
+    reference (the scheduler loop in fp32) as diffusers' fp16 scheduler loop does, and a replay with another
+    seed gives another clip (not the captured run's result).
+
+    The table's arithmetic is float32 where diffusers' DDIM computes in the model's dtype, so the two fp16 paths
+    are each compared with the fp32 reference rather than with each other: on an H100 (2026-11-27) the fp16
+    scheduler loop and the replayed table correlated 0.986 with each other, and the replay 0.964 with fp32 on
+    this noise-like sound (rain), no less than the fp16 scheduler loop did."""
     if "graphs" not in inspect.signature(Engine.load).parameters:
         pytest.skip("Engine.load has no graphs keyword in this build")
     if not ON_CUDA:
         pytest.skip("CUDA graphs need a CUDA device")
+    from audioldm_daw.engine.decode import TorchDecoder
+
+    reference = Engine.load(BUNDLED, device=DEVICE, dtype="fp32", graphs=False)
     eager = Engine.load(BUNDLED, device=DEVICE, dtype="fp16", graphs=False)
     replayed = Engine.load(BUNDLED, device=DEVICE, dtype="fp16", graphs=True)
+    m = replayed.model
+    table = Engine(m, TorchDecoder(m.vae, m.vocoder, graphs=False), loop="table")
     for scheduler in ("ddim", "dpm"):
         req = GenerateRequest("rain on a roof", duration=2.0, steps=10, seed=4, scheduler=scheduler, sample_rate=16000)
-        a, b = eager.generate(req).audio, replayed.generate(req).audio
+        ref = reference.generate(req).audio.astype(np.float64)
+        a, b, c = (e.generate(req).audio.astype(np.float64) for e in (eager, replayed, table))
         other = replayed.generate(dataclasses.replace(req, seed=9)).audio
         again = replayed.generate(req).audio
-        assert a.shape == b.shape == other.shape == again.shape
-        assert _corr(a, b) >= 0.99, f"{scheduler}: graphs vs scheduler loop {_corr(a, b):.4f}"
+        assert ref.shape == a.shape == b.shape == c.shape == other.shape == again.shape
+        assert _corr(b, c) >= 0.999, f"{scheduler}: replayed vs the same steps run as is {_corr(b, c):.4f}"
+        assert _corr(b, ref) >= _corr(a, ref) - 0.005, (
+            f"{scheduler}: against fp32, replayed {_corr(b, ref):.4f}, fp16 scheduler loop {_corr(a, ref):.4f}"
+        )
         assert _corr(b, again) >= 0.999, f"{scheduler}: the same request replayed {_corr(b, again):.4f}"
         assert _corr(b, other) < 0.99, f"{scheduler}: seed 9 replayed seed 4's clip"
 

@@ -8,6 +8,7 @@ downloaded. Runs are a handful of steps on tiny models, so the file stays fast o
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -515,6 +516,35 @@ def test_time_limit_checkpoints_exports_and_resumes_where_it_stopped(
     # equal to float rounding: a GPU's kernels need not repeat the same reduction order after a restart
     assert cut.losses + rest.losses == pytest.approx(full.losses, rel=1e-5)
     assert json.loads((out / "summary.json").read_text())["stopped_by_time_limit"] is False
+
+
+def test_lr_decay_tail_continues_a_constant_run_from_its_checkpoint(
+    runs: dict[str, Any], audio_dir: Path, tmp_path: Path
+) -> None:
+    """``--decay N`` anneals the LR along a half cosine over the last N steps; a run trained at a constant rate
+    and resumed with a larger --steps and a decay takes the tail from where it stopped."""
+    from audioldm_daw.engine.training.loop import lr_factor, run
+
+    out = tmp_path / "tail"
+    lr = LR["vocoder"]
+    run(_stage("vocoder", runs), _config("vocoder", out, audio_dir, 3, checkpoint_every=3))
+    run(_stage("vocoder", runs), _config("vocoder", out, audio_dir, 8, checkpoint_every=4, decay=4, resume=True))
+    logged = [json.loads(line)["lr"] for line in (out / "losses.jsonl").read_text().splitlines()]
+    assert len(logged) == 8
+    assert logged[:4] == pytest.approx([lr] * 4)  # constant, then the tail from step 4 of 8
+    tail = logged[3:]
+    assert all(b < a for a, b in itertools.pairwise(tail)), tail
+    assert tail[-1] == pytest.approx(0.0, abs=1e-12)  # the rate after the last step
+    f = lr_factor(warmup=2, steps=10, decay=4)
+    assert [round(f(s), 6) for s in (0, 1, 5, 6, 8, 10)] == [0.5, 1.0, 1.0, 1.0, 0.5, 0.0]
+
+
+def test_lr_decay_must_fit_the_steps(tmp_path: Path) -> None:
+    from audioldm_daw.engine.training.loop import TrainConfig
+
+    for bad in (-1, 11):
+        with pytest.raises(ValueError, match="decay"):
+            TrainConfig(out=tmp_path, steps=10, decay=bad)
 
 
 def test_time_limit_must_be_positive(tmp_path: Path) -> None:

@@ -47,6 +47,11 @@ class TrainConfig:
     mixed_precision: str = "no"
     grad_clip: float = 1.0
     warmup: int = 0
+    # The last ``decay`` of ``steps`` anneal the learning rate to zero along a half cosine. A constant rate
+    # leaves the weights circling a minimum at the size of its noise (the small LDM's accuracy flattens while
+    # its loss still falls); the tail settles them. The schedule is a function of the global step, so a run
+    # resumed with a larger --steps and a --decay gets its tail from where the constant part left off.
+    decay: int = 0
     weight_decay: float = 0.0
     cpu: bool = False
     fixed_batch: bool = False
@@ -68,6 +73,8 @@ class TrainConfig:
             raise ValueError(f"mixed_precision: expected one of {', '.join(MIXED_PRECISION)}")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be at least 1")
+        if not 0 <= self.decay <= self.steps:
+            raise ValueError(f"decay: expected 0 to steps ({self.steps}) steps of LR decay, got {self.decay}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema: expected a decay in [0, 1), got {self.ema}")
         if self.time_limit is not None and not (math.isfinite(self.time_limit) and self.time_limit > 0):
@@ -176,8 +183,18 @@ def step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0])
 
 
-def _lr_lambda(warmup: int) -> Callable[[int], float]:
-    return lambda s: min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0
+def lr_factor(warmup: int, steps: int = 0, decay: int = 0) -> Callable[[int], float]:
+    """The LR multiplier after ``s`` optimizer steps (LambdaLR's argument): a linear warm-up over ``warmup``
+    steps, then constant, then over the last ``decay`` of ``steps`` a half cosine down towards zero."""
+    start = steps - decay
+
+    def factor(s: int) -> float:
+        f = min(1.0, (s + 1) / warmup) if warmup > 0 else 1.0
+        if decay > 0 and s >= start:
+            f *= 0.5 * (1.0 + math.cos(math.pi * min(s - start, decay) / decay))
+        return f
+
+    return factor
 
 
 def make_accelerator(cfg: TrainConfig) -> Any:
@@ -224,7 +241,7 @@ def run(stage: Stage, cfg: TrainConfig, accelerator: Any = None) -> TrainResult:
         params = [p for m in spec.modules for p in stage.models[m].parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=lr * spec.lr_scale, betas=spec.betas, weight_decay=cfg.weight_decay)
         optimizers[g] = opt
-        schedulers[g] = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg.warmup))
+        schedulers[g] = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg.warmup, cfg.steps, cfg.decay))
     prepared = acc.prepare(*[stage.models[n] for n in names], *optimizers.values(), *schedulers.values())
     k, j = len(names), len(optimizers)
     stage.models = dict(zip(names, prepared[:k], strict=True))

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The GPU check's follow-up on the speed targets it left open (benchmarks/gpu_check.sh measures everything once;
+# this one measures only what might close a gap, so it fits what device time is left after it):
+#   1. the CUDA tests named in SPEED_TESTS (default: the graph-replay test; SPEED_TESTS="" runs none)
+#   2. benchmarks/bench_decode_cuda_options.py --torch-only: the decode stage with NHWC weights and torch.compile,
+#      each under a CUDA graph, against plain torch fp16 (SPEED_DECODE=0 skips it)
+#   3. benchmarks/bench_gpu.py --variants-only on the variants in SPEED_VARIANTS (default: the compiled UNet,
+#      warmed up at 10.24 s only; a variant is skipped when too little time is left), every engine run next to
+#      diffusers' AudioLDMPipeline as in the full check
+# Results in $OUT (or DIR): speed.log, speed_bench.json, tests.xml. Needs .whl/ (scripts/gpu_wheels.sh, run after the
+# last change: its project wheel is what runs) sent along.
+#
+# Usage: bash benchmarks/gpu_speed.sh [DIR]      SPEED_BUDGET_S=S: seconds for all of it (default 400)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+DEST=${1:-${OUT:-runs/gpu_speed}}
+mkdir -p "$DEST"
+exec > >(tee -a "$DEST/speed.log") 2>&1
+PY=${PYTHON:-python3}
+BUDGET=${SPEED_BUDGET_S:-400}
+start=$(date +%s)
+left() { echo $((BUDGET - ($(date +%s) - start))); }
+mark() { echo "gpu_speed: +$(($(date +%s) - start)) s: $*"; }
+
+if [ -f .whl/wheels.json ]; then
+  "$PY" scripts/gpu_wheels.py install .whl /tmp/site || echo "gpu_speed: the wheels did not install"
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
+"$PY" -c 'import torch; print("gpu:", torch.cuda.get_device_name(), "torch", torch.__version__)'
+mark "installed"
+
+tests=${SPEED_TESTS-"tests/test_cuda.py::test_graph_replay_follows_the_scheduler_loop"}
+# shellcheck disable=SC2086
+[ -z "$tests" ] || timeout -k 5 120 "$PY" -m pytest -m cuda $tests -q -rs -p no:randomly -p no:cacheprovider \
+  --junitxml="$DEST/tests.xml" --timeout 110
+mark "tests ended with status $?"
+
+[ "${SPEED_DECODE:-1}" = 0 ] || timeout -k 5 "$(( $(left) < 150 ? $(left) / 2 : 150 ))" "$PY" benchmarks/bench_decode_cuda_options.py --torch-only --repeats 50
+mark "decode options ended with status $?"
+
+variants=${SPEED_VARIANTS:-'[{"name": "compiled", "kwargs": {"compile_unet": true}, "warm_up": {"durations": [10.24]},
+  "slow": true, "min_s": 60}]'}
+b=$(( $(left) - 15 ))
+timeout -k 5 "$((b + 10))" "$PY" benchmarks/bench_gpu.py --variants-only --variants "$variants" --judge compiled \
+  --budget-s "$b" --json "$DEST/speed_bench.json"
+mark "bench ended with status $?"
