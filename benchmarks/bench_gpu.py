@@ -49,12 +49,12 @@ TARGETS: dict[str, tuple[float, str, str]] = {
     "peak_memory_gib": (1.5, "GiB", "peak GPU memory of one generation (weights included)"),
     "serve_ready_s": (20.0, "s", "`audioldm-daw serve` start until it listens"),
 }
-DECODERS = ("torch", "torch_eager", "onnx")
+DECODERS = ("torch", "torch_eager", "onnx", "torch_compiled")
 DEFAULT_VARIANTS: list[dict[str, Any]] = [
     {"name": "default", "kwargs": {}},
     {"name": "eager", "kwargs": {"graphs": False}},
     {"name": "bf16", "kwargs": {"dtype": "bf16"}},
-    {"name": "compiled", "kwargs": {"compile_unet": True}, "slow": True, "min_s": 180},
+    {"name": "compiled", "kwargs": {"compile_unet": True, "compile_decode": True}, "slow": True, "min_s": 180},
 ]
 #: The CPU smoke test: 1 s clips, and a warm-up at that length only (where ``Engine.warm_up`` takes durations).
 DRY_VARIANTS: list[dict[str, Any]] = [dict(v, warm_up={"durations": [1.0]}) for v in DEFAULT_VARIANTS[:2]]
@@ -156,7 +156,8 @@ def gib(n: int) -> float:
 # -- the parts ------------------------------------------------------------------------------------------------
 def part_decode(report: Report, settings: Settings, model: Any, backend: str) -> None:
     """(c) The decode stage of a ``duration`` latent: ``torch`` (the engine's default, CUDA graphs on CUDA where
-    this build has them), ``torch_eager`` (graphs off) or ``onnx`` (the engine's ONNX Runtime backend)."""
+    this build has them), ``torch_eager`` (graphs off), ``onnx`` (the engine's ONNX Runtime backend) or
+    ``torch_compiled`` (``--compile``'s: torch.compile under the same graphs)."""
     from audioldm_daw.engine import TorchDecoder
 
     name = f"decode_{backend}"
@@ -174,6 +175,11 @@ def part_decode(report: Report, settings: Settings, model: Any, backend: str) ->
         root = Path(tempfile.mkdtemp(prefix="bench-gpu-onnx-"))
         decoder = select.load_onnx_decoder(model, root=root)  # exports and validates once (cached by hash)
         out.update(export_s=round(time.perf_counter() - t, 2), provider=decoder.provider, precision=decoder.precision)
+    elif backend == "torch_compiled":
+        if not settings.cuda or "compiled" not in inspect.signature(TorchDecoder).parameters:
+            out.update(status="skipped", reason="measured on CUDA only (tests/test_compilation.py covers the CPU)")
+            return
+        decoder = TorchDecoder(model.vae, model.vocoder, compiled=True)
     elif backend == "torch_eager":
         if not settings.cuda or "graphs" not in inspect.signature(TorchDecoder).parameters:
             out.update(status="skipped", reason="the same as torch here (no CUDA graphs to turn off)")
@@ -502,6 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     if parts:
         guarded("serve", lambda: part_serve(report, settings, folder), 40)
         guarded("decode_onnx", lambda: part_decode(report, settings, model, "onnx"), 60)
+        guarded("decode_torch_compiled", lambda: part_decode(report, settings, model, "torch_compiled"), 90)
     for spec in settings.variants:
         if spec.get("slow"):
             run_variant(report, settings, folder, spec, pipes)

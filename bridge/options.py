@@ -168,7 +168,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the UNet (GPU: faster steps; each new clip length compiles once, cached across runs)",
+        help="torch.compile the UNet and the torch decoder (GPU: on an H100, 200 steps of a 10.24 s clip 1.04 -> "
+        "0.65 s, decode 13.2 -> 9.1 ms; each new clip length compiles once, about a minute for S, cached across "
+        "runs); with --decoder auto it decodes in torch",
     )
 
 
@@ -184,8 +186,9 @@ def load_engine(args: argparse.Namespace) -> Engine:
         model,
         device=args.device,
         dtype=args.dtype,
-        decoder_factory=decoder_factory(args.decoder),
+        decoder_factory=None if args.compile and args.decoder == "auto" else decoder_factory(args.decoder),
         graphs=args.graphs,
         compile_unet=args.compile,
+        compile_decode=args.compile,
         vocoder=args.vocoder,
     )

@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from audioldm_daw.engine.compilation import compiled as compile_fn
 from audioldm_daw.engine.cuda_graphs import CaptureError, GraphCache, capture
 
 DECODE_GRAPHS = 4  # decode lengths kept captured (the decoder's buffers are the large ones)
@@ -50,17 +51,24 @@ class TorchDecoder:
     """VAE decoder + HiFi-GAN vocoder in torch: the reference backend, always available.
 
     On a CUDA device each decode length is captured once in a CUDA graph and replayed (``graphs``: None
-    means on CUDA; the engine turns it off with its own ``--no-graphs``)."""
+    means on CUDA; the engine turns it off with its own ``--no-graphs``). ``compiled`` runs the stage through
+    ``torch.compile`` (each decode length compiles once; engine/compilation.py has the measured gain)."""
 
     name = "torch"
 
-    def __init__(self, vae: torch.nn.Module, vocoder: torch.nn.Module, graphs: bool | None = None) -> None:
+    def __init__(
+        self, vae: torch.nn.Module, vocoder: torch.nn.Module, graphs: bool | None = None, compiled: bool = False
+    ) -> None:
         # diffusers' AutoencoderKL and transformers' SpeechT5HifiGan: read through their configs and
         # output objects, which nn.Module's hints do not describe
         self.vae: Any = vae
         self.vocoder: Any = vocoder
         self.graphs = False if not getattr(vocoder, "capturable", True) else graphs
         self.captured: GraphCache[CapturedDecode] = GraphCache(DECODE_GRAPHS)
+        self.compiled = compiled
+        self._run: Callable[[torch.Tensor], torch.Tensor] = (
+            compile_fn(self.decode_eager) if compiled else self.decode_eager
+        )
 
     @torch.no_grad()
     def mel(self, latents: torch.Tensor) -> torch.Tensor:
@@ -73,14 +81,14 @@ class TorchDecoder:
         """Waveforms (B, N) float32."""
         use_graphs = self.graphs if self.graphs is not None else latents.device.type == "cuda"
         if not use_graphs:
-            return self.decode_eager(latents)
+            return self._run(latents)
         key = (tuple(latents.shape), latents.dtype)
         try:
-            run = self.captured.get(key, lambda: CapturedDecode(self.decode_eager, latents, self.captured.pool))
+            run = self.captured.get(key, lambda: CapturedDecode(self._run, latents, self.captured.pool))
         except CaptureError as exc:
             logging.getLogger(__name__).warning("decode: %s; decoding without CUDA graphs from now on", exc)
             self.graphs = False
-            return self.decode_eager(latents)
+            return self._run(latents)
         return run(latents)
 
     def decode_eager(self, latents: torch.Tensor) -> torch.Tensor:

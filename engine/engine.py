@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from audioldm_daw import __version__
+from audioldm_daw.engine.compilation import compiled
 from audioldm_daw.engine.conditioning import (
     clap_scores,
     clap_scores_against_audio,
@@ -113,18 +114,24 @@ class Engine:
         graphs: bool | None = None,
         compile_unet: bool = False,
         vocoder: str = "auto",
+        compile_decode: bool = False,
     ) -> Engine:
         """Load a model folder or hub id; ``decoder_factory`` picks the decode backend (default torch).
 
         ``graphs``: replay the denoising steps from CUDA graphs (None: on a CUDA device; True elsewhere is
         refused). ``compile_unet``: run the UNet through ``torch.compile`` first (fuses its kernels; each new
         latent length compiles once, kept in a cache that survives restarts). ``vocoder``: ``auto`` (the model
-        folder's choice), ``hifigan`` or ``griffin-lim`` (see :mod:`audioldm_daw.engine.vocoders`)."""
+        folder's choice), ``hifigan`` or ``griffin-lim`` (see :mod:`audioldm_daw.engine.vocoders`).
+        ``compile_decode``: decode with the torch backend, compiled (in place of what ``decoder_factory`` gives
+        unless that is another backend, e.g. ONNX Runtime asked for by name)."""
         m = load_model(model, device=device, dtype=dtype, vocoder=vocoder)
         if compile_unet:
             m.unet = compiled(m.unet)
         loop = None if graphs is None else ("graphs" if graphs else "scheduler")
-        return cls(m, decoder_factory(m) if decoder_factory else None, loop=loop)
+        decoder = decoder_factory(m) if decoder_factory else None
+        if compile_decode and (decoder is None or isinstance(decoder, TorchDecoder)):
+            decoder = TorchDecoder(m.vae, m.vocoder, compiled=True)
+        return cls(m, decoder, loop=loop)
 
     def warm_up(self, durations: tuple[float, ...] = WARM_UP_SECONDS, steps: int = 2) -> float:
         """Generate a short clip at each length, so that the first real request at these lengths does not pay
@@ -321,12 +328,3 @@ class Engine:
                 self.model.content_hash[:12],
             )
         return GenerateRequest.from_dict(data["request"])
-
-
-def compiled(unet: Any) -> Any:
-    """``torch.compile`` of the UNet, with inductor's cache in the user's cache folder (its default lives in
-    the temporary folder, which a reboot empties): a restart reuses what an earlier run compiled."""
-    from platformdirs import user_cache_dir
-
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(Path(user_cache_dir("audioldm-daw")) / "inductor"))
-    return torch.compile(unet, dynamic=False)

@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# lua5.4 and nodejs run the REAPER and Bitwig scripts (daw/) under stub host APIs in the tests.
-APT_PACKAGES=(libsndfile1 libportaudio2 puredata-core liblo-tools jackd2 fluidsynth timgm6mb-soundfont espeak-ng sox lua5.4 nodejs)
+# lua5.4 and nodejs run the REAPER and Bitwig scripts (daw/) under stub host APIs in the tests; g++ is what
+# torch.compile (--compile) builds its CPU kernels with.
+APT_PACKAGES=(libsndfile1 libportaudio2 puredata-core liblo-tools jackd2 fluidsynth timgm6mb-soundfont espeak-ng sox lua5.4 nodejs g++)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
