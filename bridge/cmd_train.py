@@ -28,6 +28,8 @@ STAGE_HELP = {
     "vocoder": "HiFi-GAN (SpeechT5HifiGan) from mel to waveform: mel + multi-resolution STFT, optional GAN",
     "ldm": "latent diffusion UNet on VAE latents, conditioned on CLAP audio embeddings (no captions needed)",
     "assemble": "combine clap, vae, vocoder and ldm runs into one model folder the engine loads",
+    "text-offset": "measure a model folder's CLAP text-to-audio offset on captioned clips and write it into the "
+    "folder (for a UNet trained on audio embeddings: prompts then land where its conditions lie)",
 }
 STAGE_DEFAULTS = {
     "clap": {"batch_size": 16, "steps": 2000},
@@ -116,6 +118,9 @@ def configure(p: argparse.ArgumentParser) -> None:
         if name == "assemble":
             _configure_assemble(sp)
             continue
+        if name == "text-offset":
+            _configure_text_offset(sp)
+            continue
         add_common_options(sp, STAGE_DEFAULTS[name])
         globals()[f"_configure_{name}"](sp)
 
@@ -191,6 +196,12 @@ def _configure_ldm(p: argparse.ArgumentParser) -> None:
         help="what the UNet predicts (default epsilon, the paper's; v_prediction samples better on small budgets)",
     )
     p.add_argument("--snr-gamma", type=float, default=None, help="min-SNR-gamma loss weighting, e.g. 5 (default off)")
+
+
+def _configure_text_offset(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, required=True, help="assembled model folder (with clap/); written into")
+    p.add_argument("--data", type=Path, required=True, help="folder of captioned clips (the CLAP's training data)")
+    p.add_argument("--captions", type=Path, default=None, help="captions file (default: those found under --data)")
 
 
 def _configure_assemble(p: argparse.ArgumentParser) -> None:
@@ -306,6 +317,16 @@ def run(args: argparse.Namespace) -> int:
                 decode_with=args.decode_with,
             )
             print(f"wrote model folder {out}")
+            return 0
+        if args.stage == "text-offset":
+            from audioldm_daw.engine.training.modality import write_text_offset
+
+            info = write_text_offset(args.model, args.data, args.captions)
+            cos = info["paired_cosine"]
+            print(
+                f"text offset from {info['pairs']} clips and {info['captions']} captions written into {args.model}: "
+                f"mean audio-caption cosine {cos['before']} -> {cos['after']}"
+            )
             return 0
         from audioldm_daw.engine.training.loop import run as train
 

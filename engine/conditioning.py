@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from audioldm_daw.engine import clap
 from audioldm_daw.engine.errors import EngineError
@@ -19,8 +20,17 @@ from audioldm_daw.engine.model import AudioLDMModel
 
 @torch.no_grad()
 def text_embeddings(model: AudioLDMModel, prompts: list[str]) -> torch.Tensor:
-    """L2-normalised CLAP text embeddings (B, D) in ``model.dtype`` from the folder's text encoder."""
-    return clap.embed_text(model.text_encoder, model.tokenizer, prompts).to(model.dtype)
+    """L2-normalised CLAP text embeddings (B, D) in ``model.dtype`` from the folder's text encoder.
+
+    With a text offset in the folder (a UNet trained on audio embeddings; engine/model.py), every prompt but
+    the empty one is moved by it and normalised again: the empty prompt is the unconditional branch, which
+    trained on the empty text's own embedding."""
+    e = clap.embed_text(model.text_encoder, model.tokenizer, prompts)
+    if model.text_offset is not None:
+        shifted = F.normalize(e.float() + model.text_offset.to(e.device), dim=-1).to(e.dtype)
+        keep = torch.tensor([bool(p.strip()) for p in prompts], device=e.device).unsqueeze(1)
+        e = torch.where(keep, shifted, e)
+    return e.to(model.dtype)
 
 
 def prompt_truncation(model: AudioLDMModel, prompt: str) -> clap.Truncation | None:

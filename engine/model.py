@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REQUIRED_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "vocoder", "scheduler")
+#: Optional, beside the parts: ``{"text_offset": [D floats], ...}``, the mean CLAP audio embedding minus the mean
+#: text embedding over the CLAP's own (audio, caption) pairs. A UNet trained on audio embeddings (the paper's
+#: recipe) is sampled with text embeddings; a small CLAP leaves the two modalities apart, and adding this offset
+#: to a prompt's text embedding moves it to where the UNet's training conditions lie (engine/conditioning.py).
+#: The public checkpoints have no such file and are sampled exactly as released.
+CONDITIONING_FILE = "conditioning.json"
 ENV_DEFAULT_MODEL = "AUDIOLDM_DAW_MODEL"
 
 
@@ -49,6 +55,7 @@ class AudioLDMModel:
     clap_tokenizer: Any | None = None
     clap_feature_extractor: Any | None = None
     vocoder_name: str = "hifigan"  # or "griffin-lim" (engine/vocoders.py)
+    text_offset: torch.Tensor | None = None  # (D,) float32, from CONDITIONING_FILE when the folder has one
 
     @property
     def geometry(self) -> Geometry:
@@ -252,6 +259,7 @@ def load_model(
     clap_module: torch.nn.Module | None = clap
     if clap_module is not None:
         clap_module.to(dev, torch.float32)  # CLAP scores are compared across candidates: keep them exact
+    offset = read_text_offset(path, int(text_encoder.config.projection_dim))
     return AudioLDMModel(
         model_id=model_id,
         path=path,
@@ -268,7 +276,31 @@ def load_model(
         clap=clap,
         clap_tokenizer=clap_tok,
         clap_feature_extractor=clap_fe,
+        text_offset=None if offset is None else offset.to(dev),
     )
+
+
+def read_text_offset(path: Path, dim: int) -> torch.Tensor | None:
+    """The folder's text-to-audio offset (see :data:`CONDITIONING_FILE`), or None when it has none."""
+    import torch
+
+    f = path / CONDITIONING_FILE
+    if not f.is_file():
+        return None
+    try:
+        values = json.loads(f.read_text())["text_offset"]
+        offset = torch.tensor([float(v) for v in values], dtype=torch.float32)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(
+            f"model folder {path}: {CONDITIONING_FILE} is unreadable ({type(exc).__name__}: {exc}); expected "
+            '{"text_offset": [numbers]}'
+        ) from exc
+    if offset.shape != (dim,) or not bool(torch.isfinite(offset).all()):
+        raise ModelLoadError(
+            f"model folder {path}: {CONDITIONING_FILE}'s text_offset must be {dim} finite numbers (the text "
+            f"encoder's embedding size), got {offset.numel()}"
+        )
+    return offset
 
 
 def _read_scheduler_config(path: Path) -> dict[str, Any]:

@@ -201,4 +201,7 @@ ASSEMBLE=("${A[@]}" train assemble --clap "$W/clap" --vae "$W/vae-decoder" --voc
 assembled=$!
 "${ASSEMBLE[@]}" --ldm "$W/ldm-text" --out "$W/ldm-text/model"
 wait $assembled
+# The audio-trained UNet is sampled with text: its folder gets the CLAP's text-to-audio offset, measured on the
+# CLAP's own captioned clips (engine/training/modality.py; the UNet itself never saw a caption).
+"${A[@]}" train text-offset --model "$OUT_MODEL" --data "$D" --captions "$W/one-caption.jsonl"
 [ "${EVALUATE:-1}" = 0 ] || evaluate

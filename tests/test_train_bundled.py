@@ -81,6 +81,10 @@ def test_the_assembled_model_generates(retrained: tuple[Path, subprocess.Complet
     model = tmp / "model"
     for part in ("unet", "vae", "vocoder", "text_encoder", "tokenizer", "scheduler", "clap"):
         assert (model / part).is_dir(), part
+    # the audio-trained UNet gets the CLAP's text-to-audio offset; the text-trained one has no need of it
+    offset = json.loads((model / "conditioning.json").read_text())
+    assert offset["pairs"] > 0 and len(offset["text_offset"]) > 0
+    assert not (tmp / "ldm-text" / "model" / "conditioning.json").exists()
     out = tmp / "clip.wav"
     g = subprocess.run(
         [
