@@ -35,10 +35,11 @@ def card(
     log: list[str],
     bundled: str,
     other: list[dict[str, Any]] | None = None,
+    notes: list[str] | None = None,
 ) -> str:
     """The card's Markdown. ``reports``: the recipe's LDM trained on CLAP audio embeddings (the paper's way, no
     captions needed), then the same recipe trained on caption text embeddings; ``bundled`` says which of the two
-    this folder is."""
+    this folder is; ``notes``: paragraphs said after which one it is (how a model was sampled, for one)."""
     from audioldm_daw.engine.model import content_hash
 
     audio = reports[0]
@@ -80,6 +81,7 @@ def card(
         f"This folder is the {'audio' if bundled == 'audio' else 'text'}-conditioned model, the better of the two "
         "as measured below.",
         "",
+        *(line for note in notes or [] for line in (note, "")),
         "| | LDM on CLAP audio embeddings | LDM on caption text embeddings |",
         "| --- | --- | --- |",
         f"| category accuracy | {_pct(audio['accuracy'])} | {_pct(text['accuracy']) if text else '-'} |",
@@ -222,6 +224,7 @@ def main() -> int:
     ap.add_argument("--log-line", default=None, help="one line for the card's log of replacements")
     ap.add_argument("--bundled", choices=["audio", "text"], default="audio", help="which of the two models this is")
     ap.add_argument("--other-vocoder", type=Path, default=None, help="the evaluation decoded with the other vocoder")
+    ap.add_argument("--note", action="append", default=[], help="a paragraph under the comparison's heading")
     args = ap.parse_args()
     reports = json.loads(args.evaluation.read_text())
     old = args.model_dir / "README.md"
@@ -233,7 +236,7 @@ def main() -> int:
     if args.log_line:
         log.append(f"- {args.log_line}")
     other = json.loads(args.other_vocoder.read_text()) if args.other_vocoder else None
-    old.write_text(card(args.model_dir, reports, args.command, log, args.bundled, other))
+    old.write_text(card(args.model_dir, reports, args.command, log, args.bundled, other, args.note))
     print(f"wrote {old}")
     return 0
 

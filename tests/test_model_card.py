@@ -99,3 +99,13 @@ def test_card_compares_the_two_vocoders_and_states_the_pitch(tiny_model_dir: Pat
         in text
     )
     assert "60% come out within 50 cents (median error 20 cents)" in text
+
+
+def test_card_says_its_notes_under_the_comparison(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "m")
+    notes = ["The audio model is sampled with its CLAP's text-to-audio offset.", "Without it: 66%."]
+    text = _card_module().card(folder, [_report(0.7, False), _report(0.77, False)], "cmd", [], "text", notes=notes)
+    head, table = text.split("| | LDM on CLAP audio embeddings", 1)
+    assert all(n in head for n in notes) and not any(n in table for n in notes)
+    plain = _card_module().card(folder, [_report(0.7, False), _report(0.77, False)], "cmd", [], "text")
+    assert notes[0] not in plain
