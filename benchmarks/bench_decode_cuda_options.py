@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--export-dir", default=None, help="folder holding the validated fp16 export of bench_decode")
     p.add_argument("--torch-only", action="store_true", help="only torch's settings (no export needed)")
+    p.add_argument("--autotune", action="store_true", help="also inductor's max-autotune (compiles for minutes)")
     p.add_argument("--frames", type=int, default=256, help="latent time cells (256 = 10.24 s)")
     p.add_argument("--repeats", type=int, default=50)
     args = p.parse_args(argv)
@@ -128,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.nn.Module.to(vae, memory_format=torch.contiguous_format)
     torch._dynamo.reset()
     replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, CUDA graph")
+    if args.autotune:  # inductor times its own kernels (convolutions included) against cuDNN's: minutes, not seconds
+        torch._dynamo.reset()
+        tuned = torch.compile(dec.decode_eager, dynamic=False, mode="max-autotune-no-cudagraphs")
+        replayed(tuned, "torch fp16, compiled max-autotune, CUDA graph")
     if graph is None:
         return report(results, shape, None)
 

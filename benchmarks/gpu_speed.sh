@@ -3,7 +3,8 @@
 # this one measures only what might close a gap, so it fits what device time is left after it):
 #   1. the CUDA tests named in SPEED_TESTS (default: the graph-replay test; SPEED_TESTS="" runs none)
 #   2. benchmarks/bench_decode_cuda_options.py --torch-only: the decode stage with NHWC weights and torch.compile,
-#      each under a CUDA graph, against plain torch fp16 (SPEED_DECODE=0 skips it)
+#      each under a CUDA graph, against plain torch fp16 (SPEED_DECODE=0 skips it; SPEED_AUTOTUNE=1 adds inductor's
+#      max-autotune, the next thing to try for the 8 ms decode target)
 #   3. benchmarks/bench_gpu.py --variants-only on the variants in SPEED_VARIANTS (default: the compiled UNet,
 #      warmed up at 10.24 s only; a variant is skipped when too little time is left), every engine run next to
 #      diffusers' AudioLDMPipeline as in the full check
@@ -36,7 +37,7 @@ tests=${SPEED_TESTS-"tests/test_cuda.py::test_graph_replay_follows_the_scheduler
   --junitxml="$DEST/tests.xml" --timeout 110
 mark "tests ended with status $?"
 
-[ "${SPEED_DECODE:-1}" = 0 ] || timeout -k 5 "$(( $(left) < 150 ? $(left) / 2 : 150 ))" "$PY" benchmarks/bench_decode_cuda_options.py --torch-only --repeats 50
+[ "${SPEED_DECODE:-1}" = 0 ] || timeout -k 5 "$(( $(left) < 150 ? $(left) / 2 : 150 ))" "$PY" benchmarks/bench_decode_cuda_options.py --torch-only --repeats 50 ${SPEED_AUTOTUNE:+--autotune}
 mark "decode options ended with status $?"
 
 variants=${SPEED_VARIANTS:-'[{"name": "compiled", "kwargs": {"compile_unet": true}, "warm_up": {"durations": [10.24]},
