@@ -12,23 +12,26 @@
 # last change: its project wheel is what runs) sent along.
 #
 # Usage: bash benchmarks/gpu_speed.sh [DIR]      SPEED_BUDGET_S=S: seconds for all of it (default 400)
+#   SPEED_DRY=1 (with SPEED_DECODE=0 SPEED_TESTS=""): the benchmark on the CPU's tiny model, to check the plumbing
+#   here before device time is spent on it (tests/test_gpu_check.py)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEST=${1:-${OUT:-runs/gpu_speed}}
 mkdir -p "$DEST"
 exec > >(tee -a "$DEST/speed.log") 2>&1
 PY=${PYTHON:-python3}
+[ "${SPEED_DRY:-0}" = 0 ] || PY=${PYTHON:-.venv/bin/python}
 BUDGET=${SPEED_BUDGET_S:-400}
 start=$(date +%s)
 left() { echo $((BUDGET - ($(date +%s) - start))); }
 mark() { echo "gpu_speed: +$(($(date +%s) - start)) s: $*"; }
 
-if [ -f .whl/wheels.json ]; then
+if [ "${SPEED_DRY:-0}" = 0 ] && [ -f .whl/wheels.json ]; then
   "$PY" scripts/gpu_wheels.py install .whl /tmp/site || echo "gpu_speed: the wheels did not install"
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
-"$PY" -c 'import torch; print("gpu:", torch.cuda.get_device_name(), "torch", torch.__version__)'
+"$PY" -c 'import torch; c = torch.cuda.is_available(); print("gpu:", torch.cuda.get_device_name() if c else None, "torch", torch.__version__)'
 mark "installed"
 
 tests=${SPEED_TESTS-"tests/test_cuda.py::test_graph_replay_follows_the_scheduler_loop"}
@@ -43,6 +46,8 @@ mark "decode options ended with status $?"
 variants=${SPEED_VARIANTS:-'[{"name": "compiled", "kwargs": {"compile_unet": true}, "warm_up": {"durations": [10.24]},
   "slow": true, "min_s": 60}]'}
 b=$(( $(left) - 15 ))
+dry=()
+[ "${SPEED_DRY:-0}" = 0 ] || dry=(--dry)
 timeout -k 5 "$((b + 10))" "$PY" benchmarks/bench_gpu.py --variants-only --variants "$variants" --judge compiled \
-  --budget-s "$b" --json "$DEST/speed_bench.json"
+  --budget-s "$b" --json "$DEST/speed_bench.json" "${dry[@]}"
 mark "bench ended with status $?"

@@ -196,3 +196,27 @@ def test_the_machine_gets_only_the_wheels_it_lacks(tmp_path: Path) -> None:
     cmd = gpu_wheels.install_command(wheels, tmp_path / "site")
     assert cmd[cmd.index("--target") + 1] == str(tmp_path / "site") and "--no-index" in cmd and "--no-deps" in cmd
     assert cmd[-2:] == [str(w) for w in wheels]
+
+
+def test_the_speed_follow_up_runs_its_benchmark_end_to_end_on_the_cpu(tmp_path: Path) -> None:
+    """benchmarks/gpu_speed.sh in its dry mode: the variants given inline reach bench_gpu.py (a long JSON list
+    once failed there as a file name, on the GPU), and the JSON and log come back in the destination."""
+    root = Path(__file__).resolve().parent.parent
+    variants = json.dumps(
+        [{"name": f"v{i}", "kwargs": {"graphs": False}, "warm_up": {"durations": [1.0]}} for i in range(8)]
+    )
+    env = dict(os.environ, SPEED_DRY="1", SPEED_DECODE="0", SPEED_TESTS="", SPEED_VARIANTS=variants)
+    env |= {"SPEED_BUDGET_S": "300", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(
+        ["bash", str(root / "benchmarks" / "gpu_speed.sh"), str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    bench = json.loads((tmp_path / "speed_bench.json").read_text())
+    assert [v["name"] for v in bench["variants"]][:2] == ["v0", "v1"]
+    assert bench["variants"][0]["status"] == "ok" and bench["variants"][0]["end_to_end"]["engine_s"] > 0
+    assert "decode_torch" not in bench["parts"] and "serve" not in bench["parts"]  # --variants-only
+    assert "bench ended with status 0" in (tmp_path / "speed.log").read_text()
