@@ -6,9 +6,10 @@
 ``bench_decode.py`` times the two backends as the engine runs them; this one times the choices behind
 them on the same S-full random weights and the same exported graph, so that the defaults in
 ``export/runtime.py`` rest on a measurement: CUDA graphs on or off, cuDNN's algorithm search, NHWC
-kernels, a dynamic-shape session, and torch with ``cudnn.benchmark``, NHWC weights (``channels_last``) and
-``torch.compile`` under a CUDA graph (``--torch-only`` times these alone, with no export). Each configuration is built,
-warmed up, then timed with CUDA events; its medians and its ratio to plain torch fp16 are printed.
+kernels, a dynamic-shape session, and torch with ``cudnn.benchmark`` and ``torch.compile`` under a CUDA graph,
+whole and each half alone (VAE decoder, vocoder: where the time goes); ``--torch-only`` times these alone, with
+no export. Each configuration is built, warmed up, then timed with CUDA events; its medians and its ratio to
+plain torch fp16 are printed.
 """
 
 from __future__ import annotations
@@ -112,23 +113,24 @@ def main(argv: list[str] | None = None) -> int:
     results["torch fp16, cudnn.benchmark"] = cuda_time(torch_run, args.repeats)
     torch.backends.cudnn.benchmark = False
 
-    def replayed(fn, name: str) -> None:
-        """``fn`` (latents -> waveform) captured in a CUDA graph, timed, and checked against the plain decode."""
+    def replayed(fn, name: str, inp: torch.Tensor = z, ref: torch.Tensor | None = reference) -> None:
+        """``fn`` captured in a CUDA graph over ``inp``, timed, and checked against ``ref`` (the plain decode)."""
         try:
             with torch.inference_mode():
-                run = CapturedDecode(fn, z, GraphCache(1).pool)
-                err = float((run(z) - reference).norm() / reference.norm())
-                results[name] = cuda_time(lambda: run(z), args.repeats)
-            print(f"{name}: relative difference to torch fp16 {err:.2e}", flush=True)
+                run = CapturedDecode(fn, inp, GraphCache(1).pool)
+                err = float((run(inp) - ref).norm() / ref.norm()) if ref is not None else None
+                results[name] = cuda_time(lambda: run(inp), args.repeats)
+            diff = f", relative difference to torch fp16 {err:.2e}" if err is not None else ""
+            print(f"{name}: median {statistics.median(results[name]):.2f} ms{diff}", flush=True)  # if cut off later
         except Exception as exc:  # a setting this build lacks must not hide the others
             print(f"{name}: failed ({type(exc).__name__}: {str(exc)[:300]})", flush=True)
 
-    torch.nn.Module.to(vae, memory_format=torch.channels_last)
-    replayed(dec.decode_eager, "torch fp16, channels_last VAE, CUDA graph")
-    replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, channels_last, compiled, CUDA graph")
-    torch.nn.Module.to(vae, memory_format=torch.contiguous_format)
-    torch._dynamo.reset()
+    # NHWC weights were measured slower (H100, 2026-11-27: 14.9 vs 13.3 ms uncompiled, 9.00 vs 9.11 ms compiled)
     replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, CUDA graph")
+    with torch.inference_mode():  # where the time goes: each half compiled and captured alone
+        mel = dec.mel(z).to(vocoder.dtype)
+    replayed(torch.compile(dec.mel, dynamic=False), "  of which the VAE decoder, compiled, CUDA graph", ref=None)
+    replayed(torch.compile(vocoder, dynamic=False), "  of which the vocoder, compiled, CUDA graph", mel, None)
     if args.autotune:  # inductor times its own kernels (convolutions included) against cuDNN's: minutes, not seconds
         torch._dynamo.reset()
         tuned = torch.compile(dec.decode_eager, dynamic=False, mode="max-autotune-no-cudagraphs")

@@ -21,10 +21,15 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audioldm_daw.bridge.journal import StateLock
 from audioldm_daw.bridge.options import add_model_options, load_engine
 from audioldm_daw.engine.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from audioldm_daw.bridge.progress import Stopwatch
+    from audioldm_daw.engine.engine import Engine
 
 ACCESS_LOG = "audioldm_daw.access"  # the request/job lines; bridge/osc_server.py and bridge/jobs.py write them
 HELP = "serve the OSC protocol for Max, Pd and DAW scripts (UDP; see docs/OSC.md)"
@@ -69,6 +74,13 @@ def configure(p: argparse.ArgumentParser) -> None:
         default=None,
         help="generate two short clips before saying ready, so the first request does not pay for kernel "
         "selection, compilation or graph capture (default: on with a CUDA GPU)",
+    )
+    p.add_argument(
+        "--compile-wait",
+        action="store_true",
+        help="with --compile: say ready only once the warm-up lengths are compiled (a minute or two on a first "
+        "start, less on a restart that finds them in the cache); without it serve is ready at once and each "
+        "length switches to the compiled code when that is built",
     )
 
 
@@ -182,10 +194,14 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
 
     clock = Stopwatch()
     announce_loading(args.model, args.device)
-    engine = load_engine(args)
+    engine = load_engine(args, compile_in_background=True)
+    for compiler in engine.compilers:
+        compiler.on_event = lambda line: print(f"compile: {line}", flush=True)
     if args.warmup or (args.warmup is None and engine.model.device.type == "cuda"):
         took = engine.warm_up()
         print(f"warmed up in {took:.1f} s ({engine.loop} loop)", flush=True)
+    if engine.compilers:
+        watch_compilation(engine, clock, wait=args.compile_wait)
     audition = None
     if not args.no_audition:
         from audioldm_daw.bridge.audition import Audition
@@ -246,6 +262,30 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
         flush=True,
     )
     return 0
+
+
+def watch_compilation(engine: Engine, clock: Stopwatch, wait: bool) -> None:
+    """``--compile``: wait for the shapes queued so far (``--compile-wait``), or say they compile in the
+    background and, from a thread of its own, when they are all done, with the time since start."""
+    queued = sum(c.pending for c in engine.compilers)
+    if wait:
+        engine.wait_compiled()
+        print(f"compiled {queued} shape(s) before serving, {clock.seconds:.1f} s after start", flush=True)
+        return
+    if not queued:
+        print("compile: each new clip length compiles in the background after its first clip", flush=True)
+        return
+    print(
+        f"compile: {queued} shape(s) compiling in the background; clips of those lengths run uncompiled until "
+        "each is done",
+        flush=True,
+    )
+
+    def report() -> None:
+        engine.wait_compiled()
+        print(f"compile: the warm-up shapes are compiled, {clock.seconds:.1f} s after start", flush=True)
+
+    threading.Thread(target=report, daemon=True, name="compile-watch").start()
 
 
 def _log_requests() -> None:

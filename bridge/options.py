@@ -169,13 +169,15 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "--compile",
         action="store_true",
         help="torch.compile the UNet and the torch decoder (GPU: on an H100, 200 steps of a 10.24 s clip 1.04 -> "
-        "0.65 s, decode 13.2 -> 9.1 ms; each new clip length compiles once, about a minute for S, cached across "
-        "runs); with --decoder auto it decodes in torch",
+        "0.65 s, decode 13.2 -> 9.1 ms). Each new clip length compiles once, about a minute for S, cached across "
+        "runs: serve compiles in the background, serving that length uncompiled meanwhile; a one-shot command "
+        "compiles first. With --decoder auto it decodes in torch",
     )
 
 
-def load_engine(args: argparse.Namespace) -> Engine:
-    """Load the engine the options ask for, with the decode backend chosen by ``--decoder``."""
+def load_engine(args: argparse.Namespace, compile_in_background: bool = False) -> Engine:
+    """Load the engine the options ask for, with the decode backend chosen by ``--decoder``.
+    ``compile_in_background``: ``--compile``'s new shapes compile on a thread of their own (a server)."""
     from audioldm_daw.engine.model import default_model
 
     model = args.model or default_model()  # no model anywhere: said before the heavy imports
@@ -190,5 +192,6 @@ def load_engine(args: argparse.Namespace) -> Engine:
         graphs=args.graphs,
         compile_unet=args.compile,
         compile_decode=args.compile,
+        compile_in_background=compile_in_background,
         vocoder=args.vocoder,
     )

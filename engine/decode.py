@@ -12,8 +12,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from audioldm_daw.engine.compilation import compiled as compile_fn
-from audioldm_daw.engine.cuda_graphs import CaptureError, GraphCache, capture
+from audioldm_daw.engine.compilation import ShapeCompiled
+from audioldm_daw.engine.cuda_graphs import CaptureBusy, CaptureError, GraphCache, capture, program_version
 
 DECODE_GRAPHS = 4  # decode lengths kept captured (the decoder's buffers are the large ones)
 
@@ -52,12 +52,18 @@ class TorchDecoder:
 
     On a CUDA device each decode length is captured once in a CUDA graph and replayed (``graphs``: None
     means on CUDA; the engine turns it off with its own ``--no-graphs``). ``compiled`` runs the stage through
-    ``torch.compile`` (each decode length compiles once; engine/compilation.py has the measured gain)."""
+    ``torch.compile`` (each decode length compiles once, where it is first decoded or, ``background``, on a
+    thread of its own while the plain stage decodes: engine/compilation.py, which has the measured gain)."""
 
     name = "torch"
 
     def __init__(
-        self, vae: torch.nn.Module, vocoder: torch.nn.Module, graphs: bool | None = None, compiled: bool = False
+        self,
+        vae: torch.nn.Module,
+        vocoder: torch.nn.Module,
+        graphs: bool | None = None,
+        compiled: bool = False,
+        background: bool = False,
     ) -> None:
         # diffusers' AutoencoderKL and transformers' SpeechT5HifiGan: read through their configs and
         # output objects, which nn.Module's hints do not describe
@@ -67,8 +73,13 @@ class TorchDecoder:
         self.captured: GraphCache[CapturedDecode] = GraphCache(DECODE_GRAPHS)
         self.compiled = compiled
         self._run: Callable[[torch.Tensor], torch.Tensor] = (
-            compile_fn(self.decode_eager) if compiled else self.decode_eager
+            ShapeCompiled(self.decode_eager, name="decoder", background=background) if compiled else self.decode_eager
         )
+
+    @property
+    def compiler(self) -> ShapeCompiled | None:
+        """The compiled stage's per-shape state, when ``compiled``."""
+        return self._run if isinstance(self._run, ShapeCompiled) else None
 
     @torch.no_grad()
     def mel(self, latents: torch.Tensor) -> torch.Tensor:
@@ -84,7 +95,10 @@ class TorchDecoder:
             return self._run(latents)
         key = (tuple(latents.shape), latents.dtype)
         try:
-            run = self.captured.get(key, lambda: CapturedDecode(self._run, latents, self.captured.pool))
+            make = lambda: CapturedDecode(self._run, latents, self.captured.pool)  # noqa: E731
+            run = self.captured.get(key, make, program_version(self._run))
+        except CaptureBusy:  # a background compilation holds the GPU: decode this one uncaptured
+            return self._run(latents)
         except CaptureError as exc:
             logging.getLogger(__name__).warning("decode: %s; decoding without CUDA graphs from now on", exc)
             self.graphs = False

@@ -23,14 +23,14 @@ import numpy as np
 import torch
 
 from audioldm_daw import __version__
-from audioldm_daw.engine.compilation import compiled
+from audioldm_daw.engine.compilation import ShapeCompiled, compilers
 from audioldm_daw.engine.conditioning import (
     clap_scores,
     clap_scores_against_audio,
     prompt_truncation,
     require_clap,
 )
-from audioldm_daw.engine.cuda_graphs import CaptureError
+from audioldm_daw.engine.cuda_graphs import CaptureBusy, CaptureError
 from audioldm_daw.engine.decode import DecodeBackend, TorchDecoder
 from audioldm_daw.engine.errors import ModelLoadError
 from audioldm_daw.engine.fast_sampling import StepGraphs, StepTable, step_table, table_denoise
@@ -101,6 +101,7 @@ class Engine:
             raise ModelLoadError(f"graphs: CUDA graphs need a CUDA device; this model is on {model.device}")
         self.loop = loop
         self.graphs = StepGraphs() if loop == "graphs" else None
+        self._warming = False
         if loop != "graphs" and isinstance(self.decoder, TorchDecoder):
             self.decoder.graphs = False  # --no-graphs: no captured graph anywhere
 
@@ -115,6 +116,7 @@ class Engine:
         compile_unet: bool = False,
         vocoder: str = "auto",
         compile_decode: bool = False,
+        compile_in_background: bool = False,
     ) -> Engine:
         """Load a model folder or hub id; ``decoder_factory`` picks the decode backend (default torch).
 
@@ -123,26 +125,52 @@ class Engine:
         latent length compiles once, kept in a cache that survives restarts). ``vocoder``: ``auto`` (the model
         folder's choice), ``hifigan`` or ``griffin-lim`` (see :mod:`audioldm_daw.engine.vocoders`).
         ``compile_decode``: decode with the torch backend, compiled (in place of what ``decoder_factory`` gives
-        unless that is another backend, e.g. ONNX Runtime asked for by name)."""
+        unless that is another backend, e.g. ONNX Runtime asked for by name). ``compile_in_background``: each
+        new shape compiles on a thread of its own, started after the first clip, while the plain modules serve
+        that shape (a server's way: ready at once, faster a minute later); otherwise where it is first met."""
         m = load_model(model, device=device, dtype=dtype, vocoder=vocoder)
         if compile_unet:
-            m.unet = compiled(m.unet)
+            m.unet = ShapeCompiled(m.unet, name="UNet", background=compile_in_background)
         loop = None if graphs is None else ("graphs" if graphs else "scheduler")
         decoder = decoder_factory(m) if decoder_factory else None
         if compile_decode and (decoder is None or isinstance(decoder, TorchDecoder)):
-            decoder = TorchDecoder(m.vae, m.vocoder, compiled=True)
+            decoder = TorchDecoder(m.vae, m.vocoder, compiled=True, background=compile_in_background)
         return cls(m, decoder, loop=loop)
+
+    @property
+    def compilers(self) -> list[ShapeCompiled]:
+        """The compiled UNet and decode stage, where ``compile_unet`` / ``compile_decode`` asked for them."""
+        return compilers(self.model.unet, getattr(self.decoder, "compiler", None))
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Start the background compilations and wait until every shape met so far is compiled (or failed):
+        False if ``timeout`` seconds pass first."""
+        import time
+
+        end = None if timeout is None else time.monotonic() + timeout
+        for c in self.compilers:
+            c.start()
+            if not c.wait(None if end is None else max(end - time.monotonic(), 0.0)):
+                return False
+        return True
 
     def warm_up(self, durations: tuple[float, ...] = WARM_UP_SECONDS, steps: int = 2) -> float:
         """Generate a short clip at each length, so that the first real request at these lengths does not pay
-        for lazy initialisation, kernel selection, compilation or graph capture; returns the seconds taken."""
+        for lazy initialisation, kernel selection, compilation or graph capture; returns the seconds taken.
+        Background compilations (``compile_in_background``) start after it, with these lengths queued."""
         import time
 
         t0 = time.perf_counter()
-        for seconds in durations:
-            self.generate(GenerateRequest(TextToAudio("warm-up"), duration=seconds, steps=steps, seed=0))
+        self._warming = True  # background compilations wait for the last warm-up clip: its captures come first
+        try:
+            for seconds in durations:
+                self.generate(GenerateRequest(TextToAudio("warm-up"), duration=seconds, steps=steps, seed=0))
+        finally:
+            self._warming = False
         if self.model.device.type == "cuda":
             torch.cuda.synchronize(self.model.device)
+        for c in self.compilers:
+            c.start()
         return time.perf_counter() - t0
 
     @property
@@ -198,6 +226,9 @@ class Engine:
         clip = self._pick(plan, waves)
         warnings, clip.prompt_used = self.prompt_warnings(req)
         clip.warnings = notes + warnings
+        if not self._warming:  # background compilation from the first clip on (after a warm-up's last clip)
+            for c in self.compilers:
+                c.start()
         return clip
 
     def _denoise(
@@ -220,16 +251,25 @@ class Engine:
             )
         generator_state = plan.generator.get_state() if plan.generator is not None else None
         try:
-            return self._table_denoise(plan, table, progress, cancel)
+            return self._table_denoise(plan, table, progress, cancel, self.graphs)
+        except CaptureBusy:  # a background compilation holds the GPU: this clip's steps run uncaptured
+            if plan.generator is not None and generator_state is not None:
+                plan.generator.set_state(generator_state)
+            return self._table_denoise(plan, table, progress, cancel, None)
         except CaptureError as exc:
             log.warning("denoising: %s; running the steps without CUDA graphs from now on", exc)
             self.loop, self.graphs = "table", None
             if plan.generator is not None and generator_state is not None:
                 plan.generator.set_state(generator_state)  # the same noise as the captured run would draw
-            return self._table_denoise(plan, table, progress, cancel)
+            return self._table_denoise(plan, table, progress, cancel, None)
 
     def _table_denoise(
-        self, plan: Plan, table: StepTable, progress: ProgressFn | None, cancel: CancelFn | None
+        self,
+        plan: Plan,
+        table: StepTable,
+        progress: ProgressFn | None,
+        cancel: CancelFn | None,
+        graphs: StepGraphs | None,
     ) -> torch.Tensor:
         return table_denoise(
             plan.unet,
@@ -238,7 +278,7 @@ class Engine:
             plan.conditioning,
             generator=plan.generator,
             start=plan.start,
-            graphs=self.graphs,
+            graphs=graphs,
             progress=progress,
             cancel=cancel,
             after_step=plan.after_step,

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from audioldm_daw.engine.cuda_graphs import GraphCache, capture
+from audioldm_daw.engine.cuda_graphs import GraphCache, capture, program_key, program_version
 from audioldm_daw.engine.errors import Cancelled
 from audioldm_daw.engine.sampling import AfterStepFn, CancelFn, Conditioning, DenoisingUNet, ProgressFn
 
@@ -275,14 +275,13 @@ class StepGraphs(GraphCache[CapturedStep]):
         self, unet: DenoisingUNet, latents: torch.Tensor, labels: torch.Tensor, guided: bool, noisy: bool
     ) -> CapturedStep:
         key = (unet_key(unet), tuple(latents.shape), latents.dtype, tuple(labels.shape), guided, noisy)
-        return self.get(key, lambda: CapturedStep(unet, latents, labels, guided, noisy, self.pool))
+        make = lambda: CapturedStep(unet, latents, labels, guided, noisy, self.pool)  # noqa: E731
+        return self.get(key, make, program_version(unet))
 
 
 def unet_key(unet: DenoisingUNet) -> Hashable:
-    """What makes two UNets the same captured program: a wrapper's ``cache_key`` (e.g. the circular UNet of
-    a looping clip, made anew per request around the same UNet), else the object itself."""
-    key = getattr(unet, "cache_key", None)
-    return key if key is not None else ("unet", id(unet))
+    """What makes two UNets the same captured step (:func:`~audioldm_daw.engine.cuda_graphs.program_key`)."""
+    return program_key(unet)
 
 
 @torch.no_grad()

@@ -14,7 +14,7 @@ known-region replacement, loop wrap-around, and what happens to the waveform aft
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import singledispatch
 from typing import Any
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from audioldm_daw.engine.conditioning import audio_embeddings, require_clap, text_embeddings
+from audioldm_daw.engine.cuda_graphs import program_key, program_version
 from audioldm_daw.engine.decode import DecodeBackend
 from audioldm_daw.engine.errors import InputAudioError, InvalidRequest
 from audioldm_daw.engine.geometry import Geometry
@@ -111,9 +112,14 @@ class CircularUNet:
         self.unet, self.multiple, self.pad = unet, multiple, pad
 
     @property
-    def cache_key(self) -> tuple[str, int, int, int]:
+    def cache_key(self) -> tuple[str, Hashable, int, int]:
         """The same program for every looping clip over the same UNet (a captured step is reused by it)."""
-        return ("circular", id(self.unet), self.multiple, self.pad)
+        return ("circular", program_key(self.unet), self.multiple, self.pad)
+
+    @property
+    def version(self) -> int:
+        """The wrapped UNet's :func:`~audioldm_daw.engine.cuda_graphs.program_version`."""
+        return program_version(self.unet)
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, /, **kwargs: Any) -> UNetSample:
         n = x.shape[2]

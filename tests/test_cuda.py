@@ -30,6 +30,7 @@ from audioldm_daw.engine import (
     Variation,
     duration_from_tempo,
 )
+from audioldm_daw.engine.decode import TorchDecoder
 
 DEVICE = os.environ.get("AUDIOLDM_DAW_TEST_DEVICE", "cuda")
 ON_CUDA = DEVICE.startswith("cuda")
@@ -153,7 +154,6 @@ def test_graph_replay_follows_the_scheduler_loop() -> None:
         pytest.skip("Engine.load has no graphs keyword in this build")
     if not ON_CUDA:
         pytest.skip("CUDA graphs need a CUDA device")
-    from audioldm_daw.engine.decode import TorchDecoder
 
     reference = Engine.load(BUNDLED, device=DEVICE, dtype="fp32", graphs=False)
     eager = Engine.load(BUNDLED, device=DEVICE, dtype="fp16", graphs=False)
@@ -173,6 +173,38 @@ def test_graph_replay_follows_the_scheduler_loop() -> None:
         )
         assert _corr(b, again) >= 0.999, f"{scheduler}: the same request replayed {_corr(b, again):.4f}"
         assert _corr(b, other) < 0.99, f"{scheduler}: seed 9 replayed seed 4's clip"
+
+
+def test_background_compilation_captures_the_compiled_code_in_new_graphs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve --compile`` on the GPU: clips made while the compile thread works on the GPU (their captures
+    held off, or the graphs of the plain modules replayed), then graphs captured anew over the compiled UNet
+    and decode stage; every clip the plain engine's within fp16 tolerance, and graphs never given up."""
+    if "compile_in_background" not in inspect.signature(Engine.load).parameters:
+        pytest.skip("Engine.load has no compile_in_background keyword in this build")
+    if not ON_CUDA:
+        pytest.skip("CUDA graphs need a CUDA device")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    req = GenerateRequest("a low piano melody", duration=1.5, steps=10, seed=3, sample_rate=16000, normalize_db=None)
+    ref = Engine.load(BUNDLED, device=DEVICE, dtype="fp16").generate(req).audio.astype(np.float64)
+    eng = Engine.load(
+        BUNDLED, device=DEVICE, dtype="fp16", compile_unet=True, compile_decode=True, compile_in_background=True
+    )
+    first = eng.generate(req).audio  # the plain modules, captured; the compile thread starts after it
+    unet, decoder = eng.compilers
+    assert unet.pending == decoder.pending == 1
+    during = [eng.generate(req).audio for _ in range(3)]
+    assert eng.wait_compiled(timeout=400), (unet.failed, decoder.failed)
+    assert (len(unet.ready), len(decoder.ready), unet.failed, decoder.failed) == (1, 1, {}, {})
+    after = eng.generate(req).audio
+    assert eng.loop == "graphs" and eng.graphs is not None
+    assert eng.graphs.versions() == [unet.version] and unet.version == 1  # re-captured over the compiled UNet
+    assert isinstance(eng.decoder, TorchDecoder) and eng.decoder.captured.versions() == [decoder.version]
+    for clip in (first, *during, after):
+        assert clip.shape == ref.shape and np.isfinite(clip).all()
+        assert _corr(clip, ref) >= 0.99, f"{_corr(clip, ref):.4f}"
+    assert _corr(first, ref) >= 0.999  # the same plain code, the same graphs
 
 
 # -- ONNX Runtime's CUDA execution provider -------------------------------------------------------------

@@ -18,6 +18,7 @@ import torch
 
 from audioldm_daw.engine import Engine, GenerateRequest
 from audioldm_daw.engine.architecture import SCHEDULER_CONFIG
+from audioldm_daw.engine.decode import TorchDecoder
 from audioldm_daw.engine.errors import Cancelled, ModelLoadError
 from audioldm_daw.engine.fast_sampling import StepGraphs, step_table, table_denoise, unet_key
 from audioldm_daw.engine.plans import CircularUNet
@@ -268,29 +269,66 @@ def test_serve_warms_up_before_it_says_ready(tiny_model_dir: Path, tmp_path: Pat
         s.stop()
 
 
+CAPTURED_REQ = GenerateRequest("a bell", duration=1.1, steps=4, seed=8, eta=1.0, sample_rate=16000, normalize_db=None)
+
+
+def _as_on_cuda(engine: Engine) -> tuple[Engine, TorchDecoder]:
+    """An engine over ``engine``'s model set up as on a CUDA device (graphs for the steps and the decode)."""
+    m = engine.model
+    decoder = TorchDecoder(m.vae, m.vocoder, graphs=True)
+    eng = Engine(m, decoder, loop="table")
+    eng.loop, eng.graphs = "graphs", StepGraphs()
+    decoder.graphs = True
+    return eng, decoder
+
+
 def test_a_failed_capture_falls_back_to_the_same_clip(
     tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A GPU whose driver refuses a capture still makes the clip, the same one, and says so once."""
     from audioldm_daw.engine import cuda_graphs, decode
-    from audioldm_daw.engine.decode import TorchDecoder
 
     def refuse(*_a: object, **_k: object) -> None:
         raise cuda_graphs.CaptureError("CUDA graph capture failed (operation not permitted when stream is capturing)")
 
     monkeypatch.setattr(StepGraphs, "step", refuse)
     monkeypatch.setattr(decode, "capture", refuse)
-    req = GenerateRequest("a bell", duration=1.1, steps=4, seed=8, eta=1.0, sample_rate=16000, normalize_db=None)
-    ref = tiny_engine.generate(req)
-    m = tiny_engine.model
-    eng = Engine(m, TorchDecoder(m.vae, m.vocoder, graphs=True), loop="table")
-    eng.loop, eng.graphs = "graphs", StepGraphs()  # as on a CUDA device
-    assert isinstance(eng.decoder, TorchDecoder)
-    eng.decoder.graphs = True
+    ref = tiny_engine.generate(CAPTURED_REQ)
+    eng, decoder = _as_on_cuda(tiny_engine)
     with caplog.at_level("WARNING"):
-        got = eng.generate(req)
-    assert eng.loop == "table" and eng.graphs is None
-    assert isinstance(eng.decoder, TorchDecoder) and eng.decoder.graphs is False
+        got = eng.generate(CAPTURED_REQ)
+    assert eng.loop == "table" and eng.graphs is None and decoder.graphs is False
     assert np.max(np.abs(got.audio - ref.audio)) <= 1e-4
     text = caplog.text
     assert "running the steps without CUDA graphs" in text and "decoding without CUDA graphs" in text
+
+
+def test_a_capture_held_off_by_a_compilation_runs_uncaptured_once(tiny_engine: Engine) -> None:
+    """While a background compilation holds the GPU (CaptureBusy), a clip that needs a new capture runs its
+    steps and its decode uncaptured, the same clip, and the engine keeps its graphs for the next one."""
+    from audioldm_daw.engine import cuda_graphs
+
+    ref = tiny_engine.generate(CAPTURED_REQ)
+    eng, decoder = _as_on_cuda(tiny_engine)
+    with cuda_graphs.CAPTURE_LOCK:  # what the compile thread holds; capture() checks it before any CUDA call
+        got = eng.generate(CAPTURED_REQ)
+    assert eng.loop == "graphs" and isinstance(eng.graphs, StepGraphs) and decoder.graphs is True
+    assert np.max(np.abs(got.audio - ref.audio)) <= 1e-4
+
+
+def test_a_graph_of_older_code_serves_until_the_new_one_can_be_captured() -> None:
+    from audioldm_daw.engine.cuda_graphs import CAPTURE_LOCK, CaptureBusy, GraphCache, capture
+
+    def busy() -> str:
+        raise CaptureBusy("a compilation is running on the GPU")
+
+    cache: GraphCache[str] = GraphCache(capacity=2)
+    assert cache.get("k", lambda: "plain", version=0) == "plain"
+    assert cache.get("k", busy, version=1) == "plain"  # the compiled code cannot be captured yet
+    assert cache.get("k", lambda: "compiled", version=1) == "compiled"
+    assert cache.get("k", busy, version=1) == "compiled" and len(cache) == 1
+    with pytest.raises(CaptureBusy):
+        cache.get("other", busy)  # nothing older to fall back on: the caller runs uncaptured
+    assert len(cache) == 1
+    with CAPTURE_LOCK, pytest.raises(CaptureBusy, match="compilation"):
+        capture(lambda: None, torch.device("cpu"), lambda: None, None)
