@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # NHWC weights were measured slower (H100, 2026-11-27: 14.9 vs 13.3 ms uncompiled, 9.00 vs 9.11 ms compiled)
     replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, CUDA graph")
+    torch.backends.cudnn.benchmark = True  # the convolutions stay cuDNN's under inductor: let cuDNN time its own
+    replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, cudnn.benchmark, CUDA graph")
+    torch.backends.cudnn.benchmark = False
     with torch.inference_mode():  # where the time goes: each half compiled and captured alone
         mel = dec.mel(z).to(vocoder.dtype)
     replayed(torch.compile(dec.mel, dynamic=False), "  of which the VAE decoder, compiled, CUDA graph", ref=None)
