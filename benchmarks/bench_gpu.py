@@ -51,6 +51,7 @@ TARGETS: dict[str, tuple[float, str, str]] = {
     "serve_compile_ready_s": (20.0, "s", "`serve --compile` start until it listens (compiling in the background)"),
 }
 DECODERS = ("torch", "torch_eager", "onnx", "torch_compiled")
+PARTS = (*(f"decode_{d}" for d in DECODERS), "serve", "serve_compiled")  # what runs besides the variants
 #: Run in this order: the plain variants, the decode and serve parts, the slow ones (compilation), ``serve
 #: --compile``, then the extras (figures measured once already, kept when time is left: on one H100 the step
 #: loop without graphs was 5.8x slower and bf16 as fast as fp16). The compiled variant warms up at the
@@ -505,8 +506,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--variants-only", action="store_true", help="time the variants alone (no decode backends, no serve start)"
     )
+    ap.add_argument(
+        "--parts",
+        default=None,
+        help=f"comma-separated parts to run, of {', '.join(PARTS)} (default: all, serve_compiled on CUDA only)",
+    )
     ap.add_argument("--repeats", type=int, default=None, help="timed runs per figure (default 3; dry 1)")
     args = ap.parse_args(argv)
+    wanted = set(PARTS) if args.parts is None else {p.strip() for p in args.parts.split(",") if p.strip()}
+    if wanted - set(PARTS):
+        ap.error(f"--parts: unknown {', '.join(sorted(wanted - set(PARTS)))}; expected some of {', '.join(PARTS)}")
+    if args.variants_only:
+        wanted = set()
 
     if args.dry:
         torch.set_num_threads(1)  # a smoke test on a shared machine
@@ -556,23 +567,27 @@ def main(argv: list[str] | None = None) -> int:
                 report.data["parts"][where] = {"status": "failed", "reason": report.error(where, exc)}
         report.write()
 
-    parts = not args.variants_only
-    for backend in ("torch", "torch_eager") if parts else ():
-        guarded(f"decode_{backend}", lambda b=backend: part_decode(report, settings, model, b), 10)
+    if args.parts is None and not settings.cuda:
+        wanted.discard("serve_compiled")  # minutes of compilation on a CPU: only when named
+
+    def part(name: str, fn: Callable[[], None], min_s: float) -> None:
+        if name in wanted:
+            guarded(name, fn, min_s)
+
+    for backend in ("torch", "torch_eager"):
+        part(f"decode_{backend}", lambda b=backend: part_decode(report, settings, model, b), 10)
     for spec in settings.variants:  # the figures that matter most first; slow variants (compilation) last
         if not spec.get("slow") and not spec.get("extra"):
             run_variant(report, settings, folder, spec, pipes)
             report.write()
-    if parts:
-        guarded("serve", lambda: part_serve(report, settings, folder), 40)
-        guarded("decode_onnx", lambda: part_decode(report, settings, model, "onnx"), 60)
-        guarded("decode_torch_compiled", lambda: part_decode(report, settings, model, "torch_compiled"), 90)
+    part("serve", lambda: part_serve(report, settings, folder), 40)
+    part("decode_onnx", lambda: part_decode(report, settings, model, "onnx"), 60)
+    part("decode_torch_compiled", lambda: part_decode(report, settings, model, "torch_compiled"), 90)
     for spec in settings.variants:
         if spec.get("slow"):
             run_variant(report, settings, folder, spec, pipes)
             report.write()
-    if parts and settings.cuda:
-        guarded("serve_compiled", lambda: part_serve(report, settings, folder, compile_=True), 240)
+    part("serve_compiled", lambda: part_serve(report, settings, folder, compile_=True), 240)
     for spec in settings.variants:
         if spec.get("extra"):
             run_variant(report, settings, folder, spec, pipes)

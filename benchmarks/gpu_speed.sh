@@ -5,9 +5,10 @@
 #   2. benchmarks/bench_decode_cuda_options.py --torch-only: the decode stage under torch.compile and a CUDA graph,
 #      whole and each half, against plain torch fp16 (SPEED_DECODE=0 skips it; SPEED_AUTOTUNE=1 adds inductor's
 #      max-autotune, the next thing to try for the 8 ms decode target, with all the time left)
-#   3. benchmarks/bench_gpu.py --variants-only on the variants in SPEED_VARIANTS (default: the compiled UNet,
-#      warmed up at 10.24 s only; a variant is skipped when too little time is left), every engine run next to
-#      diffusers' AudioLDMPipeline as in the full check
+#   3. benchmarks/bench_gpu.py on the variants in SPEED_VARIANTS (default: the compiled UNet, warmed up at
+#      10.24 s only; a variant is skipped when too little time is left), every engine run next to diffusers'
+#      AudioLDMPipeline as in the full check, and the parts named in SPEED_PARTS (default none; e.g.
+#      SPEED_PARTS=serve_compiled SPEED_VARIANTS='[]': serve --compile's start, compilation and restart alone)
 # Results in $OUT (or DIR): speed.log, speed_bench.json, tests.xml. Needs .whl/ (scripts/gpu_wheels.sh, run after the
 # last change: its project wheel is what runs) sent along.
 #
@@ -50,6 +51,6 @@ variants=${SPEED_VARIANTS:-'[{"name": "compiled", "kwargs": {"compile_unet": tru
 b=$(( $(left) - 15 ))
 dry=()
 [ "${SPEED_DRY:-0}" = 0 ] || dry=(--dry)
-timeout -k 5 "$((b + 10))" "$PY" benchmarks/bench_gpu.py --variants-only --variants "$variants" --judge compiled \
+timeout -k 5 "$((b + 10))" "$PY" benchmarks/bench_gpu.py --parts "${SPEED_PARTS:-}" --variants "$variants" --judge compiled \
   --budget-s "$b" --json "$DEST/speed_bench.json" "${dry[@]}"
 mark "bench ended with status $?"

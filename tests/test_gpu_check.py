@@ -206,6 +206,7 @@ def test_the_speed_follow_up_runs_its_benchmark_end_to_end_on_the_cpu(tmp_path: 
         [{"name": f"v{i}", "kwargs": {"graphs": False}, "warm_up": {"durations": [1.0]}} for i in range(8)]
     )
     env = dict(os.environ, SPEED_DRY="1", SPEED_DECODE="0", SPEED_TESTS="", SPEED_VARIANTS=variants)
+    env["SPEED_PARTS"] = "decode_torch"
     env |= {"SPEED_BUDGET_S": "300", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     r = subprocess.run(
         ["bash", str(root / "benchmarks" / "gpu_speed.sh"), str(tmp_path)],
@@ -218,5 +219,16 @@ def test_the_speed_follow_up_runs_its_benchmark_end_to_end_on_the_cpu(tmp_path: 
     bench = json.loads((tmp_path / "speed_bench.json").read_text())
     assert [v["name"] for v in bench["variants"]][:2] == ["v0", "v1"]
     assert bench["variants"][0]["status"] == "ok" and bench["variants"][0]["end_to_end"]["engine_s"] > 0
-    assert "decode_torch" not in bench["parts"] and "serve" not in bench["parts"]  # --variants-only
+    assert bench["parts"]["decode_torch"]["status"] == "ok" and set(bench["parts"]) == {"decode_torch"}  # --parts
     assert "bench ended with status 0" in (tmp_path / "speed.log").read_text()
+
+
+def test_the_benchmark_refuses_a_part_it_does_not_have() -> None:
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_gpu.py"), "--dry", "--parts", "serve,decode_tpu"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and "--parts: unknown decode_tpu; expected some of decode_torch," in r.stderr, r.stderr
