@@ -167,6 +167,8 @@ def lock_state(clips: Path) -> tuple[Path, StateLock]:
 def run(args: argparse.Namespace) -> int:
     from audioldm_daw.engine.output import default_clips_dir  # imports torch
 
+    if args.compile_wait and not args.compile:
+        raise InvalidRequest("--compile-wait: waits for --compile's compilation; give --compile too")
     host, networks = check_network(args.host, args.port, args.reply_port, args.allow)
     clips = check_clips(Path(args.clips) if args.clips else default_clips_dir())
     state, lock = lock_state(clips)
@@ -268,12 +270,12 @@ def watch_compilation(engine: Engine, clock: Stopwatch, wait: bool) -> None:
     """``--compile``: wait for the shapes queued so far (``--compile-wait``), or say they compile in the
     background and, from a thread of its own, when they are all done, with the time since start."""
     queued = sum(c.pending for c in engine.compilers)
+    if not queued:  # no warm-up (the default off CUDA): nothing met yet
+        print("compile: each new clip length compiles in the background after its first clip", flush=True)
+        return
     if wait:
         engine.wait_compiled()
         print(f"compiled {queued} shape(s) before serving, {clock.seconds:.1f} s after start", flush=True)
-        return
-    if not queued:
-        print("compile: each new clip length compiles in the background after its first clip", flush=True)
         return
     print(
         f"compile: {queued} shape(s) compiling in the background; clips of those lengths run uncompiled until "

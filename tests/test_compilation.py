@@ -269,3 +269,18 @@ def test_compile_wait_holds_ready_and_background_reports_the_end(capsys: pytest.
     assert capsys.readouterr().out.startswith("compile: 1 shape(s) compiling in the background;")
     time.sleep(1.0)
     assert capsys.readouterr().out.startswith("compile: the warm-up shapes are compiled, ")
+
+
+def test_compile_wait_without_compile_is_refused_before_the_model_loads(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "audioldm_daw.bridge.cli", "serve", "--model", str(tmp_path / "none")]
+    r = subprocess.run(
+        [*cmd, "--compile-wait", "--port", "0", "--clips", str(tmp_path / "clips")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode != 0 and "--compile-wait: waits for --compile's compilation; give --compile too" in r.stderr
+    assert "loading model" not in r.stdout, r.stdout
