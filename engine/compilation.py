@@ -36,6 +36,9 @@ F = TypeVar("F", bound=Callable[..., object])
 #: Shapes compiled per module at most (dynamo keeps one entry per shape, up to its recompile limit, set to at
 #: least this): a session uses a handful of clip lengths, and the graph caches keep 8 of them.
 MAX_SHAPES = 6
+#: Failed compilations after which no new shape is tried: a machine without a working compiler (no Triton for
+#: this GPU, no C++ compiler) fails every shape alike, and each try costs the caller seconds.
+MAX_FAILURES = 2
 
 
 def compiled(fn: F) -> F:
@@ -175,7 +178,12 @@ class ShapeCompiled:
         key = CallKey.of(args, kwargs)
         if key in self.ready:
             return self.fast(*args, **kwargs)
-        if key in self.failed or key in self._queued or len(self.ready) + len(self._queued) >= self.limit:
+        if (
+            key in self.failed
+            or key in self._queued
+            or len(self.ready) + len(self._queued) >= self.limit
+            or len(self.failed) >= MAX_FAILURES
+        ):
             return self.plain(*args, **kwargs)
         if not self.background:
             return self._compile_here(key, args, kwargs)
@@ -253,7 +261,13 @@ class ShapeCompiled:
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         with self._lock:
             self.failed[key] = reason
-        self._say(f"compiling the {self.name} for {key.label()} failed ({reason}); that shape runs uncompiled")
+            last = len(self.failed) == MAX_FAILURES
+        then = (
+            f"no further shapes are tried (every {self.name} call runs uncompiled)"
+            if last
+            else "that shape runs uncompiled"
+        )
+        self._say(f"compiling the {self.name} for {key.label()} failed ({reason}); {then}")
 
     def _say(self, line: str) -> None:
         log.info("%s", line)

@@ -139,6 +139,10 @@ def test_a_failed_compilation_leaves_that_shape_plain_and_says_why() -> None:
     assert len(events) == 1 and not sc.ready and len(sc.failed) == 1
     assert "compiling the UNet for (3,) float32 failed (RuntimeError: inductor: no C++ compiler)" in events[0]
     assert "that shape runs uncompiled" in events[0]
+    y, z = torch.ones(4), torch.ones(5)
+    assert torch.equal(sc(y), y) and torch.equal(sc(z), z) and torch.equal(sc(z), z)
+    assert len(sc.failed) == 2 and len(events) == 2  # two failures: the third shape is not tried
+    assert events[1].endswith("no further shapes are tried (every UNet call runs uncompiled)")
 
 
 def test_background_mode_waits_for_start_then_compiles_on_the_compile_thread() -> None:
