@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -294,12 +295,31 @@ class _CompileThread:
                 self._thread.start()
 
     def _work(self) -> None:
+        _lower_priority()
         while True:
             owner, key = self._queue.get()
             owner.compile_now(key)
 
 
 _WORKER = _CompileThread()
+
+#: The compile thread's nice value at least (Linux): a background compilation takes minutes of every core it can
+#: get, on a machine where a DAW is playing; a DAW's threads of normal priority come first, and its audio threads
+#: (real-time scheduled) are not touched either way.
+BACKGROUND_NICE = 10
+
+
+def _lower_priority() -> None:
+    """Lower this thread's CPU priority to :data:`BACKGROUND_NICE`, and so that of the compile workers inductor
+    starts from it (a child inherits its thread's nice value). Linux only, where a nice value is per thread;
+    elsewhere the compilation runs at normal priority."""
+    if not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), BACKGROUND_NICE))
+    except OSError as exc:  # a sandbox that forbids it: compile at normal priority
+        log.info("compile thread: priority left as is (%s)", exc)
 
 
 def _capturing() -> bool:

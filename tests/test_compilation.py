@@ -11,6 +11,7 @@ compilation of a shape reading what the first one wrote (as a restart of ``serve
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import pytest
 import torch
 
 from audioldm_daw.engine import Engine, GenerateRequest
-from audioldm_daw.engine.compilation import CallKey, ShapeCompiled
+from audioldm_daw.engine.compilation import BACKGROUND_NICE, CallKey, ShapeCompiled
 from audioldm_daw.engine.decode import TorchDecoder
 
 REQ = GenerateRequest("a glassy bell", duration=1.37, steps=2, seed=11, normalize_db=None)
@@ -146,11 +147,14 @@ def test_a_failed_compilation_leaves_that_shape_plain_and_says_why() -> None:
 
 
 def test_background_mode_waits_for_start_then_compiles_on_the_compile_thread() -> None:
+    """...at a lowered CPU priority (a DAW shares the machine), while the callers' own stays as it was."""
     threads: list[str] = []
+    nice: list[int] = []
 
     def compile_fn(fn: Any) -> Any:
         def fast(x: torch.Tensor) -> torch.Tensor:
             threads.append(threading.current_thread().name)
+            nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
             return fn(x) + 100.0
 
         return fast
@@ -164,6 +168,7 @@ def test_background_mode_waits_for_start_then_compiles_on_the_compile_thread() -
     assert sc.wait(timeout=30) and len(sc.ready) == 1 and sc.version == 1
     assert threads == ["compile"]  # the example call, on the compile thread
     assert float(sc(x)[0, 0]) == 101.0 and threads == ["compile", "MainThread"]
+    assert nice[0] >= BACKGROUND_NICE and nice[1] == os.getpriority(os.PRIO_PROCESS, 0)  # the caller keeps its own
     assert float(sc(torch.ones(3))[0]) == 1.0 and sc.wait(timeout=30) and len(sc.ready) == 2  # started: at once
 
 
