@@ -276,8 +276,13 @@ def test_compile_wait_holds_ready_and_background_reports_the_end(capsys: pytest.
     assert out.startswith("compiled 4 shape(s) before serving, ") and float(out.split(", ")[1].split()[0]) >= 0.3
     watch_compilation(FakeEngine(FakeCompiler(1, 0.3)), Stopwatch(), wait=False)  # type: ignore[arg-type]
     assert capsys.readouterr().out.startswith("compile: 1 shape(s) compiling in the background;")
-    time.sleep(1.0)
-    assert capsys.readouterr().out.startswith("compile: the warm-up shapes are compiled, ")
+    said = ""
+    deadline = time.monotonic() + 30
+    while not said and time.monotonic() < deadline:  # the watching thread's line, once the wait ends
+        time.sleep(0.1)
+        said = capsys.readouterr().out
+    assert said.startswith("compile: the warm-up shapes are compiled, ")
+    assert float(said.split(", ")[1].split()[0]) >= 0.3
 
 
 def test_compile_wait_without_compile_is_refused_before_the_model_loads(tmp_path: Path) -> None:
