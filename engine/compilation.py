@@ -162,10 +162,9 @@ class ShapeCompiled:
         self.version = 0  # counts shapes switched to compiled code: CUDA graphs of an older version are re-captured
         self.ready: dict[CallKey, float] = {}  # compiled shapes, with the seconds each took
         self.failed: dict[CallKey, str] = {}
-        self._queued: set[CallKey] = set()
+        self._queued: set[CallKey] = set()  # queued or compiling (background mode)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._busy = 0  # shapes queued or compiling
         self._held: list[CallKey] = []  # queued before start()
         self._started = False
 
@@ -193,14 +192,20 @@ class ShapeCompiled:
         return self.plain(*args, **kwargs)
 
     def _compile_here(self, key: CallKey, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        ok, out = self._attempt(key, lambda: self.fast(*args, **kwargs))
+        return out if ok else self.plain(*args, **kwargs)
+
+    def _attempt(self, key: CallKey, first_call: Callable[[], Any]) -> tuple[bool, Any]:
+        """The compiled twin's first call for ``key`` (which compiles it), recorded as compiled, with its
+        seconds, or as failed: (whether it compiled, what the call returned)."""
         t0 = time.perf_counter()
         try:
-            out = self.fast(*args, **kwargs)
+            out = first_call()
         except Exception as exc:  # inductor or a backend compiler failing: the plain module still works
             self._failed(key, exc)
-            return self.plain(*args, **kwargs)
+            return False, None
         self._compiled(key, time.perf_counter() - t0)
-        return out
+        return True, out
 
     # -- the background thread ---------------------------------------------------------------------
     def _enqueue(self, key: CallKey) -> None:
@@ -208,7 +213,6 @@ class ShapeCompiled:
             if key in self._queued or key in self.ready or key in self.failed:
                 return
             self._queued.add(key)
-            self._busy += 1
             if not self._started:
                 self._held.append(key)
                 return
@@ -227,29 +231,27 @@ class ShapeCompiled:
 
     def compile_now(self, key: CallKey) -> None:
         """Compile ``key`` on example inputs (on the compile thread: this takes a minute for a real UNet)."""
-        t0 = time.perf_counter()
-        try:
+
+        def first_call() -> None:
             with _quiet_gpu(key):
                 key.call(self.fast)
-        except Exception as exc:
-            self._failed(key, exc)
-        else:
-            self._compiled(key, time.perf_counter() - t0)
+
+        try:
+            self._attempt(key, first_call)
         finally:
             with self._lock:
                 self._queued.discard(key)
-                self._busy -= 1
                 self._idle.notify_all()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until nothing is queued or compiling (True), or ``timeout`` seconds pass (False)."""
         with self._idle:
-            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+            return self._idle.wait_for(lambda: not self._queued, timeout)
 
     @property
     def pending(self) -> int:
         """Shapes queued or compiling."""
-        return self._busy
+        return len(self._queued)
 
     # -- outcomes ----------------------------------------------------------------------------------
     def _compiled(self, key: CallKey, seconds: float) -> None:
@@ -339,8 +341,3 @@ def _quiet_gpu(key: CallKey) -> Iterator[None]:
     with CAPTURE_LOCK, torch.cuda.stream(torch.cuda.Stream(cuda)):
         yield
         torch.cuda.current_stream(cuda).synchronize()
-
-
-def compilers(*objects: object) -> list[ShapeCompiled]:
-    """The :class:`ShapeCompiled` among ``objects``."""
-    return [o for o in objects if isinstance(o, ShapeCompiled)]

@@ -71,7 +71,6 @@ class TorchDecoder:
         self.vocoder: Any = vocoder
         self.graphs = False if not getattr(vocoder, "capturable", True) else graphs
         self.captured: GraphCache[CapturedDecode] = GraphCache(DECODE_GRAPHS)
-        self.compiled = compiled
         self._run: Callable[[torch.Tensor], torch.Tensor] = (
             ShapeCompiled(self.decode_eager, name="decoder", background=background) if compiled else self.decode_eager
         )
@@ -80,6 +79,11 @@ class TorchDecoder:
     def compiler(self) -> ShapeCompiled | None:
         """The compiled stage's per-shape state, when ``compiled``."""
         return self._run if isinstance(self._run, ShapeCompiled) else None
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the stage runs through ``torch.compile`` (``compiled=True``)."""
+        return self.compiler is not None
 
     @torch.no_grad()
     def mel(self, latents: torch.Tensor) -> torch.Tensor:

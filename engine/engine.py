@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from audioldm_daw import __version__
-from audioldm_daw.engine.compilation import ShapeCompiled, compilers
+from audioldm_daw.engine.compilation import ShapeCompiled
 from audioldm_daw.engine.conditioning import (
     clap_scores,
     clap_scores_against_audio,
@@ -140,7 +140,8 @@ class Engine:
     @property
     def compilers(self) -> list[ShapeCompiled]:
         """The compiled UNet and decode stage, where ``compile_unet`` / ``compile_decode`` asked for them."""
-        return compilers(self.model.unet, getattr(self.decoder, "compiler", None))
+        held = (self.model.unet, getattr(self.decoder, "compiler", None))
+        return [c for c in held if isinstance(c, ShapeCompiled)]
 
     def wait_compiled(self, timeout: float | None = None) -> bool:
         """Start the background compilations and wait until every shape met so far is compiled (or failed):

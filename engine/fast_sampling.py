@@ -23,7 +23,7 @@ rounding in half precision (diffusers' DDIM computes its step in the model's dty
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -274,14 +274,9 @@ class StepGraphs(GraphCache[CapturedStep]):
     def step(
         self, unet: DenoisingUNet, latents: torch.Tensor, labels: torch.Tensor, guided: bool, noisy: bool
     ) -> CapturedStep:
-        key = (unet_key(unet), tuple(latents.shape), latents.dtype, tuple(labels.shape), guided, noisy)
+        key = (program_key(unet), tuple(latents.shape), latents.dtype, tuple(labels.shape), guided, noisy)
         make = lambda: CapturedStep(unet, latents, labels, guided, noisy, self.pool)  # noqa: E731
         return self.get(key, make, program_version(unet))
-
-
-def unet_key(unet: DenoisingUNet) -> Hashable:
-    """What makes two UNets the same captured step (:func:`~audioldm_daw.engine.cuda_graphs.program_key`)."""
-    return program_key(unet)
 
 
 @torch.no_grad()

@@ -18,9 +18,10 @@ import torch
 
 from audioldm_daw.engine import Engine, GenerateRequest
 from audioldm_daw.engine.architecture import SCHEDULER_CONFIG
+from audioldm_daw.engine.cuda_graphs import program_key
 from audioldm_daw.engine.decode import TorchDecoder
 from audioldm_daw.engine.errors import Cancelled, ModelLoadError
-from audioldm_daw.engine.fast_sampling import StepGraphs, step_table, table_denoise, unet_key
+from audioldm_daw.engine.fast_sampling import StepGraphs, step_table, table_denoise
 from audioldm_daw.engine.plans import CircularUNet
 from audioldm_daw.engine.request import build_request
 from audioldm_daw.engine.sampling import Conditioning, denoise, initial_noise, step_kwargs
@@ -148,9 +149,9 @@ def test_cancel_and_progress_every_step() -> None:
 
 def test_circular_unets_of_one_unet_share_a_captured_step() -> None:
     inner = FakeUNet()
-    assert unet_key(CircularUNet(inner, 4)) == unet_key(CircularUNet(inner, 4))
-    assert unet_key(CircularUNet(inner, 4)) != unet_key(CircularUNet(FakeUNet(), 4))
-    assert unet_key(inner) != unet_key(CircularUNet(inner, 4))
+    assert program_key(CircularUNet(inner, 4)) == program_key(CircularUNet(inner, 4))
+    assert program_key(CircularUNet(inner, 4)) != program_key(CircularUNet(FakeUNet(), 4))
+    assert program_key(inner) != program_key(CircularUNet(inner, 4))
 
 
 def test_graphs_need_cuda(tiny_model_dir: Path) -> None:
