@@ -142,22 +142,24 @@ def test_fp16_follows_fp32_on_the_same_seed(vocoder: str) -> None:
 
 
 def test_graph_replay_follows_the_scheduler_loop() -> None:
-    """Replayed steps give the clip the same step program gives run as is, stay as close to the float32
-    reference (the scheduler loop in fp32) as diffusers' fp16 scheduler loop does, and a replay with another
-    seed gives another clip (not the captured run's result).
+    """Replayed steps give the clip of diffusers' scheduler loop in fp16 and of the fp32 reference (within fp16
+    tolerance), the clip of the same step program run as is, the same clip again for the same request, and
+    another clip for another seed (not the captured run's result).
 
-    The table's arithmetic is float32 where diffusers' DDIM computes in the model's dtype, so the two fp16 paths
-    are each compared with the fp32 reference rather than with each other: on an H100 (2026-11-27) the fp16
-    scheduler loop and the replayed table correlated 0.986 with each other, and the replay 0.964 with fp32 on
-    this noise-like sound (rain), no less than the fp16 scheduler loop did."""
+    Decoded with the HiFi-GAN, whose waveform follows its input: Griffin-Lim (the bundled model's own choice)
+    retrieves another phase for a change of 1e-4 of the latent's scale (waveform correlation 0.97, log-mel
+    0.9999, measured in fp32 on a CPU), which hid the loops' agreement behind the vocoder's on an H100
+    (2026-11-27: 0.986). On a CPU in fp16, with the HiFi-GAN, the table and the scheduler loop correlate
+    0.99996 (DDIM) and 0.99998 (DPM-Solver++) on this request, each 0.9995 or more with fp32."""
     if "graphs" not in inspect.signature(Engine.load).parameters:
         pytest.skip("Engine.load has no graphs keyword in this build")
     if not ON_CUDA:
         pytest.skip("CUDA graphs need a CUDA device")
 
-    reference = Engine.load(BUNDLED, device=DEVICE, dtype="fp32", graphs=False)
-    eager = Engine.load(BUNDLED, device=DEVICE, dtype="fp16", graphs=False)
-    replayed = Engine.load(BUNDLED, device=DEVICE, dtype="fp16", graphs=True)
+    reference, eager, replayed = (
+        Engine.load(BUNDLED, device=DEVICE, dtype=dtype, graphs=graphs, vocoder="hifigan")
+        for dtype, graphs in (("fp32", False), ("fp16", False), ("fp16", True))
+    )
     m = replayed.model
     table = Engine(m, TorchDecoder(m.vae, m.vocoder, graphs=False), loop="table")
     for scheduler in ("ddim", "dpm"):
@@ -166,13 +168,13 @@ def test_graph_replay_follows_the_scheduler_loop() -> None:
         a, b, c = (e.generate(req).audio.astype(np.float64) for e in (eager, replayed, table))
         other = replayed.generate(dataclasses.replace(req, seed=9)).audio
         again = replayed.generate(req).audio
+        assert replayed.loop == "graphs" and replayed.graphs is not None and replayed.graphs.versions()
         assert ref.shape == a.shape == b.shape == c.shape == other.shape == again.shape
         assert _corr(b, c) >= 0.999, f"{scheduler}: replayed vs the same steps run as is {_corr(b, c):.4f}"
-        assert _corr(b, ref) >= _corr(a, ref) - 0.005, (
-            f"{scheduler}: against fp32, replayed {_corr(b, ref):.4f}, fp16 scheduler loop {_corr(a, ref):.4f}"
-        )
-        assert _corr(b, again) >= 0.999, f"{scheduler}: the same request replayed {_corr(b, again):.4f}"
-        assert _corr(b, other) < 0.99, f"{scheduler}: seed 9 replayed seed 4's clip"
+        assert _corr(b, a) >= 0.99, f"{scheduler}: replayed vs diffusers' fp16 scheduler loop {_corr(b, a):.4f}"
+        assert _corr(b, ref) >= 0.99, f"{scheduler}: replayed fp16 vs the fp32 scheduler loop {_corr(b, ref):.4f}"
+        assert _corr(b, again) >= 0.9999, f"{scheduler}: the same request replayed {_corr(b, again):.4f}"
+        assert _corr(b, other) < 0.9, f"{scheduler}: seed 9 replayed seed 4's clip ({_corr(b, other):.4f})"
 
 
 def test_background_compilation_captures_the_compiled_code_in_new_graphs(
@@ -180,16 +182,24 @@ def test_background_compilation_captures_the_compiled_code_in_new_graphs(
 ) -> None:
     """``serve --compile`` on the GPU: clips made while the compile thread works on the GPU (their captures
     held off, or the graphs of the plain modules replayed), then graphs captured anew over the compiled UNet
-    and decode stage; every clip the plain engine's within fp16 tolerance, and graphs never given up."""
+    and decode stage; every clip the plain engine's within fp16 tolerance, and graphs never given up. Decoded
+    with the HiFi-GAN: Griffin-Lim's decode cannot be captured, and its phase retrieval turns the compiled
+    kernels' rounding into another waveform of the same spectrogram (see the replay test above)."""
     if "compile_in_background" not in inspect.signature(Engine.load).parameters:
         pytest.skip("Engine.load has no compile_in_background keyword in this build")
     if not ON_CUDA:
         pytest.skip("CUDA graphs need a CUDA device")
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     req = GenerateRequest("a low piano melody", duration=1.5, steps=10, seed=3, sample_rate=16000, normalize_db=None)
-    ref = Engine.load(BUNDLED, device=DEVICE, dtype="fp16").generate(req).audio.astype(np.float64)
+    ref = Engine.load(BUNDLED, device=DEVICE, dtype="fp16", vocoder="hifigan").generate(req).audio.astype(np.float64)
     eng = Engine.load(
-        BUNDLED, device=DEVICE, dtype="fp16", compile_unet=True, compile_decode=True, compile_in_background=True
+        BUNDLED,
+        device=DEVICE,
+        dtype="fp16",
+        vocoder="hifigan",
+        compile_unet=True,
+        compile_decode=True,
+        compile_in_background=True,
     )
     first = eng.generate(req).audio  # the plain modules, captured; the compile thread starts after it
     unet, decoder = eng.compilers
