@@ -49,7 +49,17 @@ TARGETS: dict[str, tuple[float, str, str]] = {
     "peak_memory_gib": (1.5, "GiB", "peak GPU memory of one generation (weights included)"),
     "serve_ready_s": (20.0, "s", "`audioldm-daw serve` start until it listens"),
     "serve_compile_ready_s": (20.0, "s", "`serve --compile` start until it listens (compiling in the background)"),
+    "served_compiled_end_to_end_s": (0.8, "s", "`serve --compile` once compiled: 200 DDIM steps, request to done"),
+    "served_compiled_dpm_solver_s": (
+        0.15,
+        "s",
+        "`serve --compile` once compiled: 25 DPM++ steps, request to done",
+    ),
 }
+#: The jobs sent over OSC to a started server (the first start of each serve part; once compiled with
+#: ``--compile``): (key, scheduler), at the variants' step counts, each sent twice (the first of a new step
+#: program captures its graphs).
+SERVED_JOBS = (("end_to_end", "ddim"), ("dpm_solver", "dpm"))
 DECODERS = ("torch", "torch_eager", "onnx", "torch_compiled")
 PARTS = (*(f"decode_{d}" for d in DECODERS), "serve", "serve_compiled")  # what runs besides the variants
 #: Run in this order: the plain variants, the decode and serve parts, the slow ones (compilation), ``serve
@@ -230,7 +240,11 @@ def part_serve(report: Report, settings: Settings, folder: Path, compile_: bool 
     ``compile_`` (part ``serve_compiled``): the first start is ``serve --compile`` on a fresh inductor cache,
     ready before compiling; it goes on until serve says the warm-up shapes are compiled (``compiled_s``, and
     each shape's seconds). The next start, ``serve --compile --compile-wait`` on that cache, is a restart that
-    compiles before saying ready (``restart_ready_s``)."""
+    compiles before saying ready (``restart_ready_s``).
+
+    The first start also serves :data:`SERVED_JOBS` through the OSC client (``served``: seconds from request to
+    ``/audioldm/done``, each job twice): what a patch waits for a clip, once the server is ready (and, with
+    ``--compile``, once its warm-up shapes are compiled)."""
     out: dict[str, Any] = {"decoder": "torch", "starts": []}
     report.data["parts"]["serve_compiled" if compile_ else "serve"] = out
     work = Path(tempfile.mkdtemp(prefix="bench-gpu-serve-"))
@@ -247,8 +261,11 @@ def part_serve(report: Report, settings: Settings, folder: Path, compile_: bool 
             out["starts"].append({"status": "skipped", "reason": f"{report.left():.0f} s left"})
             break
         timeout = min(420.0 if compile_ else 120.0, max(report.left() - 5, 10.0))
+        jobs = (lambda port: _serve_jobs(port, settings)) if i == 0 else None
         if compile_ and i == 0:
-            start = _serve_once(cmd, env, timeout, until=COMPILED_LINE)
+            start = _serve_once(cmd, env, timeout, until=COMPILED_LINE, jobs=jobs)
+        elif i == 0:
+            start = _serve_once(cmd, env, timeout, jobs=jobs)
         else:
             start = _serve_once(cmd + (["--compile-wait"] if compile_ else []), env, timeout)
         out["starts"].append(start)
@@ -256,6 +273,7 @@ def part_serve(report: Report, settings: Settings, folder: Path, compile_: bool 
     first = out["starts"][0]
     out["status"] = first["status"]
     out["ready_s"] = first.get("ready_s")
+    out["served"] = first.get("served", {})
     if compile_:
         out["compiled_s"] = first.get("until_s")
         out["shapes"] = first.get("compiled", [])
@@ -264,15 +282,53 @@ def part_serve(report: Report, settings: Settings, folder: Path, compile_: bool 
     print(f"serve{' --compile' if compile_ else ''} ready: {ready} s", flush=True)
     if compile_:
         print(f"serve --compile: warm-up shapes compiled {out['compiled_s']} s after start: {out['shapes']}")
+    for key, runs in out["served"].items():
+        print(f"serve{' --compile' if compile_ else ''} {key}: request to done {runs} s", flush=True)
 
 
 COMPILED_LINE = "compile: the warm-up shapes are compiled"  # serve --compile's line once they all are
+LISTENING = re.compile(r"^listening on udp://\S+:(\d+) ")
 SHAPE_LINE = re.compile(r"^compile: (compiled the \S+ for .+ in [0-9.]+ s|compiling the .* failed .*)$")
 
 
-def _serve_once(cmd: list[str], env: dict[str, str], timeout: float, until: str | None = None) -> dict[str, Any]:
+def _serve_jobs(port: int, settings: Settings) -> dict[str, Any]:
+    """:data:`SERVED_JOBS` sent to the server at ``port`` one after another: {key: [seconds, ...]} from the
+    request to its ``/audioldm/done`` (what a patch waits), or {key: "failed: ..."}."""
+    from audioldm_daw.bridge.client import EngineClient, takes_for
+
+    out: dict[str, Any] = {}
+    with EngineClient(port=port) as client:
+        client.connect(timeout=5.0)
+        for key, scheduler in SERVED_JOBS:
+            steps = settings.ddim_steps if scheduler == "ddim" else settings.dpm_steps
+            values = {"prompt": PROMPT, "duration": settings.duration, "steps": steps, "scheduler": scheduler}
+            values |= {"guidance": settings.guidance, "seed": 0}
+            runs: list[float] = []
+            for _ in range(2):
+                take = takes_for("generate", values, prefix="bench")[0]
+                t0 = time.perf_counter()
+                client.submit(take)
+                result = client.wait([take.job_id], timeout=120)[take.job_id]
+                if isinstance(result, Exception):
+                    out[key] = f"failed: {result}"
+                    break
+                runs.append(round(time.perf_counter() - t0, 4))
+            else:
+                out[key] = runs
+    return out
+
+
+def _serve_once(
+    cmd: list[str],
+    env: dict[str, str],
+    timeout: float,
+    until: str | None = None,
+    jobs: Callable[[int], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """One start: seconds to the listening line (``ready_s``) and, with ``until``, on to the first line that
-    starts with it (``until_s``, within the same ``timeout``); serve's own figures read from its output."""
+    starts with it (``until_s``, within the same ``timeout``); serve's own figures read from its output.
+    ``jobs(port)``, when given, runs once the server is ready (and ``until`` reached), its figures kept as
+    ``served``."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[str] = []
@@ -296,6 +352,13 @@ def _serve_once(cmd: list[str], env: dict[str, str], timeout: float, until: str 
     ok = ready.wait(timeout)
     if ok and until is not None:
         reached.wait(max(timeout - (time.perf_counter() - t0), 1.0))
+    served: dict[str, Any] = {}
+    if ok and jobs is not None and (until is None or reached.is_set()):
+        port = next((int(m.group(1)) for line in lines if (m := LISTENING.match(line))), None)
+        try:
+            served = jobs(port) if port else {"status": "no port in the listening line"}
+        except Exception as exc:  # the start's own figures still count
+            served = {"status": f"failed: {type(exc).__name__}: {exc}"}
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -308,6 +371,8 @@ def _serve_once(cmd: list[str], env: dict[str, str], timeout: float, until: str 
     said = {k: next((m.group(1) for line in lines if (m := re.match(p, line))), None) for k, p in patterns.items()}
     result: dict[str, Any] = {"status": "ok" if ok else "failed", "exit_code": proc.returncode, **said}
     result["compiled"] = [m.group(1) for line in lines if (m := SHAPE_LINE.match(line))]
+    if served:
+        result["served"] = served
     if until_at:
         result["until_s"] = round(until_at[0], 2)
     elif until is not None and ok:
@@ -451,6 +516,10 @@ def judge(report: Report, settings: Settings) -> None:
         "peak_memory_gib": (chosen.get("peak_memory_gib") if chosen else None, _name(chosen)),
         "serve_ready_s": (data["parts"].get("serve", {}).get("ready_s"), None),
         "serve_compile_ready_s": (data["parts"].get("serve_compiled", {}).get("ready_s"), None),
+        **{
+            f"served_compiled_{key}_s": (_served(data["parts"].get("serve_compiled", {}), key), None)
+            for key, _ in SERVED_JOBS
+        },
     }
     data["targets"] = []
     for name, (target, unit, what) in TARGETS.items():
@@ -458,6 +527,12 @@ def judge(report: Report, settings: Settings) -> None:
         entry = {"name": name, "what": what, "unit": unit, "target": target, "measured": value}
         entry |= {"met": None if value is None else value <= target, "from": source}
         data["targets"].append(entry)
+
+
+def _served(part: dict[str, Any], key: str) -> float | None:
+    """The faster of a served job's two runs (the first of a new length may capture its graphs)."""
+    runs = part.get("served", {}).get(key)
+    return min(runs) if isinstance(runs, list) and runs else None
 
 
 def _get(variant: dict[str, Any] | None, key: str, field: str) -> float | None:

@@ -23,7 +23,10 @@ TOP_KEYS = {
     "schema", "mode", "started", "finished", "wall_s", "budget_s", "out_dir", "gpu", "versions", "install",
     "ort_cuda_ep", "phases", "tests", "benchmark", "targets", "summary",
 }  # fmt: skip
-TARGETS = {"end_to_end_s", "dpm_solver_s", "decode_ms", "peak_memory_gib", "serve_ready_s", "serve_compile_ready_s"}
+TARGETS = {
+    "end_to_end_s", "dpm_solver_s", "decode_ms", "peak_memory_gib", "serve_ready_s", "serve_compile_ready_s",
+    "served_compiled_end_to_end_s", "served_compiled_dpm_solver_s",
+}  # fmt: skip
 
 
 def test_dry_mode_writes_every_key(tmp_path: Path) -> None:
@@ -59,6 +62,8 @@ def test_dry_mode_writes_every_key(tmp_path: Path) -> None:
         assert set(t) >= {"measured", "target", "unit", "met"}
         assert (t["met"] is None) == (t["measured"] is None)
     assert bench["parts"]["serve"]["ready_s"] > 0
+    served = bench["parts"]["serve"]["served"]  # the OSC client's jobs, each twice, request to done
+    assert set(served) == {"end_to_end", "dpm_solver"} and all(len(r) == 2 and min(r) > 0 for r in served.values())
     log = (out / "gpu_check.log").read_text()
     assert "=== summary" in log and "=== bench: ok" in log
 
