@@ -7,6 +7,8 @@
 #   GPU_CHECK_DRY=1 bash benchmarks/gpu_check.sh [DIR]  # on a CPU (--dry): no install, tiny model, 2 steps
 #
 # onnxruntime-gpu is joined and installed when all its pieces are in /tmp/ort (scripts/gpu_wheels.sh --ort).
+# A check that follows an earlier one may narrow the benchmark: GPU_CHECK_VARIANTS (a JSON list, bench_gpu.py's
+# --variants) and GPU_CHECK_PARTS (its --parts, comma-separated; "" for none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${GPU_CHECK_DRY:-0}" = 1 ] || [[ " $* " == *" --dry "* || " $* " == *" --cpu "* ]]; then

@@ -148,6 +148,21 @@ def test_a_hung_phase_is_stopped_and_recorded(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out" / "gpu_check.json").read_text())["phases"]["hang"]["status"] == "timeout"
 
 
+def test_a_follow_up_check_narrows_the_benchmark(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GPU_CHECK_VARIANTS and GPU_CHECK_PARTS reach bench_gpu.py as its options; unset, it runs everything."""
+    check = gpu_check.Check(tmp_path / "out", dry=True, budget=60)
+    for env in gpu_check.BENCH_ENV:
+        monkeypatch.delenv(env, raising=False)
+    plain = gpu_check.bench_command(check, tmp_path / "b.json", 300)
+    assert "--variants" not in plain and "--parts" not in plain and plain[-1] == "--dry"
+    assert plain[plain.index("--budget-s") + 1] == "275"
+    variants = '[{"name": "default", "kwargs": {}}]'
+    monkeypatch.setenv("GPU_CHECK_VARIANTS", variants)
+    monkeypatch.setenv("GPU_CHECK_PARTS", "")
+    cmd = gpu_check.bench_command(check, tmp_path / "b.json", 300)
+    assert cmd[cmd.index("--variants") + 1] == variants and cmd[cmd.index("--parts") + 1] == ""
+
+
 def _wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
     path = folder / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
     meta = "".join(f"Requires-Dist: {r}\n" for r in requires)
