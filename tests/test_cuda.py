@@ -205,7 +205,8 @@ def test_background_compilation_captures_the_compiled_code_in_new_graphs(
     unet, decoder = eng.compilers
     assert unet.pending == decoder.pending == 1
     during = [eng.generate(req).audio for _ in range(3)]
-    assert eng.wait_compiled(timeout=400), (unet.failed, decoder.failed)
+    # within gpu_check.py's 200 s a test: what was compiled by then is in the message
+    assert eng.wait_compiled(timeout=170), (unet.ready, decoder.ready, unet.failed, decoder.failed)
     assert (len(unet.ready), len(decoder.ready), unet.failed, decoder.failed) == (1, 1, {}, {})
     after = eng.generate(req).audio
     assert eng.loop == "graphs" and eng.graphs is not None
