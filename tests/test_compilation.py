@@ -74,7 +74,12 @@ def test_background_compilation_serves_the_plain_modules_then_switches(
     tiny_model_dir: Path, plain_audio: np.ndarray
 ) -> None:
     """The server's mode: the first clip comes from the plain modules at once (exactly the plain clip), the
-    shapes it met compile on the compile thread after it, and the next clip runs only compiled code."""
+    shapes it met compile on the compile thread after it, and the next clip runs only compiled code, the code
+    compiled there: its calls from the engine's thread match the compiled entry's guards (the same modes as the
+    compile thread's example call), so dynamo never compiles again in the caller (which would take the request a
+    minute, or break a CUDA graph capture on a GPU)."""
+    from torch._dynamo.utils import counters
+
     events: list[str] = []
     eng = Engine.load(tiny_model_dir, device="cpu", compile_unet=True, compile_decode=True, compile_in_background=True)
     for c in eng.compilers:
@@ -89,8 +94,10 @@ def test_background_compilation_serves_the_plain_modules_then_switches(
     assert "(2, 4, 69, 32) float32" in " ".join(events)  # guided batch of 2, the shape of a 1.37 s clip
     unet.plain = counted_unet = CountingCalls(unet.plain)
     decoder.plain = counted_decode = CountingCalls(decoder.plain)
+    frames = dict(counters["frames"])  # what dynamo has compiled in this process so far
     again = eng.generate(REQ).audio
     assert (counted_unet.calls, counted_decode.calls) == (0, 0)  # both ran their compiled code
+    assert dict(counters["frames"]) == frames and frames.get("ok", 0) >= 2, frames  # ... compiled on the thread
     assert _close(plain_audio, again)
     longer = eng.generate(GenerateRequest("a glassy bell", duration=2.0, steps=2, seed=11, normalize_db=None))
     assert counted_unet.calls == 2 and counted_decode.calls == 1  # a new length: plain, and queued

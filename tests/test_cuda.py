@@ -208,7 +208,11 @@ def test_background_compilation_captures_the_compiled_code_in_new_graphs(
     # within gpu_check.py's 200 s a test: what was compiled by then is in the message
     assert eng.wait_compiled(timeout=170), (unet.ready, decoder.ready, unet.failed, decoder.failed)
     assert (len(unet.ready), len(decoder.ready), unet.failed, decoder.failed) == (1, 1, {}, {})
+    from torch._dynamo.utils import counters
+
+    frames = dict(counters["frames"])
     after = eng.generate(req).audio
+    assert dict(counters["frames"]) == frames, frames  # captured over the compile thread's code, not recompiled
     assert eng.loop == "graphs" and eng.graphs is not None
     assert eng.graphs.versions() == [unet.version] and unet.version == 1  # re-captured over the compiled UNet
     assert isinstance(eng.decoder, TorchDecoder) and eng.decoder.captured.versions() == [decoder.version]
