@@ -526,6 +526,10 @@ def judge(report: Report, settings: Settings) -> None:
         value, source = measured[name]
         entry = {"name": name, "what": what, "unit": unit, "target": target, "measured": value}
         entry |= {"met": None if value is None else value <= target, "from": source}
+        served = name.removeprefix("served_compiled_").removesuffix("_s")
+        pipeline = data["pipeline"].get(f"{served}_s") if name.startswith("served_") else None
+        if value and pipeline:  # a served clip against diffusers' pipeline in the same run (the variants' median)
+            entry |= {"pipeline_s": pipeline, "ratio_pipeline_over_this": round(pipeline / value, 2)}
         data["targets"].append(entry)
 
 
@@ -568,7 +572,10 @@ def print_summary(report: Report) -> None:
     for t in data["targets"]:
         value = "not measured" if t["measured"] is None else f"{t['measured']} {t['unit']}"
         met = {True: "met", False: "NOT met", None: "-"}[t["met"]]
-        print(f"  target {t['name']:16s} <= {t['target']:6g} {t['unit']:3s}: {value:>14s}  {met}")
+        ratio = ""
+        if "pipeline_s" in t:
+            ratio = f"  (diffusers' pipeline {t['pipeline_s']} s: {t['ratio_pipeline_over_this']}x)"
+        print(f"  target {t['name']:16s} <= {t['target']:6g} {t['unit']:3s}: {value:>14s}  {met}{ratio}")
 
 
 def main(argv: list[str] | None = None) -> int:

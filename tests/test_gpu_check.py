@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -161,6 +162,26 @@ def test_a_follow_up_check_narrows_the_benchmark(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("GPU_CHECK_PARTS", "")
     cmd = gpu_check.bench_command(check, tmp_path / "b.json", 300)
     assert cmd[cmd.index("--variants") + 1] == variants and cmd[cmd.index("--parts") + 1] == ""
+
+
+def test_served_clips_are_judged_against_the_pipeline_of_the_same_run() -> None:
+    """serve --compile's OSC jobs: the faster of each job's two runs is the figure, set beside diffusers' pipeline
+    (the variants' median in that run)."""
+    import bench_gpu
+
+    served = {"end_to_end": [0.71, 0.65], "dpm_solver": "failed: no result within 120 s"}
+    pipeline = {"end_to_end_s": 6.5, "dpm_solver_s": 0.9}
+    report = type("R", (), {"data": {"variants": [], "parts": {"serve_compiled": {"served": served}}}})()
+    bench_gpu.judge(report, bench_gpu.Settings(True, "cpu", torch.float32))
+    targets = {t["name"]: t for t in report.data["targets"]}
+    e2e, dpm = targets["served_compiled_end_to_end_s"], targets["served_compiled_dpm_solver_s"]
+    assert (e2e["measured"], e2e["met"]) == (0.65, True) and (dpm["measured"], dpm["met"]) == (None, None)
+    assert "pipeline_s" not in e2e  # no variant ran: nothing to compare with
+    figures = {"end_to_end": {"pipeline_s": 6.5}, "dpm_solver": {"pipeline_s": 0.9}}
+    report.data["variants"] = [{"name": "default", "status": "ok", **figures}]
+    bench_gpu.judge(report, bench_gpu.Settings(True, "cpu", torch.float32))
+    e2e = next(t for t in report.data["targets"] if t["name"] == "served_compiled_end_to_end_s")
+    assert report.data["pipeline"] == pipeline and (e2e["pipeline_s"], e2e["ratio_pipeline_over_this"]) == (6.5, 10.0)
 
 
 def _wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
