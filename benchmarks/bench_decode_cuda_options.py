@@ -8,7 +8,7 @@ them on the same S-full random weights and the same exported graph, so that the 
 ``export/runtime.py`` rest on a measurement: CUDA graphs on or off, cuDNN's algorithm search, NHWC
 kernels, a dynamic-shape session, and torch with ``cudnn.benchmark`` and ``torch.compile`` under a CUDA graph,
 whole and each half alone (VAE decoder, vocoder: where the time goes), and the vocoder with its 1-D convolutions
-run as 2-D ones in channels-last memory (:func:`nwc_vocoder`); ``--torch-only`` times these alone, with no
+run as 2-D ones in channels-last memory (engine/conv_layout.py); ``--torch-only`` times these alone, with no
 export. Each configuration is built, warmed up, then timed with CUDA events; its medians and its ratio to
 plain torch fp16 are printed.
 """
@@ -16,7 +16,6 @@ plain torch fp16 are printed.
 from __future__ import annotations
 
 import argparse
-import copy
 import statistics
 import sys
 from collections.abc import Callable
@@ -67,47 +66,6 @@ def ort_runner(graph: Path, shape: tuple[int, int, int, int], out_len: int, opti
         sess.run_with_iobinding(binding)
 
     return run
-
-
-class ConvNWC(torch.nn.Module):
-    """A ``Conv1d`` or ``ConvTranspose1d`` run as its 2-D twin over (B, C, 1, T) in channels-last memory.
-
-    torch runs a 1-D convolution as a 2-D one over (B, C, 1, T) in the weight's layout, which for a 1-D weight
-    is NCHW; in fp16, cuDNN's tensor-core kernels want NHWC. Here the weight is NHWC and so is the input (its
-    (B, C, T) view has strides (T*C, 1, C), which the activations and residual adds between the convolutions keep),
-    so the HiFi-GAN's ~1 TFLOP of convolutions per 10.24 s clip run without layout changes."""
-
-    def __init__(self, conv: torch.nn.Conv1d | torch.nn.ConvTranspose1d) -> None:
-        super().__init__()
-        if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
-            raise ValueError(f"{conv}: only zero padding given as a number is run as 2-D")
-        self.transposed = isinstance(conv, torch.nn.ConvTranspose1d)
-        weight = conv.weight.detach().unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        self.weight = torch.nn.Parameter(weight, requires_grad=False)
-        self.bias = None if conv.bias is None else torch.nn.Parameter(conv.bias.detach(), requires_grad=False)
-        self.stride, self.padding, self.dilation = (1, conv.stride[0]), (0, conv.padding[0]), (1, conv.dilation[0])
-        self.output_padding = (0, conv.output_padding[0])
-        self.groups = conv.groups
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x4 = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        w, b = self.weight, self.bias
-        if self.transposed:
-            pad, out_pad = self.padding, self.output_padding
-            y = torch.nn.functional.conv_transpose2d(x4, w, b, self.stride, pad, out_pad, self.groups, self.dilation)
-        else:
-            y = torch.nn.functional.conv2d(x4, w, b, self.stride, self.padding, self.dilation, self.groups)
-        return y.squeeze(2)
-
-
-def nwc_vocoder(vocoder: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``vocoder`` with every 1-D convolution replaced by its :class:`ConvNWC` twin (same weights)."""
-    twin = copy.deepcopy(vocoder)
-    for module in list(twin.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, (torch.nn.Conv1d, torch.nn.ConvTranspose1d)):
-                setattr(module, name, ConvNWC(child))
-    return twin
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,10 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: failed ({type(exc).__name__}: {str(exc)[:300]})", flush=True)
 
     # NHWC weights were measured slower (H100, 2026-11-27: 14.9 vs 13.3 ms uncompiled, 9.00 vs 9.11 ms compiled)
-    # for the VAE; the vocoder's 1-D convolutions are another matter (ConvNWC). Most telling rows first: each
+    # for the VAE; the vocoder's 1-D convolutions are another matter (nwc). Most telling rows first: each
     # prints when measured, so a time limit cuts off the least.
     replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, CUDA graph")
-    nwc = TorchDecoder(vae, nwc_vocoder(vocoder))
+    nwc = TorchDecoder(vae, vocoder, nwc=True)
     replayed(torch.compile(nwc.decode_eager, dynamic=False), "torch fp16, NWC vocoder, compiled, CUDA graph")
     torch.backends.cudnn.benchmark = True  # the convolutions stay cuDNN's under inductor: let cuDNN time its own
     replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, cudnn.benchmark, CUDA graph")

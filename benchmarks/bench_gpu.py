@@ -60,7 +60,7 @@ TARGETS: dict[str, tuple[float, str, str]] = {
 #: ``--compile``): (key, scheduler), at the variants' step counts, each sent twice (the first of a new step
 #: program captures its graphs).
 SERVED_JOBS = (("end_to_end", "ddim"), ("dpm_solver", "dpm"))
-DECODERS = ("torch", "torch_eager", "onnx", "torch_compiled")
+DECODERS = ("torch", "torch_nwc", "torch_eager", "onnx", "torch_compiled", "torch_compiled_nwc")
 PARTS = (*(f"decode_{d}" for d in DECODERS), "serve", "serve_compiled")  # what runs besides the variants
 #: Run in this order: the plain variants, the decode and serve parts, the slow ones (compilation), ``serve
 #: --compile``, then the extras (figures measured once already, kept when time is left: on one H100 the step
@@ -182,7 +182,9 @@ def gib(n: int) -> float:
 def part_decode(report: Report, settings: Settings, model: Any, backend: str) -> None:
     """(c) The decode stage of a ``duration`` latent: ``torch`` (the engine's default, CUDA graphs on CUDA where
     this build has them), ``torch_eager`` (graphs off), ``onnx`` (the engine's ONNX Runtime backend) or
-    ``torch_compiled`` (``--compile``'s: torch.compile under the same graphs)."""
+    ``torch_compiled`` (``--compile``'s: torch.compile under the same graphs); ``torch_nwc`` and
+    ``torch_compiled_nwc``: ``torch`` and ``torch_compiled`` with the vocoder's convolutions in channels-last
+    memory (engine/conv_layout.py)."""
     from audioldm_daw.engine import TorchDecoder
 
     name = f"decode_{backend}"
@@ -200,16 +202,22 @@ def part_decode(report: Report, settings: Settings, model: Any, backend: str) ->
         root = Path(tempfile.mkdtemp(prefix="bench-gpu-onnx-"))
         decoder = select.load_onnx_decoder(model, root=root)  # exports and validates once (cached by hash)
         out.update(export_s=round(time.perf_counter() - t, 2), provider=decoder.provider, precision=decoder.precision)
-    elif backend == "torch_compiled":
-        if not settings.cuda or "compiled" not in inspect.signature(TorchDecoder).parameters:
+    elif backend in ("torch_compiled", "torch_compiled_nwc"):
+        nwc = backend.endswith("_nwc")
+        if not settings.cuda or ("nwc" if nwc else "compiled") not in inspect.signature(TorchDecoder).parameters:
             out.update(status="skipped", reason="measured on CUDA only (tests/test_compilation.py covers the CPU)")
             return
-        decoder = TorchDecoder(model.vae, model.vocoder, compiled=True)
+        decoder = TorchDecoder(model.vae, model.vocoder, compiled=True, **({"nwc": True} if nwc else {}))
     elif backend == "torch_eager":
         if not settings.cuda or "graphs" not in inspect.signature(TorchDecoder).parameters:
             out.update(status="skipped", reason="the same as torch here (no CUDA graphs to turn off)")
             return
         decoder = TorchDecoder(model.vae, model.vocoder, graphs=False)
+    elif backend == "torch_nwc":
+        if "nwc" not in inspect.signature(TorchDecoder).parameters:
+            out.update(status="skipped", reason="this build's TorchDecoder has no nwc")
+            return
+        decoder = TorchDecoder(model.vae, model.vocoder, nwc=True)
     else:
         decoder = TorchDecoder(model.vae, model.vocoder)
     shape = model.geometry.latent_shape(1, model.geometry.cells(settings.duration))
@@ -656,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
         if name in wanted:
             guarded(name, fn, min_s)
 
-    for backend in ("torch", "torch_eager"):
+    for backend in ("torch", "torch_nwc", "torch_eager"):
         part(f"decode_{backend}", lambda b=backend: part_decode(report, settings, model, b), 10)
     for spec in settings.variants:  # the figures that matter most first; slow variants (compilation) last
         if not spec.get("slow") and not spec.get("extra"):
@@ -664,7 +672,8 @@ def main(argv: list[str] | None = None) -> int:
             report.write()
     part("serve", lambda: part_serve(report, settings, folder), 40)
     part("decode_onnx", lambda: part_decode(report, settings, model, "onnx"), 60)
-    part("decode_torch_compiled", lambda: part_decode(report, settings, model, "torch_compiled"), 90)
+    for backend in ("torch_compiled", "torch_compiled_nwc"):
+        part(f"decode_{backend}", lambda b=backend: part_decode(report, settings, model, b), 90)
     for spec in settings.variants:
         if spec.get("slow"):
             run_variant(report, settings, folder, spec, pipes)
