@@ -60,6 +60,19 @@ TARGETS: dict[str, tuple[float, str, str]] = {
 #: ``--compile``): (key, scheduler), at the variants' step counts, each sent twice (the first of a new step
 #: program captures its graphs).
 SERVED_JOBS = (("end_to_end", "ddim"), ("dpm_solver", "dpm"))
+#: The torch decode backends the bench times, as TorchDecoder's keywords (``onnx`` is the other backend).
+TORCH_DECODERS: dict[str, dict[str, bool]] = {
+    "torch": {},
+    "torch_nwc": {"nwc": True},
+    "torch_eager": {"graphs": False},
+    "torch_compiled": {"compiled": True},
+    "torch_compiled_nwc": {"compiled": True, "nwc": True},
+}
+#: Keywords measured on CUDA only, and why not elsewhere.
+CUDA_ONLY = {
+    "graphs": "the same as torch here (no CUDA graphs to turn off)",
+    "compiled": "measured on CUDA only (tests/test_compilation.py covers the CPU)",
+}
 DECODERS = ("torch", "torch_nwc", "torch_eager", "onnx", "torch_compiled", "torch_compiled_nwc")
 PARTS = (*(f"decode_{d}" for d in DECODERS), "serve", "serve_compiled")  # what runs besides the variants
 #: Run in this order: the plain variants, the decode and serve parts, the slow ones (compilation), ``serve
@@ -202,24 +215,17 @@ def part_decode(report: Report, settings: Settings, model: Any, backend: str) ->
         root = Path(tempfile.mkdtemp(prefix="bench-gpu-onnx-"))
         decoder = select.load_onnx_decoder(model, root=root)  # exports and validates once (cached by hash)
         out.update(export_s=round(time.perf_counter() - t, 2), provider=decoder.provider, precision=decoder.precision)
-    elif backend in ("torch_compiled", "torch_compiled_nwc"):
-        nwc = backend.endswith("_nwc")
-        if not settings.cuda or ("nwc" if nwc else "compiled") not in inspect.signature(TorchDecoder).parameters:
-            out.update(status="skipped", reason="measured on CUDA only (tests/test_compilation.py covers the CPU)")
-            return
-        decoder = TorchDecoder(model.vae, model.vocoder, compiled=True, **({"nwc": True} if nwc else {}))
-    elif backend == "torch_eager":
-        if not settings.cuda or "graphs" not in inspect.signature(TorchDecoder).parameters:
-            out.update(status="skipped", reason="the same as torch here (no CUDA graphs to turn off)")
-            return
-        decoder = TorchDecoder(model.vae, model.vocoder, graphs=False)
-    elif backend == "torch_nwc":
-        if "nwc" not in inspect.signature(TorchDecoder).parameters:
-            out.update(status="skipped", reason="this build's TorchDecoder has no nwc")
-            return
-        decoder = TorchDecoder(model.vae, model.vocoder, nwc=True)
     else:
-        decoder = TorchDecoder(model.vae, model.vocoder)
+        kwargs = TORCH_DECODERS[backend]
+        accepted = inspect.signature(TorchDecoder).parameters
+        cpu_reason = CUDA_ONLY.get(next((k for k in kwargs if k in CUDA_ONLY), ""))
+        if cpu_reason and not settings.cuda:
+            out.update(status="skipped", reason=cpu_reason)
+            return
+        if any(k not in accepted for k in kwargs):
+            out.update(status="skipped", reason=f"this build's TorchDecoder takes no {', '.join(sorted(kwargs))}")
+            return
+        decoder = TorchDecoder(model.vae, model.vocoder, **kwargs)
     shape = model.geometry.latent_shape(1, model.geometry.cells(settings.duration))
     z = torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(model.device, model.dtype)
     for _ in range(5):  # allocator, cuDNN's algorithm search, CUDA-graph capture (as the engine calls it: no_grad)
@@ -269,13 +275,14 @@ def part_serve(report: Report, settings: Settings, folder: Path, compile_: bool 
             out["starts"].append({"status": "skipped", "reason": f"{report.left():.0f} s left"})
             break
         timeout = min(420.0 if compile_ else 120.0, max(report.left() - 5, 10.0))
-        jobs = (lambda port: _serve_jobs(port, settings)) if i == 0 else None
-        if compile_ and i == 0:
-            start = _serve_once(cmd, env, timeout, until=COMPILED_LINE, jobs=jobs)
-        elif i == 0:
-            start = _serve_once(cmd, env, timeout, jobs=jobs)
-        else:
-            start = _serve_once(cmd + (["--compile-wait"] if compile_ else []), env, timeout)
+        opening = i == 0  # the first start serves the jobs; with --compile, the later ones are restarts
+        start = _serve_once(
+            cmd + (["--compile-wait"] if compile_ and not opening else []),
+            env,
+            timeout,
+            until=COMPILED_LINE if compile_ and opening else None,
+            jobs=(lambda port: _serve_jobs(port, settings)) if opening else None,
+        )
         out["starts"].append(start)
         report.write()
     first = out["starts"][0]
@@ -534,8 +541,8 @@ def judge(report: Report, settings: Settings) -> None:
         value, source = measured[name]
         entry = {"name": name, "what": what, "unit": unit, "target": target, "measured": value}
         entry |= {"met": None if value is None else value <= target, "from": source}
-        served = name.removeprefix("served_compiled_").removesuffix("_s")
-        pipeline = data["pipeline"].get(f"{served}_s") if name.startswith("served_") else None
+        # the served job's figure has the pipeline's name after its prefix (served_compiled_end_to_end_s)
+        pipeline = data["pipeline"].get(name.removeprefix("served_compiled_")) if name.startswith("served_") else None
         if value and pipeline:  # a served clip against diffusers' pipeline in the same run (the variants' median)
             entry |= {"pipeline_s": pipeline, "ratio_pipeline_over_this": round(pipeline / value, 2)}
         data["targets"].append(entry)
