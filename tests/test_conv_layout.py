@@ -44,6 +44,18 @@ def test_the_channels_last_vocoder_decodes_the_same_audio(vocoder: torch.nn.Modu
     assert any(isinstance(m, torch.nn.Conv1d) for m in vocoder.modules())  # a copy: the original is untouched
 
 
+def test_in_fp16_the_channels_last_vocoder_stays_within_half_precision(vocoder: torch.nn.Module) -> None:
+    """In fp16 (the GPU's dtype) the two orders of accumulation round differently: each stays as close to the
+    fp32 vocoder as fp16 allows (measured on the CPU: 1.8e-3 of the peak between them, 1.6e-3 for plain fp16)."""
+    half = torch.nn.Module.to(channels_last_convs(vocoder), dtype=torch.float16)
+    mel = torch.randn(1, 17, int(vocoder.config.model_in_dim), generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        want, got = vocoder(mel), half(mel.half()).float()
+    assert got.shape == want.shape and torch.isfinite(got).all()
+    assert float((got - want).abs().max()) <= 1e-2 * float(want.abs().max())
+    assert all(c.weight.dtype == torch.float16 for c in half.modules() if isinstance(c, ConvNWC))
+
+
 def test_the_torch_decoder_decodes_the_same_with_nwc(tiny_engine) -> None:
     m = tiny_engine.model
     plain, nwc = TorchDecoder(m.vae, m.vocoder), TorchDecoder(m.vae, m.vocoder, nwc=True)
