@@ -60,6 +60,8 @@ TARGETS: dict[str, tuple[float, str, str]] = {
 #: ``--compile``): (key, scheduler), at the variants' step counts, each sent twice (the first of a new step
 #: program captures its graphs).
 SERVED_JOBS = (("end_to_end", "ddim"), ("dpm_solver", "dpm"))
+#: A served job's target is this prefix before the pipeline figure it is set beside (served_compiled_end_to_end_s).
+SERVED_PREFIX = "served_compiled_"
 #: The torch decode backends the bench times, as TorchDecoder's keywords (``onnx`` is the other backend).
 TORCH_DECODERS: dict[str, dict[str, bool]] = {
     "torch": {},
@@ -532,7 +534,7 @@ def judge(report: Report, settings: Settings) -> None:
         "serve_ready_s": (data["parts"].get("serve", {}).get("ready_s"), None),
         "serve_compile_ready_s": (data["parts"].get("serve_compiled", {}).get("ready_s"), None),
         **{
-            f"served_compiled_{key}_s": (_served(data["parts"].get("serve_compiled", {}), key), None)
+            f"{SERVED_PREFIX}{key}_s": (_served(data["parts"].get("serve_compiled", {}), key), None)
             for key, _ in SERVED_JOBS
         },
     }
@@ -541,8 +543,7 @@ def judge(report: Report, settings: Settings) -> None:
         value, source = measured[name]
         entry = {"name": name, "what": what, "unit": unit, "target": target, "measured": value}
         entry |= {"met": None if value is None else value <= target, "from": source}
-        # the served job's figure has the pipeline's name after its prefix (served_compiled_end_to_end_s)
-        pipeline = data["pipeline"].get(name.removeprefix("served_compiled_")) if name.startswith("served_") else None
+        pipeline = data["pipeline"].get(name.removeprefix(SERVED_PREFIX)) if name.startswith(SERVED_PREFIX) else None
         if value and pipeline:  # a served clip against diffusers' pipeline in the same run (the variants' median)
             entry |= {"pipeline_s": pipeline, "ratio_pipeline_over_this": round(pipeline / value, 2)}
         data["targets"].append(entry)
