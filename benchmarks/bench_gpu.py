@@ -75,7 +75,7 @@ CUDA_ONLY = {
     "graphs": "the same as torch here (no CUDA graphs to turn off)",
     "compiled": "measured on CUDA only (tests/test_compilation.py covers the CPU)",
 }
-DECODERS = ("torch", "torch_nwc", "torch_eager", "onnx", "torch_compiled", "torch_compiled_nwc")
+DECODERS = (*TORCH_DECODERS, "onnx")  # every decode backend the bench times: a new torch one is judged too
 PARTS = (*(f"decode_{d}" for d in DECODERS), "serve", "serve_compiled")  # what runs besides the variants
 #: Run in this order: the plain variants, the decode and serve parts, the slow ones (compilation), ``serve
 #: --compile``, then the extras (figures measured once already, kept when time is left: on one H100 the step
