@@ -125,6 +125,20 @@ def choose_decoder(model: Any, choice: str = "auto", root: Path | None = None) -
     except ImportError as exc:
         log.warning("ONNX decoder unavailable (%s is not installed); using the torch decoder", exc.name)
         return torch_dec
+    import onnxruntime as ort
+
+    from audioldm_daw.export.runtime import provider_kind
+
+    if model.device.type == "cuda" and provider_kind(model.device) != "cuda":
+        # onnxruntime without its CUDA provider (the CPU-only wheel) would decode a GPU model's latents on the
+        # CPU (copied there and back, fp16 kernels the CPU lacks), far slower than torch on the GPU: nothing
+        # to measure or choose.
+        (log.warning if choice == "onnx" else log.info)(
+            "decoder: torch (onnxruntime %s has no CUDA provider, so the ONNX decoder would run on the CPU; "
+            "install onnxruntime-gpu to decode with it on the GPU)",
+            ort.__version__,
+        )
+        return torch_dec
     if choice == "auto":
         known = read_calibration(root).get(key)
         if known and known.get("choice") == "torch":

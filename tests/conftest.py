@@ -54,3 +54,21 @@ def tiny4_engine(tmp_path_factory: pytest.TempPathFactory):
         tmp_path_factory.mktemp("models") / "tiny4", "tiny", seed=1, unet_channels=(16, 24, 32, 40)
     )
     return Engine.load(folder, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def ort_cuda():
+    """onnxruntime, when it offers the CUDA EP (the onnxruntime-gpu wheel) and torch sees a GPU; the tests that
+    take it skip otherwise, saying which. (The CPU-only wheel on a GPU machine is the common case: the engine then
+    decodes with torch, tests/test_onnx.py checks that.)"""
+    import torch
+
+    if os.environ.get("AUDIOLDM_DAW_TEST_DEVICE", "cuda") == "cpu" or not torch.cuda.is_available():
+        pytest.skip("the CUDA execution provider needs a CUDA device")
+    ort = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        pytest.skip(
+            f"onnxruntime {ort.__version__} has no CUDAExecutionProvider (providers: "
+            f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu (scripts/gpu_wheels.sh --ort)"
+        )
+    return ort

@@ -223,20 +223,6 @@ def test_background_compilation_captures_the_compiled_code_in_new_graphs(
 
 
 # -- ONNX Runtime's CUDA execution provider -------------------------------------------------------------
-@pytest.fixture(scope="module")
-def ort_cuda():
-    """onnxruntime, when it offers the CUDA EP (the onnxruntime-gpu wheel); the tests skip otherwise."""
-    if not ON_CUDA:
-        pytest.skip("the CUDA execution provider needs a CUDA device")
-    ort = pytest.importorskip("onnxruntime")
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        pytest.skip(
-            f"onnxruntime {ort.__version__} has no CUDAExecutionProvider (providers: "
-            f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu (scripts/gpu_wheels.sh --ort)"
-        )
-    return ort
-
-
 def test_onnx_decode_on_the_cuda_ep_matches_torch(ort_cuda, tmp_path: Path) -> None:
     """fp16 graph validated on the CUDA EP, latents bound in place (IO binding), one CUDA graph per shape,
     within the export's fp16 bound of torch fp32."""

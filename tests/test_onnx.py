@@ -6,6 +6,7 @@ tests that damage an export work on a copy in their own cache root.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -204,6 +205,31 @@ def test_missing_manifest_or_failed_validation_falls_back(
     assert "missing" in caplog.text
 
 
+@pytest.mark.parametrize("choice", ["onnx", "auto"])
+def test_gpu_model_without_the_cuda_provider_decodes_with_torch(
+    choice: str, model: AudioLDMModel, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime's CPU-only wheel on a GPU machine (the wheel pip installs by default): the ONNX decoder would
+    take the GPU's latents to the CPU, so the GPU keeps the torch decoder, with no export, measurement or
+    calibration, and a forced ``onnx`` says what to install."""
+    gpu_model = copy.copy(model)
+    gpu_model.device = torch.device("cuda", 0)
+    monkeypatch.setattr(select, "device_description", lambda m: "cuda:a GPU")
+
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("nothing ONNX should run for a GPU model without the CUDA provider")
+
+    monkeypatch.setattr(select, "load_onnx_decoder", must_not_run)
+    monkeypatch.setattr(select, "calibrate", must_not_run)
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["AzureExecutionProvider", "CPUExecutionProvider"])
+    with caplog.at_level(logging.INFO):
+        dec = select.choose_decoder(gpu_model, choice)
+    assert isinstance(dec, TorchDecoder)
+    said = [r for r in caplog.records if "no CUDA provider" in r.getMessage()]
+    assert len(said) == 1 and "onnxruntime-gpu" in said[0].getMessage()
+    assert said[0].levelno == (logging.WARNING if choice == "onnx" else logging.INFO)
+
+
 def test_missing_or_outdated_export_is_exported_on_demand(model: AudioLDMModel, tmp_path: Path) -> None:
     graph = select.graph_path(model, "fp32", tmp_path)
     dec = select.choose_decoder(model, "onnx", root=tmp_path)
@@ -286,8 +312,7 @@ def test_weight_norm_is_folded_before_export(model: AudioLDMModel) -> None:
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_fp16_io_binding_and_cuda_graph_buckets(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_cuda_fp16_io_binding_and_cuda_graph_buckets(ort_cuda, tiny_model_dir: Path, tmp_path: Path) -> None:
     """GPU path: fp16 graph on the CUDA EP, latents bound in place, one CUDA-graph bucket per shape."""
     from audioldm_daw.engine import load_model
 
