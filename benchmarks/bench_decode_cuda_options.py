@@ -7,9 +7,8 @@
 them on the same S-full random weights and the same exported graph, so that the defaults in
 ``export/runtime.py`` rest on a measurement: CUDA graphs on or off, cuDNN's algorithm search, NHWC
 kernels, a dynamic-shape session, and torch with ``cudnn.benchmark`` and ``torch.compile`` under a CUDA graph,
-whole and each half alone (VAE decoder, vocoder: where the time goes), and the vocoder with its 1-D convolutions
-run as 2-D ones in channels-last memory (engine/conv_layout.py); ``--torch-only`` times these alone, with no
-export. Each configuration is built, warmed up, then timed with CUDA events; its medians and its ratio to
+whole and each half alone (VAE decoder, vocoder: where the time goes); ``--torch-only`` times these alone, with
+no export. Each configuration is built, warmed up, then timed with CUDA events; its medians and its ratio to
 plain torch fp16 are printed.
 """
 
@@ -126,12 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # a setting this build lacks must not hide the others
             print(f"{name}: failed ({type(exc).__name__}: {str(exc)[:300]})", flush=True)
 
-    # NHWC weights were measured slower (H100, 2026-11-27: 14.9 vs 13.3 ms uncompiled, 9.00 vs 9.11 ms compiled)
-    # for the VAE; the vocoder's 1-D convolutions are another matter (nwc). Most telling rows first: each
-    # prints when measured, so a time limit cuts off the least.
+    # Channels-last memory was measured slower on an H100 for both halves: the VAE's NHWC weights (2026-11-27:
+    # 14.9 vs 13.3 ms uncompiled, 9.00 vs 9.11 ms compiled, a wash) and the vocoder's 1-D convolutions run as 2-D
+    # ones in channels-last memory throughout (2026-11-28: 48.5 vs 13.2 ms uncompiled, 44.3 vs 9.2 ms compiled).
+    # Most telling rows first: each prints when measured, so a time limit cuts off the least.
     replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, CUDA graph")
-    nwc = TorchDecoder(vae, vocoder, nwc=True)
-    replayed(torch.compile(nwc.decode_eager, dynamic=False), "torch fp16, NWC vocoder, compiled, CUDA graph")
     torch.backends.cudnn.benchmark = True  # the convolutions stay cuDNN's under inductor: let cuDNN time its own
     replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, cudnn.benchmark, CUDA graph")
     torch.backends.cudnn.benchmark = False
@@ -139,8 +137,6 @@ def main(argv: list[str] | None = None) -> int:
         mel = dec.mel(z).to(vocoder.dtype)
     replayed(torch.compile(dec.mel, dynamic=False), "  of which the VAE decoder, compiled, CUDA graph", ref=None)
     replayed(torch.compile(vocoder, dynamic=False), "  of which the vocoder, compiled, CUDA graph", mel, None)
-    replayed(torch.compile(nwc.vocoder, dynamic=False), "  of which the NWC vocoder, compiled, CUDA graph", mel, None)
-    replayed(nwc.decode_eager, "torch fp16, NWC vocoder, CUDA graph")
     if args.autotune:  # inductor times its own kernels (convolutions included) against cuDNN's: minutes, not seconds
         torch._dynamo.reset()
         tuned = torch.compile(dec.decode_eager, dynamic=False, mode="max-autotune-no-cudagraphs")

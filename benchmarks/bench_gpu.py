@@ -65,10 +65,8 @@ SERVED_PREFIX = "served_compiled_"
 #: The torch decode backends the bench times, as TorchDecoder's keywords (``onnx`` is the other backend).
 TORCH_DECODERS: dict[str, dict[str, bool]] = {
     "torch": {},
-    "torch_nwc": {"nwc": True},
     "torch_eager": {"graphs": False},
     "torch_compiled": {"compiled": True},
-    "torch_compiled_nwc": {"compiled": True, "nwc": True},
 }
 #: Keywords measured on CUDA only, and why not elsewhere.
 CUDA_ONLY = {
@@ -197,9 +195,7 @@ def gib(n: int) -> float:
 def part_decode(report: Report, settings: Settings, model: Any, backend: str) -> None:
     """(c) The decode stage of a ``duration`` latent: ``torch`` (the engine's default, CUDA graphs on CUDA where
     this build has them), ``torch_eager`` (graphs off), ``onnx`` (the engine's ONNX Runtime backend) or
-    ``torch_compiled`` (``--compile``'s: torch.compile under the same graphs); ``torch_nwc`` and
-    ``torch_compiled_nwc``: ``torch`` and ``torch_compiled`` with the vocoder's convolutions in channels-last
-    memory (engine/conv_layout.py)."""
+    ``torch_compiled`` (``--compile``'s: torch.compile under the same graphs)."""
     from audioldm_daw.engine import TorchDecoder
 
     name = f"decode_{backend}"
@@ -269,9 +265,8 @@ def part_serve(report: Report, settings: Settings, folder: Path, compile_: bool 
     cmd = [sys.executable, "-m", "audioldm_daw.bridge.cli", "serve", "--model", str(folder)]
     cmd += ["--device", settings.device, "--decoder", "torch", "--no-audition", "--port", "0", "--reply-port", "9"]
     cmd += ["--clips", str(work / "clips")]
-    if compile_:
-        cmd += ["--compile", "--warmup"]
-        env["TORCHINDUCTOR_CACHE_DIR"] = str(work / "inductor")
+    env["TORCHINDUCTOR_CACHE_DIR"] = str(work / "inductor")  # not the user's cache
+    cmd += ["--compile", "--warmup"] if compile_ else ["--no-compile"]  # serve's default compiles on CUDA
     for i in range(settings.serve_starts):
         if i and report.left() < 60:
             out["starts"].append({"status": "skipped", "reason": f"{report.left():.0f} s left"})
@@ -672,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         if name in wanted:
             guarded(name, fn, min_s)
 
-    for backend in ("torch", "torch_nwc", "torch_eager"):
+    for backend in ("torch", "torch_eager"):
         part(f"decode_{backend}", lambda b=backend: part_decode(report, settings, model, b), 10)
     for spec in settings.variants:  # the figures that matter most first; slow variants (compilation) last
         if not spec.get("slow") and not spec.get("extra"):
@@ -680,8 +675,7 @@ def main(argv: list[str] | None = None) -> int:
             report.write()
     part("serve", lambda: part_serve(report, settings, folder), 40)
     part("decode_onnx", lambda: part_decode(report, settings, model, "onnx"), 60)
-    for backend in ("torch_compiled", "torch_compiled_nwc"):
-        part(f"decode_{backend}", lambda b=backend: part_decode(report, settings, model, b), 90)
+    part("decode_torch_compiled", lambda: part_decode(report, settings, model, "torch_compiled"), 90)
     for spec in settings.variants:
         if spec.get("slow"):
             run_variant(report, settings, folder, spec, pipes)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from audioldm_daw.bridge.journal import StateLock
-from audioldm_daw.bridge.options import add_model_options, load_engine
+from audioldm_daw.bridge.options import add_model_options, compile_choice, load_engine
 from audioldm_daw.engine.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--compile-wait",
         action="store_true",
-        help="with --compile: say ready only once the warm-up lengths are compiled (a minute or two on a first "
+        help="--compile, and say ready only once the warm-up lengths are compiled (a minute or two on a first "
         "start, less on a restart that finds them in the cache); without it serve is ready at once and each "
         "length switches to the compiled code when that is built",
     )
@@ -167,12 +167,19 @@ def lock_state(clips: Path) -> tuple[Path, StateLock]:
 def run(args: argparse.Namespace) -> int:
     from audioldm_daw.engine.output import default_clips_dir  # imports torch
 
-    if args.compile_wait and not args.compile:
-        raise InvalidRequest("--compile-wait: waits for --compile's compilation; give --compile too")
+    if args.compile_wait:
+        if args.compile is False:
+            raise InvalidRequest(
+                "--compile-wait waits for --compile's compilation: drop --no-compile or --compile-wait"
+            )
+        args.compile = True
+    args.compile, compile_said = compile_choice(args, server=True)
     host, networks = check_network(args.host, args.port, args.reply_port, args.allow)
     clips = check_clips(Path(args.clips) if args.clips else default_clips_dir())
     state, lock = lock_state(clips)
     sock = bind(host, args.port)
+    if compile_said:
+        print(compile_said, flush=True)
     try:
         return _serve(args, host, networks, clips, state, sock)
     finally:
@@ -200,10 +207,10 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
     for compiler in engine.compilers:
         compiler.on_event = lambda line: print(f"compile: {line}", flush=True)
     if args.warmup or (args.warmup is None and engine.model.device.type == "cuda"):
-        took = engine.warm_up()
+        took = engine.warm_up(start_compiling=False)  # compiling starts once serve listens (below)
         print(f"warmed up in {took:.1f} s ({engine.loop} loop)", flush=True)
-    if engine.compilers:
-        watch_compilation(engine, clock, wait=args.compile_wait)
+    if engine.compilers and args.compile_wait:
+        watch_compilation(engine, clock, wait=True)
     audition = None
     if not args.no_audition:
         from audioldm_daw.bridge.audition import Audition
@@ -243,6 +250,8 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
     server.start()
     print(f"listening on udp://{bound_host}:{bound_port} (Ctrl-C to stop)", flush=True)
     clock.done("ready")
+    if engine.compilers and not args.compile_wait:
+        watch_compilation(engine, clock, wait=False)
     if args.inbox:
         from audioldm_daw.bridge.inbox import Inbox
 

@@ -167,12 +167,40 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--compile",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="torch.compile the UNet and the torch decoder (GPU: on an H100, 200 steps of a 10.24 s clip 1.04 -> "
-        "0.65 s, decode 13.2 -> 9.1 ms). Each new clip length compiles once, about a minute for S, cached across "
-        "runs: serve compiles in the background, serving that length uncompiled meanwhile; a one-shot command "
-        "compiles first. With --decoder auto it decodes in torch",
+        "0.68 s served, decode 13.2 -> 9.2 ms). Each new clip length compiles once, about a minute for S, cached "
+        "across runs: serve compiles in the background, serving that length uncompiled meanwhile; a one-shot "
+        "command compiles first. With --decoder auto it decodes in torch. Default: on for serve with a CUDA GPU "
+        "where Triton is installed (torch.compile's GPU code generator), off otherwise",
     )
+
+
+def compile_choice(args: argparse.Namespace, server: bool) -> tuple[bool, str | None]:
+    """Whether ``--compile`` is on, and, where the default decided, the line that says so. The default is on for a
+    server on a CUDA GPU: it is ready as fast either way and, once a clip length is compiled (in the background,
+    a minute or so each on a first run, from inductor's cache after that), 200 steps of a 10.24 s clip take 0.68
+    instead of 1.04 s on an H100 (benchmarks/results/gpu_check-h100-2026-11-28.json). Without Triton (torch's
+    Windows wheels) every compilation would fail, so it stays off, saying why. A one-shot command would wait the
+    compilation out for a single clip: off unless asked."""
+    if args.compile is not None:
+        return bool(args.compile), None
+    if not server:
+        return False, None
+    import importlib.util
+
+    from audioldm_daw.engine.model import pick_device
+
+    device, _ = pick_device(args.device, args.dtype)
+    if device.type != "cuda":
+        return False, None
+    if importlib.util.find_spec("triton") is None:
+        return False, (
+            "compile: off: torch.compile needs Triton for a CUDA GPU and this Python has none (pip install "
+            "triton, or triton-windows on Windows); clips run uncompiled"
+        )
+    return True, "compile: on, the default with a CUDA GPU (--no-compile turns it off)"
 
 
 def load_engine(args: argparse.Namespace, compile_in_background: bool = False) -> Engine:
@@ -190,8 +218,8 @@ def load_engine(args: argparse.Namespace, compile_in_background: bool = False) -
         dtype=args.dtype,
         decoder_factory=None if args.compile and args.decoder == "auto" else decoder_factory(args.decoder),
         graphs=args.graphs,
-        compile_unet=args.compile,
-        compile_decode=args.compile,
+        compile_unet=bool(args.compile),
+        compile_decode=bool(args.compile),
         compile_in_background=compile_in_background,
         vocoder=args.vocoder,
     )

@@ -154,7 +154,10 @@ class ShapeCompiled:
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.plain = fn
-        self.fast = compile_fn(fn)
+        self._compile_fn = compile_fn
+        # A server's start does not pay for importing dynamo and inductor (seconds): in the background mode the
+        # compiled twin is made on the compile thread, with the first shape it compiles.
+        self._fast: Callable[..., Any] | None = None if background else compile_fn(fn)
         self.name = name
         self.background = background
         self.limit = limit
@@ -169,9 +172,18 @@ class ShapeCompiled:
         self._started = False
 
     def __getattr__(self, attr: str) -> Any:
-        if attr == "plain":  # not set yet (during unpickling or a failed __init__): no recursion
+        if attr in ("plain", "_fast"):  # not set yet (during unpickling or a failed __init__): no recursion
             raise AttributeError(attr)
         return getattr(self.plain, attr)
+
+    @property
+    def fast(self) -> Callable[..., Any]:
+        """The ``torch.compile``-d twin (made on first use in the background mode: see ``__init__``)."""
+        if self._fast is None:
+            with self._lock:
+                if self._fast is None:
+                    self._fast = self._compile_fn(self.plain)
+        return self._fast
 
     # -- calls -------------------------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

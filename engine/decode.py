@@ -13,7 +13,6 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from audioldm_daw.engine.compilation import ShapeCompiled
-from audioldm_daw.engine.conv_layout import channels_last_convs
 from audioldm_daw.engine.cuda_graphs import CaptureBusy, CaptureError, GraphCache, capture, program_version
 
 DECODE_GRAPHS = 4  # decode lengths kept captured (the decoder's buffers are the large ones)
@@ -54,8 +53,7 @@ class TorchDecoder:
     On a CUDA device each decode length is captured once in a CUDA graph and replayed (``graphs``: None
     means on CUDA; the engine turns it off with its own ``--no-graphs``). ``compiled`` runs the stage through
     ``torch.compile`` (each decode length compiles once, where it is first decoded or, ``background``, on a
-    thread of its own while the plain stage decodes: engine/compilation.py, which has the measured gain).
-    ``nwc`` runs the vocoder's 1-D convolutions as 2-D ones in channels-last memory (engine/conv_layout.py)."""
+    thread of its own while the plain stage decodes: engine/compilation.py, which has the measured gain)."""
 
     name = "torch"
 
@@ -66,12 +64,11 @@ class TorchDecoder:
         graphs: bool | None = None,
         compiled: bool = False,
         background: bool = False,
-        nwc: bool = False,
     ) -> None:
         # diffusers' AutoencoderKL and transformers' SpeechT5HifiGan: read through their configs and
         # output objects, which nn.Module's hints do not describe
         self.vae: Any = vae
-        self.vocoder: Any = channels_last_convs(vocoder) if nwc else vocoder
+        self.vocoder: Any = vocoder
         self.graphs = False if not getattr(vocoder, "capturable", True) else graphs
         self.captured: GraphCache[CapturedDecode] = GraphCache(DECODE_GRAPHS)
         self._run: Callable[[torch.Tensor], torch.Tensor] = (

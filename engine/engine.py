@@ -149,16 +149,17 @@ class Engine:
         import time
 
         end = None if timeout is None else time.monotonic() + timeout
-        for c in self.compilers:
-            c.start()
-            if not c.wait(None if end is None else max(end - time.monotonic(), 0.0)):
-                return False
-        return True
+        self.start_compiling()
+        return all(c.wait(None if end is None else max(end - time.monotonic(), 0.0)) for c in self.compilers)
 
-    def warm_up(self, durations: tuple[float, ...] = WARM_UP_SECONDS, steps: int = 2) -> float:
+    def warm_up(
+        self, durations: tuple[float, ...] = WARM_UP_SECONDS, steps: int = 2, start_compiling: bool = True
+    ) -> float:
         """Generate a short clip at each length, so that the first real request at these lengths does not pay
         for lazy initialisation, kernel selection, compilation or graph capture; returns the seconds taken.
-        Background compilations (``compile_in_background``) start after it, with these lengths queued."""
+        Background compilations (``compile_in_background``) start after it, with these lengths queued, or, with
+        ``start_compiling=False``, at :meth:`start_compiling` (a server: once it listens, so that the compile
+        thread, which holds the GIL for most of a minute, does not slow its start) or its first clip."""
         import time
 
         t0 = time.perf_counter()
@@ -170,9 +171,14 @@ class Engine:
             self._warming = False
         if self.model.device.type == "cuda":
             torch.cuda.synchronize(self.model.device)
+        if start_compiling:
+            self.start_compiling()
+        return time.perf_counter() - t0
+
+    def start_compiling(self) -> None:
+        """Hand the shapes queued so far, and later ones, to the background compile thread (idempotent)."""
         for c in self.compilers:
             c.start()
-        return time.perf_counter() - t0
 
     @property
     def context(self) -> Context:
@@ -228,8 +234,7 @@ class Engine:
         warnings, clip.prompt_used = self.prompt_warnings(req)
         clip.warnings = notes + warnings
         if not self._warming:  # background compilation from the first clip on (after a warm-up's last clip)
-            for c in self.compilers:
-                c.start()
+            self.start_compiling()
         return clip
 
     def _denoise(

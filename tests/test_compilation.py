@@ -185,14 +185,20 @@ def test_background_mode_waits_for_start_then_compiles_on_the_compile_thread() -
 
         return fast
 
-    sc = ShapeCompiled(plain_fn, name="f", background=True, compile_fn=compile_fn)
+    made: list[str] = []
+
+    def make(fn: Any) -> Any:  # torch.compile's stand-in: made on the compile thread, not where serve starts
+        made.append(threading.current_thread().name)
+        return compile_fn(fn)
+
+    sc = ShapeCompiled(plain_fn, name="f", background=True, compile_fn=make)
     x = torch.ones(2, 2)
     assert float(sc(x)[0, 0]) == 1.0 and sc.pending == 1
     time.sleep(0.2)
-    assert sc.pending == 1 and not sc.ready and not threads  # nothing compiles before start()
+    assert sc.pending == 1 and not sc.ready and not threads and not made  # nothing compiles before start()
     sc.start()
     assert sc.wait(timeout=30) and len(sc.ready) == 1 and sc.version == 1
-    assert threads == ["compile"]  # the example call, on the compile thread
+    assert threads == ["compile"] and made == ["compile"]  # the example call, on the compile thread
     assert float(sc(x)[0, 0]) == 101.0 and threads == ["compile", "MainThread"]
     assert nice[0] >= BACKGROUND_NICE and nice[1] == os.getpriority(os.PRIO_PROCESS, 0)  # the caller keeps its own
     assert float(sc(torch.ones(3))[0]) == 1.0 and sc.wait(timeout=30) and len(sc.ready) == 2  # started: at once
@@ -247,7 +253,7 @@ def test_serve_compile_is_ready_at_once_and_switches_each_length_when_compiled(
     server = Serve(tiny_model_dir, tmp_path / "clips", free_udp_port(), ["--no-audition", "--compile"], env)
     args = ("a glassy bell", "duration", 1.37, "steps", 2, "seed", 11, "normalize", "off")
     try:
-        assert "compile: each new clip length compiles in the background after its first clip" in server.lines
+        _wait_for_line(server, "compile: each new clip length compiles in the background after its first clip")
         client = Client(server.address)
         try:
             client.send("/audioldm/generate", "first", *args)
@@ -311,16 +317,84 @@ def test_compile_wait_holds_ready_and_background_reports_the_end(capsys: pytest.
     assert float(said.split(", ")[1].split()[0]) >= 0.3
 
 
-def test_compile_wait_without_compile_is_refused_before_the_model_loads(tmp_path: Path) -> None:
+def test_compile_wait_with_no_compile_is_refused_before_the_model_loads(tmp_path: Path) -> None:
     import subprocess
     import sys
 
     cmd = [sys.executable, "-m", "audioldm_daw.bridge.cli", "serve", "--model", str(tmp_path / "none")]
     r = subprocess.run(
-        [*cmd, "--compile-wait", "--port", "0", "--clips", str(tmp_path / "clips")],
+        [*cmd, "--no-compile", "--compile-wait", "--port", "0", "--clips", str(tmp_path / "clips")],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert r.returncode != 0 and "--compile-wait: waits for --compile's compilation; give --compile too" in r.stderr
+    assert r.returncode != 0
+    assert "--compile-wait waits for --compile's compilation: drop --no-compile or --compile-wait" in r.stderr
     assert "loading model" not in r.stdout, r.stdout
+
+
+def _wait_for_line(server: Any, line: str, timeout: float = 60.0) -> int:
+    """The index of ``line`` among serve's output lines, once it is printed."""
+    deadline = time.monotonic() + timeout
+    while line not in server.lines:
+        assert time.monotonic() < deadline and server.proc.poll() is None, server.output()
+        time.sleep(0.1)
+    return server.lines.index(line)
+
+
+def test_serve_warms_up_then_listens_then_compiles(tiny_model_dir: Path, tmp_path: Path, inductor_cache: Path) -> None:
+    """The compile thread holds the GIL for most of each compilation, so it starts once serve listens: the
+    warm-up's shapes are queued, the listening line comes first, and nothing compiles before it."""
+    from osc_helpers import Serve, free_udp_port, serve_env
+
+    env = serve_env(TORCHINDUCTOR_CACHE_DIR=str(inductor_cache), OMP_NUM_THREADS="2")
+    server = Serve(tiny_model_dir, tmp_path / "clips", free_udp_port(), ["--no-audition", "--compile", "--warmup"], env)
+    try:
+        queued = _wait_for_line(
+            server,
+            "compile: 4 shape(s) compiling in the background; clips of those lengths run uncompiled until each is done",
+        )
+    finally:
+        code = server.stop()
+    assert code == 0, server.output()  # stopped mid-compilation: the compile thread does not hold the exit up
+    listening = next(i for i, line in enumerate(server.lines) if line.startswith("listening on udp://"))
+    warmed = next(i for i, line in enumerate(server.lines) if line.startswith("warmed up in "))
+    assert warmed < listening < queued, server.output()
+    assert not any(line.startswith("compile: compiled the ") for line in server.lines[:listening]), server.output()
+
+
+@pytest.mark.parametrize(
+    ("argv", "device", "triton", "want"),
+    [
+        ([], "cuda", True, (True, "compile: on, the default with a CUDA GPU (--no-compile turns it off)")),
+        ([], "cuda", False, (False, "Triton")),
+        ([], "cpu", True, (False, None)),
+        ([], "mps", True, (False, None)),
+        (["--no-compile"], "cuda", True, (False, None)),
+        (["--compile"], "cpu", False, (True, None)),
+    ],
+)
+def test_serve_compiles_by_default_on_a_cuda_gpu_with_triton(
+    argv: list[str], device: str, triton: bool, want: tuple[bool, str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve's ``--compile`` default: on with a CUDA GPU that torch.compile can generate code for (Triton), off
+    elsewhere; what was said wins. The one-shot commands compile only when asked."""
+    import importlib.util
+
+    from audioldm_daw.bridge import options
+    from audioldm_daw.engine import model as model_module
+
+    p = argparse.ArgumentParser()
+    options.add_model_options(p)
+    args = p.parse_args(argv)
+    monkeypatch.setattr(model_module, "pick_device", lambda d, t: (torch.device(device), torch.float16))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: (object() if triton else None) if name == "triton" else real_find_spec(name, *a),
+    )
+    on, said = options.compile_choice(args, server=True)
+    assert on is want[0]
+    assert said == want[1] if want[1] is None or want[0] else (said is not None and want[1] in said)
+    assert options.compile_choice(args, server=False)[0] is (argv == ["--compile"])

@@ -268,11 +268,14 @@ def test_serve_on_the_gpu_runs_a_job_end_to_end(tmp_path: Path) -> None:
     """``audioldm-daw serve --device cuda`` as a process, driven by a python-osc client: queued, one progress
     reply per step, done, and a WAV of the asked length whose sidecar says it was made in fp16 on the GPU."""
     import soundfile as sf
-    from osc_helpers import Client, Serve, free_udp_port
+    from osc_helpers import Client, Serve, free_udp_port, serve_env
 
-    # Serve passes --device cpu; the later --device here is the one argparse keeps.
+    # Serve passes --device cpu; the later --device here is the one argparse keeps. serve's defaults otherwise:
+    # on a GPU with Triton it compiles in the background (into this test's own inductor cache), from the start of
+    # the job on, and the job is served meanwhile.
     extra = ["--device", DEVICE, "--dtype", "fp16", "--decoder", "torch", "--no-audition"]
-    server = Serve(BUNDLED, tmp_path / "clips", reply_port=free_udp_port(), extra=extra, startup_timeout=150)
+    env = serve_env(TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "inductor"))
+    server = Serve(BUNDLED, tmp_path / "clips", free_udp_port(), extra, env, startup_timeout=150)
     try:
         client = Client(server.address)
         try:
