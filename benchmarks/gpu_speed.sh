@@ -8,7 +8,8 @@
 #   3. benchmarks/bench_gpu.py on the variants in SPEED_VARIANTS (default: the compiled UNet, warmed up at
 #      10.24 s only; a variant is skipped when too little time is left), every engine run next to diffusers'
 #      AudioLDMPipeline as in the full check, and the parts named in SPEED_PARTS (default none; e.g.
-#      SPEED_PARTS=serve_compiled SPEED_VARIANTS='[]': serve --compile's start, compilation and restart alone)
+#      SPEED_PARTS=serve_compiled SPEED_VARIANTS='[]': serve --compile's start, compilation and restart alone);
+#      SPEED_VARIANTS='[]' with no SPEED_PARTS runs no benchmark, and step 2 gets all the time
 # Results in $OUT (or DIR): speed.log, speed_bench.json, tests.xml. Needs .whl/ (scripts/gpu_wheels.sh, run after the
 # last change: its project wheel is what runs) sent along.
 #
@@ -41,13 +42,17 @@ tests=${SPEED_TESTS-"tests/test_cuda.py::test_graph_replay_follows_the_scheduler
   --junitxml="$DEST/tests.xml" --timeout 110
 mark "tests ended with status $?"
 
+variants=${SPEED_VARIANTS:-'[{"name": "compiled", "kwargs": {"compile_unet": true}, "warm_up": {"durations": [10.24]},
+  "slow": true, "min_s": 60}]'}
+bench=1  # no variant and no part: no benchmark, and the decode options get all the time
+[ "$variants" != "[]" ] || [ -n "${SPEED_PARTS:-}" ] || bench=0
 dlimit=$(( $(left) < 150 ? $(left) / 2 : 150 ))
+[ "$bench" = 1 ] || dlimit=$(( $(left) - 10 ))
 [ -z "${SPEED_AUTOTUNE:-}" ] || dlimit=$(( $(left) - 20 ))  # max-autotune compiles for minutes: all that is left
 [ "${SPEED_DECODE:-1}" = 0 ] || timeout -k 5 "$dlimit" "$PY" benchmarks/bench_decode_cuda_options.py --torch-only --repeats 50 ${SPEED_AUTOTUNE:+--autotune}
 mark "decode options ended with status $?"
 
-variants=${SPEED_VARIANTS:-'[{"name": "compiled", "kwargs": {"compile_unet": true}, "warm_up": {"durations": [10.24]},
-  "slow": true, "min_s": 60}]'}
+[ "$bench" = 1 ] || exit 0
 b=$(( $(left) - 15 ))
 dry=()
 [ "${SPEED_DRY:-0}" = 0 ] || dry=(--dry)
