@@ -234,6 +234,14 @@ class Serve:
                 host, port = hostport.rsplit(":", 1)
                 self._ready.put((host, int(port)))
 
+    def wait_for(self, done: Callable[[list[str]], bool], timeout: float) -> None:
+        """Block until ``done(self.lines)`` holds; fails, with serve's output, if serve exits first or ``timeout``
+        seconds pass."""
+        deadline = time.monotonic() + timeout
+        while not done(self.lines):
+            assert time.monotonic() < deadline and self.proc.poll() is None, self.output()
+            time.sleep(0.1)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -26,6 +26,8 @@ from audioldm_daw.engine import Engine, GenerateRequest
 from audioldm_daw.engine.compilation import BACKGROUND_NICE, CallKey, ShapeCompiled
 from audioldm_daw.engine.decode import TorchDecoder
 
+#: serve's line when nothing has been met to compile yet (no warm-up: the default off CUDA).
+NO_WARM_UP_LINE = "compile: each new clip length compiles in the background after its first clip"
 REQ = GenerateRequest("a glassy bell", duration=1.37, steps=2, seed=11, normalize_db=None)
 
 
@@ -253,16 +255,13 @@ def test_serve_compile_is_ready_at_once_and_switches_each_length_when_compiled(
     server = Serve(tiny_model_dir, tmp_path / "clips", free_udp_port(), ["--no-audition", "--compile"], env)
     args = ("a glassy bell", "duration", 1.37, "steps", 2, "seed", 11, "normalize", "off")
     try:
-        _wait_for_line(server, "compile: each new clip length compiles in the background after its first clip")
+        server.wait_for(lambda lines: NO_WARM_UP_LINE in lines, 60)
         client = Client(server.address)
         try:
             client.send("/audioldm/generate", "first", *args)
             first = client.replies.job("first", timeout=120)[-1]
             assert first[0] == "/audioldm/done", first
-            deadline = time.monotonic() + 600
-            while sum(line.startswith("compile: compiled the ") for line in server.lines) < 2:
-                assert time.monotonic() < deadline and server.proc.poll() is None, server.output()
-                time.sleep(0.5)
+            server.wait_for(lambda lines: sum(line.startswith("compile: compiled the ") for line in lines) >= 2, 600)
             client.send("/audioldm/generate", "second", *args)
             second = client.replies.job("second", timeout=120)[-1]
         finally:
@@ -333,15 +332,6 @@ def test_compile_wait_with_no_compile_is_refused_before_the_model_loads(tmp_path
     assert "loading model" not in r.stdout, r.stdout
 
 
-def _wait_for_line(server: Any, line: str, timeout: float = 60.0) -> int:
-    """The index of ``line`` among serve's output lines, once it is printed."""
-    deadline = time.monotonic() + timeout
-    while line not in server.lines:
-        assert time.monotonic() < deadline and server.proc.poll() is None, server.output()
-        time.sleep(0.1)
-    return server.lines.index(line)
-
-
 def test_serve_warms_up_then_listens_then_compiles(tiny_model_dir: Path, tmp_path: Path, inductor_cache: Path) -> None:
     """The compile thread holds the GIL for most of each compilation, so it starts once serve listens: the
     warm-up's shapes are queued, the listening line comes first, and nothing compiles before it."""
@@ -349,13 +339,14 @@ def test_serve_warms_up_then_listens_then_compiles(tiny_model_dir: Path, tmp_pat
 
     env = serve_env(TORCHINDUCTOR_CACHE_DIR=str(inductor_cache), OMP_NUM_THREADS="2")
     server = Serve(tiny_model_dir, tmp_path / "clips", free_udp_port(), ["--no-audition", "--compile", "--warmup"], env)
+    queued_line = (
+        "compile: 4 shape(s) compiling in the background; clips of those lengths run uncompiled until each is done"
+    )
     try:
-        queued = _wait_for_line(
-            server,
-            "compile: 4 shape(s) compiling in the background; clips of those lengths run uncompiled until each is done",
-        )
+        server.wait_for(lambda lines: queued_line in lines, 60)
     finally:
         code = server.stop()
+    queued = server.lines.index(queued_line)
     assert code == 0, server.output()  # stopped mid-compilation: the compile thread does not hold the exit up
     listening = next(i for i, line in enumerate(server.lines) if line.startswith("listening on udp://"))
     warmed = next(i for i, line in enumerate(server.lines) if line.startswith("warmed up in "))

@@ -271,8 +271,8 @@ def test_serve_on_the_gpu_runs_a_job_end_to_end(tmp_path: Path) -> None:
     from osc_helpers import Client, Serve, free_udp_port, serve_env
 
     # Serve passes --device cpu; the later --device here is the one argparse keeps. serve's defaults otherwise:
-    # on a GPU with Triton it compiles in the background (into this test's own inductor cache), from the start of
-    # the job on, and the job is served meanwhile.
+    # on a GPU with Triton it compiles the warm-up's shapes in the background once it listens (into this test's own
+    # inductor cache), and the job is served meanwhile.
     extra = ["--device", DEVICE, "--dtype", "fp16", "--decoder", "torch", "--no-audition"]
     env = serve_env(TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "inductor"))
     server = Serve(BUNDLED, tmp_path / "clips", free_udp_port(), extra, env, startup_timeout=150)
