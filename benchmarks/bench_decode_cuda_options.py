@@ -7,7 +7,8 @@
 them on the same S-full random weights and the same exported graph, so that the defaults in
 ``export/runtime.py`` rest on a measurement: CUDA graphs on or off, cuDNN's algorithm search, NHWC
 kernels, a dynamic-shape session, and torch with ``cudnn.benchmark`` and ``torch.compile`` under a CUDA graph,
-whole and each half alone (VAE decoder, vocoder: where the time goes); ``--torch-only`` times these alone, with
+whole and each half alone (VAE decoder, vocoder: where the time goes, with each half's kernels listed by
+GPU time); ``--torch-only`` times these alone, with
 no export. Each configuration is built, warmed up, then timed with CUDA events; its medians and its ratio to
 plain torch fp16 are printed.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import statistics
 import sys
 from collections.abc import Callable
@@ -42,6 +44,24 @@ def cuda_time(fn: Callable[[], object], repeats: int, warmup: int = 5) -> list[f
         end.synchronize()
         times.append(start.elapsed_time(end))
     return times
+
+
+def kernel_table(fn: Callable[[], object], rows: int = 12, calls: int = 5) -> str:
+    """The operators and kernels that take ``fn``'s time over ``calls`` calls, most first: where the next
+    millisecond is (GPU time on CUDA, else CPU time, so that the table can be checked on a CPU)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = torch.cuda.is_available()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with torch.inference_mode():
+        fn()
+        with profile(activities=activities) as prof:
+            for _ in range(calls):
+                fn()
+            if cuda:
+                torch.cuda.synchronize()
+    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows, max_name_column_width=80)
 
 
 def ort_runner(graph: Path, shape: tuple[int, int, int, int], out_len: int, options: dict[str, str], static: bool):
@@ -140,8 +160,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cudnn.benchmark = False
     with torch.inference_mode():  # where the time goes: each half compiled and captured alone
         mel = dec.mel(z).to(vocoder.dtype)
-    replayed(torch.compile(dec.mel, dynamic=False), "  of which the VAE decoder, compiled, CUDA graph", ref=None)
-    replayed(torch.compile(vocoder, dynamic=False), "  of which the vocoder, compiled, CUDA graph", mel, None)
+    halves = {
+        "VAE decoder": (torch.compile(dec.mel, dynamic=False), z),
+        "vocoder": (torch.compile(vocoder, dynamic=False), mel),
+    }
+    for half, (fn, inp) in halves.items():
+        replayed(fn, f"  of which the {half}, compiled, CUDA graph", inp, None)
+    for half, (fn, inp) in halves.items():  # the compiled code again, uncaptured, so that each kernel shows
+        try:
+            print(f"\nthe {half}'s kernels, compiled, 5 calls:\n{kernel_table(functools.partial(fn, inp))}", flush=True)
+        except Exception as exc:  # a profiler this build lacks must not hide the rows after it
+            print(f"the {half}'s kernels: failed ({type(exc).__name__}: {str(exc)[:300]})", flush=True)
     # The ONNX export's vocoder in torch: each transposed convolution as its polyphase equivalent (one ordinary
     # convolution and a reshape), which cuDNN may run faster than its transposed kernels.
     twin = HifiGan2d(copy.deepcopy(vocoder).float().cpu()).to("cuda", torch.float16).eval()

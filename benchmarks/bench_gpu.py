@@ -379,7 +379,11 @@ def _serve_once(
             proc.kill()
             proc.wait(10)
     reader.join(5)
-    patterns = {"serve_says": r"^ready in (.+)$", "warm_up": r"^warmed up in (.+)$"}  # serve's own lines
+    patterns = {  # serve's own lines
+        "serve_says": r"^ready in (.+)$",
+        "loaded": r"^model loaded in (.+)$",
+        "warm_up": r"^warmed up in (.+)$",
+    }
     said = {k: next((m.group(1) for line in lines if (m := re.match(p, line))), None) for k, p in patterns.items()}
     result: dict[str, Any] = {"status": "ok" if ok else "failed", "exit_code": proc.returncode, **said}
     result["compiled"] = [m.group(1) for line in lines if (m := SHAPE_LINE.match(line))]

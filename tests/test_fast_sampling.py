@@ -252,15 +252,17 @@ def test_graph_cache_keeps_the_most_recent(tiny_model_dir: Path) -> None:
 
 
 def test_serve_warms_up_before_it_says_ready(tiny_model_dir: Path, tmp_path: Path) -> None:
-    """``serve --warmup`` generates its warm-up clips before the listening line, and then serves a job."""
+    """``serve --warmup`` says how long the model took to load, generates its warm-up clips before the listening
+    line, and then serves a job."""
     from osc_helpers import Client, Serve
 
     s = Serve(tiny_model_dir, tmp_path / "clips", 9, extra=["--no-audition", "--warmup"])
     try:
         out = s.output()
+        loaded = next(i for i, line in enumerate(s.lines) if line.startswith("model loaded in "))
         warm = next(i for i, line in enumerate(s.lines) if line.startswith("warmed up in "))
         ready = next(i for i, line in enumerate(s.lines) if line.startswith("listening on udp://"))
-        assert warm < ready and "(scheduler loop)" in s.lines[warm], out
+        assert loaded < warm < ready and "(scheduler loop)" in s.lines[warm], out
         c = Client(s.address)
         c.send("/audioldm/generate", "w1", "a bell", "duration", 0.5, "steps", 2, "seed", 3)
         done = c.replies.until(lambda m: m[0] in ("/audioldm/done", "/audioldm/fail"), timeout=120)[-1]
