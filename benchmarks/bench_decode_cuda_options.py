@@ -8,9 +8,8 @@ them on the same S-full random weights and the same exported graph, so that the 
 ``export/runtime.py`` rest on a measurement: CUDA graphs on or off, cuDNN's algorithm search, NHWC
 kernels, a dynamic-shape session, and torch with ``cudnn.benchmark`` and ``torch.compile`` under a CUDA graph,
 whole and each half alone (VAE decoder, vocoder: where the time goes, with each half's kernels listed by
-GPU time); ``--torch-only`` times these alone, with
-no export. Each configuration is built, warmed up, then timed with CUDA events; its medians and its ratio to
-plain torch fp16 are printed.
+GPU time); ``--torch-only`` times these alone, with no export. Each configuration is built, warmed up, then
+timed with CUDA events; its medians and its ratio to plain torch fp16 are printed.
 """
 
 from __future__ import annotations
@@ -46,7 +45,15 @@ def cuda_time(fn: Callable[[], object], repeats: int, warmup: int = 5) -> list[f
     return times
 
 
-def kernel_table(fn: Callable[[], object], rows: int = 12, calls: int = 5) -> str:
+PROFILED_CALLS = 5  # calls a kernel table sums over
+
+
+def say_failed(what: str, exc: Exception) -> None:
+    """One row that could not be measured, and why: a setting or tool this build lacks must not hide the others."""
+    print(f"{what}: failed ({type(exc).__name__}: {str(exc)[:300]})", flush=True)
+
+
+def kernel_table(fn: Callable[[], object], rows: int = 12, calls: int = PROFILED_CALLS) -> str:
     """The operators and kernels that take ``fn``'s time over ``calls`` calls, most first: where the next
     millisecond is (GPU time on CUDA, else CPU time, so that the table can be checked on a CPU)."""
     from torch.profiler import ProfilerActivity, profile
@@ -147,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = cuda_time(lambda: run(inp), args.repeats)
             diff = f", relative difference to torch fp16 {err:.2e}" if err is not None else ""
             print(f"{name}: median {statistics.median(results[name]):.2f} ms{diff}", flush=True)  # if cut off later
-        except Exception as exc:  # a setting this build lacks must not hide the others
-            print(f"{name}: failed ({type(exc).__name__}: {str(exc)[:300]})", flush=True)
+        except Exception as exc:
+            say_failed(name, exc)
 
     # Channels-last memory was measured slower on an H100 for both halves: the VAE's NHWC weights (2026-11-27:
     # 14.9 vs 13.3 ms uncompiled, 9.00 vs 9.11 ms compiled, a wash) and the vocoder's 1-D convolutions run as 2-D
@@ -168,9 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         replayed(fn, f"  of which the {half}, compiled, CUDA graph", inp, None)
     for half, (fn, inp) in halves.items():  # the compiled code again, uncaptured, so that each kernel shows
         try:
-            print(f"\nthe {half}'s kernels, compiled, 5 calls:\n{kernel_table(functools.partial(fn, inp))}", flush=True)
-        except Exception as exc:  # a profiler this build lacks must not hide the rows after it
-            print(f"the {half}'s kernels: failed ({type(exc).__name__}: {str(exc)[:300]})", flush=True)
+            table = kernel_table(functools.partial(fn, inp))
+            print(f"\nthe {half}'s kernels, compiled, {PROFILED_CALLS} calls:\n{table}", flush=True)
+        except Exception as exc:
+            say_failed(f"the {half}'s kernels", exc)
     # The ONNX export's vocoder in torch: each transposed convolution as its polyphase equivalent (one ordinary
     # convolution and a reshape), which cuDNN may run faster than its transposed kernels.
     twin = HifiGan2d(copy.deepcopy(vocoder).float().cpu()).to("cuda", torch.float16).eval()
@@ -205,8 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, (options, static) in configs.items():
         try:
             results[name] = cuda_time(ort_runner(graph, shape, out_len, options, static), args.repeats)
-        except Exception as exc:  # one option a build lacks must not hide the others
-            print(f"{name}: failed ({type(exc).__name__}: {str(exc)[:200]})", flush=True)
+        except Exception as exc:
+            say_failed(name, exc)
 
     return report(results, shape, out_len)
 
