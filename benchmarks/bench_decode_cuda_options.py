@@ -6,9 +6,10 @@
 ``bench_decode.py`` times the two backends as the engine runs them; this one times the choices behind
 them on the same S-full random weights and the same exported graph, so that the defaults in
 ``export/runtime.py`` rest on a measurement: CUDA graphs on or off, cuDNN's algorithm search, NHWC
-kernels, a dynamic-shape session, and torch with ``cudnn.benchmark`` and ``torch.compile`` under a CUDA graph,
-whole and each half alone (VAE decoder, vocoder: where the time goes, with each half's kernels listed by
-GPU time); ``--torch-only`` times these alone, with no export. Each configuration is built, warmed up, then
+kernels, a dynamic-shape session, and torch with ``cudnn.benchmark`` and ``torch.compile`` under a CUDA graph
+(plain, and with inductor's freezing and tuning options: ``INDUCTOR_OPTIONS``), whole and each half alone
+(VAE decoder, vocoder: where the time goes, with each half's kernels listed by GPU time); ``--torch-only``
+times these alone, with no export. Each configuration is built, warmed up, then
 timed with CUDA events; its medians and its ratio to plain torch fp16 are printed.
 """
 
@@ -46,6 +47,15 @@ def cuda_time(fn: Callable[[], object], repeats: int, warmup: int = 5) -> list[f
 
 
 PROFILED_CALLS = 5  # calls a kernel table sums over
+# torch.compile's ``options`` (torch._inductor.config keys) each timed as a row of its own
+INDUCTOR_OPTIONS: dict[str, dict[str, bool]] = {
+    "freezing": {"freezing": True},
+    "freezing, coordinate-descent tuning, 1x1 as matmul": {
+        "freezing": True,
+        "coordinate_descent_tuning": True,
+        "conv_1x1_as_mm": True,
+    },
+}
 
 
 def say_failed(what: str, exc: Exception) -> None:
@@ -162,9 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     # ones in channels-last memory throughout (2026-11-28: 48.5 vs 13.2 ms uncompiled, 44.3 vs 9.2 ms compiled).
     # Most telling rows first: each prints when measured, so a time limit cuts off the least.
     replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, CUDA graph")
-    torch.backends.cudnn.benchmark = True  # the convolutions stay cuDNN's under inductor: let cuDNN time its own
-    replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, cudnn.benchmark, CUDA graph")
-    torch.backends.cudnn.benchmark = False
+    # Inductor's settings that have sped up other convolutional diffusion models at inference, untried here:
+    # freezing (the weights become constants, so inductor may fold them and pick each convolution's memory
+    # layout itself, what the hand-made channels-last tries above could not), and with it Triton's
+    # coordinate-descent tuning of the fused kernels' launch shapes and 1x1 convolutions run as matrix products.
+    for name, options in INDUCTOR_OPTIONS.items():
+        torch._dynamo.reset()  # a new configuration compiles anew rather than reusing the guards above
+        replayed(
+            torch.compile(dec.decode_eager, dynamic=False, options=options), f"torch fp16, compiled, {name}, CUDA graph"
+        )
+    torch._dynamo.reset()
     with torch.inference_mode():  # where the time goes: each half compiled and captured alone
         mel = dec.mel(z).to(vocoder.dtype)
     halves = {
@@ -194,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         mel,
         voc_ref,
     )
+    torch.backends.cudnn.benchmark = True  # the convolutions stay cuDNN's under inductor: let cuDNN time its own
+    # last: measured on an H100 as a wash (9.15 against 9.12 ms, 2026-11-28)
+    replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, cudnn.benchmark, CUDA graph")
+    torch.backends.cudnn.benchmark = False
     if args.autotune:  # inductor times its own kernels (convolutions included) against cuDNN's: minutes, not seconds
         torch._dynamo.reset()
         tuned = torch.compile(dec.decode_eager, dynamic=False, mode="max-autotune-no-cudagraphs")

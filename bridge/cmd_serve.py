@@ -204,7 +204,7 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
     clock = Stopwatch()
     announce_loading(args.model, args.device)
     engine = load_engine(args, compile_in_background=True)
-    clock.done("model loaded")  # with the lines below, where a slow start's time went
+    clock.done("model loaded", engine.model.load_summary())  # with the lines below, where a slow start's time went
     for compiler in engine.compilers:
         compiler.on_event = lambda line: print(f"compile: {line}", flush=True)
     if args.warmup or (args.warmup is None and engine.model.device.type == "cuda"):

@@ -62,8 +62,8 @@ class Stopwatch:
     def seconds(self) -> float:
         return time.perf_counter() - self.t0
 
-    def done(self, what: str = "done") -> None:
-        announce(f"{what} in {elapsed_text(self.seconds)}")
+    def done(self, what: str = "done", detail: str = "") -> None:
+        announce(f"{what} in {elapsed_text(self.seconds)}" + (f" ({detail})" if detail else ""))
 
 
 class StepBar:

@@ -14,6 +14,7 @@ import dataclasses
 import datetime as _dt
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,10 +133,13 @@ class Engine:
         if compile_unet:
             m.unet = ShapeCompiled(m.unet, name="UNet", background=compile_in_background)
         loop = None if graphs is None else ("graphs" if graphs else "scheduler")
+        t0 = time.perf_counter()
         decoder = decoder_factory(m) if decoder_factory else None
         if compile_decode and (decoder is None or isinstance(decoder, TorchDecoder)):
             decoder = TorchDecoder(m.vae, m.vocoder, compiled=True, background=compile_in_background)
-        return cls(m, decoder, loop=loop)
+        engine = cls(m, decoder, loop=loop)
+        m.load_seconds["decoder"] = time.perf_counter() - t0  # an ONNX export or calibration on a first start
+        return engine
 
     @property
     def compilers(self) -> list[ShapeCompiled]:
@@ -146,8 +150,6 @@ class Engine:
     def wait_compiled(self, timeout: float | None = None) -> bool:
         """Start the background compilations and wait until every shape met so far is compiled (or failed):
         False if ``timeout`` seconds pass first."""
-        import time
-
         end = None if timeout is None else time.monotonic() + timeout
         self.start_compiling()
         return all(c.wait(None if end is None else max(end - time.monotonic(), 0.0)) for c in self.compilers)
@@ -160,8 +162,6 @@ class Engine:
         Background compilations (``compile_in_background``) start after it, with these lengths queued, or, with
         ``start_compiling=False``, at :meth:`start_compiling` (a server: once it listens, so that the compile
         thread, which holds the GIL for most of a minute, does not slow its start) or its first clip."""
-        import time
-
         t0 = time.perf_counter()
         self._warming = True  # background compilations wait for the last warm-up clip: its captures come first
         try:

@@ -10,7 +10,8 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,13 @@ class AudioLDMModel:
     clap_feature_extractor: Any | None = None
     vocoder_name: str = "hifigan"  # or "griffin-lim" (engine/vocoders.py)
     text_offset: torch.Tensor | None = None  # (D,) float32, from CONDITIONING_FILE when the folder has one
+    #: where loading's time went, in seconds: the libraries' imports, reading the weights, moving them onto the
+    #: device (a GPU's start-up included) and the content hash (hashed once, then cached): a slow start's cause
+    load_seconds: dict[str, float] = field(default_factory=dict)
+
+    def load_summary(self) -> str:
+        """``load_seconds`` as one line, e.g. ``imports 4.0 s, weights 1.4 s, onto cuda 0.9 s, hash 0.0 s``."""
+        return ", ".join(f"{what} {seconds:.1f} s" for what, seconds in self.load_seconds.items())
 
     @property
     def geometry(self) -> Geometry:
@@ -217,12 +225,15 @@ def load_model(
 ) -> AudioLDMModel:
     """Load every component of a model folder (or hub id) onto one device, in eval mode; ``vocoder``: ``auto``
     (the folder's choice, see :mod:`audioldm_daw.engine.vocoders`), ``hifigan`` or ``griffin-lim``."""
+    t0 = time.perf_counter()
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import AutoTokenizer, ClapTextModelWithProjection
 
     from audioldm_daw.engine.vocoders import VocoderChoiceError, load_vocoder
 
+    took = {"imports": time.perf_counter() - t0}
+    t0 = time.perf_counter()
     model_id, path = resolve_model_dir(model)
     check_layout(path)
     dev, dt = pick_device(device, dtype)
@@ -251,6 +262,8 @@ def load_model(
             clap_tok = AutoTokenizer.from_pretrained(path / "clap") if has_tok else tokenizer
         except Exception as exc:
             raise ModelLoadError(f"model folder {path}: clap/ could not load ({type(exc).__name__}: {exc})") from exc
+    took["weights"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     # as torch modules: transformers' decorated ``to`` is typed for a model, not a device
     parts: list[torch.nn.Module | None] = [unet, vae, text_encoder, vocoder_module, clap]
     for m in parts:
@@ -260,10 +273,16 @@ def load_model(
     if clap_module is not None:
         clap_module.to(dev, torch.float32)  # CLAP scores are compared across candidates: keep them exact
     offset = read_text_offset(path, int(text_encoder.config.projection_dim))
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)  # the copies' time, not the next stage's
+    took[f"onto {dev.type}"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    digest = content_hash(path)
+    took["hash"] = time.perf_counter() - t0
     return AudioLDMModel(
         model_id=model_id,
         path=path,
-        content_hash=content_hash(path),
+        content_hash=digest,
         unet=unet,
         vae=vae,
         text_encoder=text_encoder,
@@ -277,6 +296,7 @@ def load_model(
         clap_tokenizer=clap_tok,
         clap_feature_extractor=clap_fe,
         text_offset=None if offset is None else offset.to(dev),
+        load_seconds=took,
     )
 
 

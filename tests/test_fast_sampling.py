@@ -9,6 +9,7 @@ three loops on the tiny models; the CUDA-graph replay itself is checked where th
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -263,6 +264,12 @@ def test_serve_warms_up_before_it_says_ready(tiny_model_dir: Path, tmp_path: Pat
         warm = next(i for i, line in enumerate(s.lines) if line.startswith("warmed up in "))
         ready = next(i for i, line in enumerate(s.lines) if line.startswith("listening on udp://"))
         assert loaded < warm < ready and "(scheduler loop)" in s.lines[warm], out
+        # where the loading's time went, each part timed (a slow start's cause, e.g. a first ONNX export)
+        split = re.fullmatch(r"model loaded in ([\d.]+) s \((.+)\)", s.lines[loaded])
+        assert split, s.lines[loaded]
+        parts = re.findall(r"([a-z ]+) ([\d.]+) s(?:, |$)", split[2])
+        assert [what for what, _ in parts] == ["imports", "weights", "onto cpu", "hash", "decoder"], s.lines[loaded]
+        assert sum(float(t) for _, t in parts) <= float(split[1]) + 0.3, s.lines[loaded]  # each rounded to 0.1 s
         c = Client(s.address)
         c.send("/audioldm/generate", "w1", "a bell", "duration", 0.5, "steps", 2, "seed", 3)
         done = c.replies.until(lambda m: m[0] in ("/audioldm/done", "/audioldm/fail"), timeout=120)[-1]

@@ -273,3 +273,26 @@ def test_the_benchmark_refuses_a_part_it_does_not_have() -> None:
         timeout=120,
     )
     assert r.returncode == 2 and "--parts: unknown decode_tpu; expected some of decode_torch," in r.stderr, r.stderr
+
+
+def test_the_decode_options_compile_and_profile_on_the_cpu() -> None:
+    """The decode-options bench's inductor settings are options this torch accepts and that keep the output (a
+    misspelt key would cost a GPU row: torch.compile checks its options only when it compiles), and its kernel
+    table names the work of a compiled module (on the CPU it falls back to CPU time)."""
+    import bench_decode_cuda_options as options
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv1d(6, 8, 3, padding=1), torch.nn.SiLU(), torch.nn.ConvTranspose1d(8, 4, 4, stride=2, padding=1)
+    ).eval()
+    x = torch.randn(1, 6, 37)  # an odd length, as the decode's are not all powers of two
+    with torch.inference_mode():
+        reference = net(x)
+        for name, settings in options.INDUCTOR_OPTIONS.items():
+            torch._dynamo.reset()
+            out = torch.compile(net, dynamic=False, options=settings)(x)
+            assert out.shape == reference.shape, name
+            assert torch.allclose(out, reference, atol=1e-5, rtol=1e-4), name
+        table = options.kernel_table(lambda: net(x), rows=5, calls=2)
+    torch._dynamo.reset()
+    assert "conv" in table.lower()
