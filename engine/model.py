@@ -58,7 +58,8 @@ class AudioLDMModel:
     vocoder_name: str = "hifigan"  # or "griffin-lim" (engine/vocoders.py)
     text_offset: torch.Tensor | None = None  # (D,) float32, from CONDITIONING_FILE when the folder has one
     #: where loading's time went, in seconds: the libraries' imports, reading the weights, moving them onto the
-    #: device (a GPU's start-up included) and the content hash (hashed once, then cached): a slow start's cause
+    #: device (a GPU's start-up included), the content hash (hashed once, then cached) and, added by Engine.load,
+    #: the decode backend's choice: a slow start's cause
     load_seconds: dict[str, float] = field(default_factory=dict)
 
     def load_summary(self) -> str:
