@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         replayed(
             torch.compile(dec.decode_eager, dynamic=False, options=options), f"torch fp16, compiled, {name}, CUDA graph"
         )
-    torch._dynamo.reset()
+    torch._dynamo.reset()  # and the rows below compile without them (the last one is decode_eager again)
     with torch.inference_mode():  # where the time goes: each half compiled and captured alone
         mel = dec.mel(z).to(vocoder.dtype)
     halves = {
