@@ -36,5 +36,13 @@ echo "setup: installing audioldm-daw and its dependencies into .venv (first time
 # Strict editable mode: a link tree under build/ maps audioldm_daw.{engine,bridge,export} onto the top-level
 # folders, which type checkers and editors follow (an import hook they would not); a new module needs this
 # script to run again, which every test run does.
-.venv/bin/python -m pip install -q -e ".[test]" --config-settings editable_mode=strict
+# constraints.txt: the exact versions the tests passed with (scripts/lock.sh); AUDIOLDM_DAW_UNPINNED=1 takes the
+# newest that pyproject.toml accepts instead, to try an upgrade.
+if [ "${AUDIOLDM_DAW_UNPINNED:-0}" = 1 ]; then
+  pins=(--upgrade --upgrade-strategy eager)
+  echo "setup: AUDIOLDM_DAW_UNPINNED=1: the newest versions pyproject.toml accepts, not constraints.txt's"
+else
+  pins=(--constraint constraints.txt)
+fi
+.venv/bin/python -m pip install -q -e ".[test]" "${pins[@]}" --config-settings editable_mode=strict
 echo "setup: done"
