@@ -7,11 +7,7 @@ is a GPU matter, measured by benchmarks/bench_gpu.py (variant ``compiled``, part
 ``serve_compiled``). The tests of this module share one inductor cache, so the later ones also show a second
 compilation of a shape reading what the first one wrote (as a restart of ``serve`` does).
 
-They have inductor write scalar C++ (``TORCHINDUCTOR_VEC_ISA_OK=0``, here and in the ``serve`` processes they
-start): g++ takes less than half the time over it (the tiny UNet and decoder: 61 s against 135 s on two cores),
-and what is tested here is the engine's side, which is the same either way: what compiles where and when, and
-that the compiled code gives the plain modules' clip. Inductor's vectorised CPU code is compiled and checked
-against eager by tests/test_gpu_check.py's decode-options test.
+Inductor writes scalar C++ here (``TORCHINDUCTOR_VEC_ISA_OK=0``, set by conftest.py: the reason is there).
 """
 
 from __future__ import annotations
@@ -39,13 +35,9 @@ REQ = GenerateRequest("a glassy bell", duration=1.37, steps=2, seed=11, normaliz
 
 @pytest.fixture(scope="module", autouse=True)
 def inductor_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    import torch._inductor.config as inductor_config
-
     folder = tmp_path_factory.mktemp("inductor")  # not the user's cache
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TORCHINDUCTOR_CACHE_DIR", str(folder))
-        mp.setenv("TORCHINDUCTOR_VEC_ISA_OK", "0")  # for the serve processes, which read it when inductor loads
-        mp.setattr(inductor_config.cpp, "vec_isa_ok", False)  # this process read it already
         yield folder
 
 

@@ -9,8 +9,9 @@ Two ways to get the dependencies into the clean venv:
 - default: the third-party packages already installed in this checkout's .venv are linked in (a .pth file
   to a folder of symlinks), the wheel is installed with ``--no-deps``, and ``pip check`` proves every
   declared dependency is satisfied. No download; about a minute.
-- ``AUDIOLDM_DAW_WHEEL_TEST=full``: ``pip install`` of the wheel from PyPI, dependencies and all, as a user
-  on macOS or Windows would (several GB with torch; for CI with a network and a pip cache).
+- ``AUDIOLDM_DAW_WHEEL_TEST=full``: ``pip install`` of the wheel from PyPI, dependencies and all at
+  constraints.txt's versions, as a user on macOS or Windows would (several GB with torch; for CI with a network
+  and a pip cache).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def test_wheel_in_a_clean_venv_generates_and_serves(tmp_path: Path) -> None:
     sh([sys.executable, "-m", "venv", str(clean)])
     pip = [str(clean / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
     if MODE == "full":
-        sh([*pip, "install", str(wheel)], timeout=3600)
+        sh([*pip, "install", str(wheel), "-c", str(ROOT / "constraints.txt")], timeout=3600)  # as the README says
     else:
         _link_dependencies(clean, tmp_path / "deps")
         sh([*pip, "install", "--no-deps", "--no-index", str(wheel)])
