@@ -72,8 +72,6 @@ def test_the_pins_are_installed_as_pinned() -> None:
             installed[name] = Version(metadata.version(name))
         except metadata.PackageNotFoundError:
             continue  # pinned for another platform or an extra not installed here
-    for name in ("torch", "diffusers", "transformers", "onnx", "python-osc", "numpy"):
-        assert name in PINS, f"{name} missing from constraints.txt"
     wrong = {
         str(name): f"installed {installed[name]}, pinned {pin}"
         for name, pin in PINS.items()
