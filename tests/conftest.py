@@ -19,6 +19,14 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # what the tests check is the engine's side, the same either way: what compiles where and when, and that
 # compiled code gives the plain modules' output. TORCHINDUCTOR_VEC_ISA_OK=1 runs them on vectorised code.
 os.environ.setdefault("TORCHINDUCTOR_VEC_ISA_OK", "0")
+# Under pytest-xdist (scripts/test.sh runs the suite on several workers) each worker, and the processes it
+# starts, gets its share of the cores: torch's default of one thread per core in every worker oversubscribes
+# them, and OpenMP's spinning threads then slow the convolution-bound tests down far more than the parallelism
+# gains. Read by torch (and, through torch's count, ONNX Runtime) when first imported, so set before that.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores // _workers)))
 if "AUDIOLDM_DAW_ONNX_CACHE" not in os.environ:  # exports and calibrations stay out of the user's cache
     import tempfile
 
