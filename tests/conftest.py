@@ -19,14 +19,33 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # what the tests check is the engine's side, the same either way: what compiles where and when, and that
 # compiled code gives the plain modules' output. TORCHINDUCTOR_VEC_ISA_OK=1 runs them on vectorised code.
 os.environ.setdefault("TORCHINDUCTOR_VEC_ISA_OK", "0")
-# Under pytest-xdist (scripts/test.sh runs the suite on several workers) each worker, and the processes it
-# starts, gets its share of the cores: torch's default of one thread per core in every worker oversubscribes
-# them, and OpenMP's spinning threads then slow the convolution-bound tests down far more than the parallelism
-# gains. Read by torch (and, through torch's count, ONNX Runtime) when first imported, so set before that.
+#: The most pytest-xdist workers ``-n auto`` starts (scripts/test.sh): past four, the few long tests set the time.
+MAX_WORKERS = 4
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity: a container's share, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook; the GPU scripts run pytest without xdist installed
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto``: one worker per core, at most :data:`MAX_WORKERS`, and none (the tests run in this process) on
+    one core; PYTEST_XDIST_AUTO_NUM_WORKERS still rules (xdist's own hook reads it: 0 runs them in this process)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    workers = min(_cores(), MAX_WORKERS)
+    return workers if workers > 1 else 0
+
+
+# Under pytest-xdist each worker, and the processes it starts, gets its share of the cores: torch's default of
+# one thread per core in every worker oversubscribes them, and OpenMP's spinning threads then slow the
+# convolution-bound tests down far more than the parallelism gains (the whole suite on two cores: 1032 s with
+# torch's default threads, 791 s with a share). Read by torch (and, through torch's count, ONNX Runtime) when
+# first imported, so set before that.
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _workers > 1:
-    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores // _workers)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores() // _workers)))
 if "AUDIOLDM_DAW_ONNX_CACHE" not in os.environ:  # exports and calibrations stay out of the user's cache
     import tempfile
 
