@@ -64,15 +64,8 @@ def test_the_pins_are_installed_as_pinned() -> None:
     """The suite's own environment is the tested set: what setup installed is what constraints.txt says."""
     if os.environ.get("AUDIOLDM_DAW_UNPINNED") == "1":
         pytest.skip("AUDIOLDM_DAW_UNPINNED=1: setup took the newest versions; scripts/lock.sh pins them afterwards")
-    # metadata.version: the copy an import would find first (setuptools' own vendored packages, which it puts on
-    # sys.path once imported, come later and are not the environment's)
-    installed: dict[NormalizedName, Version] = {}
-    for name in PINS:
-        try:
-            installed[name] = Version(metadata.version(name))
-        except metadata.PackageNotFoundError:
-            continue  # pinned for another platform or an extra not installed here
-    wrong = {
+    installed = {name: version for name in PINS if (version := installed_version(name)) is not None}
+    wrong = {  # a pin with nothing installed is for another platform or an extra not installed here
         str(name): f"installed {installed[name]}, pinned {pin}"
         for name, pin in PINS.items()
         if name in installed and installed[name] != pin
@@ -81,9 +74,19 @@ def test_the_pins_are_installed_as_pinned() -> None:
     missing = [
         str(r.name)
         for r in declared_requirements()
-        if (r.marker is None or r.marker.evaluate()) and canonicalize_name(r.name) not in installed
+        if (r.marker is None or r.marker.evaluate()) and installed_version(r.name) is None
     ]
     assert not missing, f"declared but not installed: {missing}"
+
+
+def installed_version(name: str) -> Version | None:
+    """The installed version, None if absent. metadata.version reads the copy an import would find first
+    (setuptools' own vendored packages, which it puts on sys.path once imported, come later and are not the
+    environment's)."""
+    try:
+        return Version(metadata.version(name))
+    except metadata.PackageNotFoundError:
+        return None
 
 
 @pytest.mark.parametrize(
