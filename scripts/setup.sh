@@ -44,5 +44,8 @@ if [ "${AUDIOLDM_DAW_UNPINNED:-0}" = 1 ]; then
 else
   pins=(--constraint constraints.txt)
 fi
-.venv/bin/python -m pip install -q -e ".[test]" "${pins[@]}" --config-settings editable_mode=strict
+# setuptools warns at every strict editable install that the link tree under build/ must stay (it does: build/ is
+# ignored, not cleaned); the warning's filter keeps that box out of the quick start's output, nothing else.
+PYTHONWARNINGS="ignore:Editable installation" \
+  .venv/bin/python -m pip install -q -e ".[test]" "${pins[@]}" --config-settings editable_mode=strict
 echo "setup: done"
