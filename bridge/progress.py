@@ -67,7 +67,12 @@ class Stopwatch:
 
 
 class StepBar:
-    """tqdm bar that (re)starts when the engine reports a new total; closes itself at the end."""
+    """tqdm bar that (re)starts when the engine reports a new total; closes itself at the end.
+
+    The engine's first report arrives after its first step, so a bar opens at that count (``initial``): counting
+    that step into the rate would divide it by the microseconds since the bar opened (a first reading of
+    ~100000 step/s).
+    """
 
     def __init__(self, desc: str = "denoising") -> None:
         self.desc = desc
@@ -78,9 +83,10 @@ class StepBar:
 
         if self.bar is None or self.bar.total != total:
             self.close()
-            self.bar = tqdm(total=total, desc=self.desc, unit="step", file=sys.stderr, leave=False)
-        self.bar.n = done
-        self.bar.refresh()
+            self.bar = tqdm(total=total, initial=done, desc=self.desc, unit="step", file=sys.stderr, leave=False)
+        elif done != self.bar.n:  # (a bar just opened drew itself at ``done``)
+            self.bar.n = done
+            self.bar.refresh()
         if done >= total:
             self.close()
 

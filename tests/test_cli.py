@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +148,19 @@ def test_generate_json_prints_one_object_with_the_send_keys(tiny_model_dir: Path
         "x",
     )
     assert "loading model" in r.stderr and "done in" in r.stderr
+
+
+def test_step_bar_rate_counts_only_steps_timed_since_it_opened(capsys: pytest.CaptureFixture[str]) -> None:
+    """The engine first reports after step 1; the bar must not time that step from its own opening (~1e5 step/s)."""
+    from audioldm_daw.bridge.progress import StepBar
+
+    bar = StepBar("denoising")
+    for done in range(1, 6):
+        bar(done, 5)
+        time.sleep(0.02)
+    err = capsys.readouterr().err
+    rates = [float(r) for r in re.findall(r"([0-9.]+)step/s", err)]
+    assert rates, f"no rate shown in the bar: {err!r}"
+    # 20 ms a step is 50 step/s; anything far above means a step was counted without its time.
+    assert max(rates) < 200, f"bar showed an impossible rate {max(rates)} step/s: {err!r}"
+    assert "5/5" in err and bar.bar is None  # the last report closes the bar
