@@ -20,7 +20,9 @@ INPUT_MODES = MODES[1:]
 LENGTH_MODES = ("generate", "variation")  # the modes whose length the caller chooses (others follow the input)
 
 SCHEDULERS = ("ddim", "dpm")
-OUTPUT_SAMPLE_RATES = (16000, 22050, 44100, 48000)
+# Every rate a DAW or Pd session commonly runs at, so a clip can match its host (Pd plays a table at its own
+# rate, whatever the file's); a set rather than a range, so that a typo such as 44000 is caught.
+OUTPUT_SAMPLE_RATES = (16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
 SAMPLE_FORMATS = ("float32", "pcm24", "pcm16")
 MIN_DURATION_S = 0.5
 MAX_DURATION_S = 60.0

@@ -84,7 +84,11 @@ def test_bad_arguments_exit_non_zero_with_a_message(tiny_model_dir: Path, tmp_pa
         (["--duration", "nan"], "argument --duration: expected a number in 0.5..60, got float nan (not a finite"),
         (["--steps", "0"], "argument --steps: expected an integer in 1..1000, got int 0"),
         (["--scheduler", "euler"], "argument --scheduler: expected one of ddim, dpm, got str 'euler'"),
-        (["--sr", "12345"], "argument --sr: expected one of 16000, 22050, 44100, 48000, got int 12345"),
+        (
+            ["--sr", "12345"],
+            "argument --sr: expected one of 16000, 22050, 32000, 44100, 48000, "
+            "88200, 96000, 176400, 192000, got int 12345",
+        ),
         (["--bpm", "120"], "--bpm: give both --bpm and --bars"),
         (["--bpm", "120", "--bars", "2", "--duration", "3"], "--duration: give either --duration or --bpm and --bars"),
         (["--strength", "0.5"], "--strength: applies to transfer, not to generate"),

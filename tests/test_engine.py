@@ -97,12 +97,30 @@ def test_initial_noise_is_diffusers_randn_tensor() -> None:
     assert torch.equal(ours, theirs)
 
 
-@pytest.mark.parametrize(("duration", "sr"), [(0.7, 48000), (7.3, 16000), (12.0, 44100), (0.5, 22050)])
+@pytest.mark.parametrize(
+    ("duration", "sr"),
+    [(0.7, 48000), (7.3, 16000), (12.0, 44100), (0.5, 22050), (0.9, 32000), (2.3, 88200), (1.1, 192000)],
+)
 def test_exact_length(tiny_engine: Engine, duration: float, sr: int) -> None:
     clip = tiny_engine.generate(_req(duration=duration, sample_rate=sr, steps=2))
     assert len(clip.audio) == round(duration * sr)
     assert clip.sample_rate == sr
     assert np.all(np.isfinite(clip.audio)) and np.max(np.abs(clip.audio)) > 0
+
+
+@pytest.mark.parametrize("sr", [88200, 96000, 176400])
+def test_high_rate_clip_is_band_limited_like_a_48k_one(tiny_engine: Engine, sr: int) -> None:
+    """A clip at a high session rate holds the model's band (up to 8 kHz for a 16 kHz model) and no images
+    of it above: the same share of its energy above 9 kHz as the 48 kHz clip of the same seed."""
+
+    def above_9k(audio: np.ndarray, rate: int) -> float:
+        power = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
+        return float(power[np.fft.rfftfreq(len(audio), 1 / rate) > 9000].sum() / power.sum())
+
+    high = tiny_engine.generate(_req(duration=1.3, sample_rate=sr, steps=2, seed=3))
+    ref = tiny_engine.generate(_req(duration=1.3, sample_rate=48000, steps=2, seed=3))
+    assert above_9k(high.audio, sr) < 0.01
+    assert above_9k(high.audio, sr) == pytest.approx(above_9k(ref.audio, 48000), abs=1e-3)
 
 
 def test_tempo_length_is_exact(tiny_engine: Engine) -> None:
@@ -209,7 +227,10 @@ def test_sidecar_regenerates_the_same_audio(tiny_engine: Engine, tmp_path: Path)
         ({"steps": 2.5}, r"steps: expected an integer .*\(not a whole number\)"),
         ({"scheduler": "euler"}, "scheduler: expected one of ddim, dpm"),
         ({"guidance": -1}, "guidance"),
-        ({"sample_rate": 32000}, "sample_rate: expected one of 16000, 22050, 44100, 48000"),  # the caller's name
+        (
+            {"sample_rate": 24000},
+            "sample_rate: expected one of 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000",
+        ),  # the caller's name
         ({"candidates": 9}, "candidates"),
         ({"duration": None, "bpm": 120}, "bpm: give both bpm and bars"),
         ({"bpm": 120, "bars": 2, "duration": 3.0}, "duration: give either duration or bpm and bars, not both"),

@@ -122,9 +122,13 @@ def test_oscsend_with_ints_and_oscdump(server):
         dump.close()
 
 
-def test_pd_patch_sends_every_request_the_table_accepts(tmp_path):
+@pytest.mark.parametrize(("pd_rate", "clip_rate"), [(44100, 44100), (96000, 96000), (24000, 32000)])
+def test_pd_patch_sends_every_request_the_table_accepts(tmp_path, pd_rate, clip_rate):
     """audioldm.pd itself, headless: each request button (driven through [r audioldm-cmd]) sends a message
-    that the server's own parser accepts, with the prompt, input file and numbers the patch holds."""
+    that the server's own parser accepts, with the prompt, input file and numbers the patch holds, and
+    asks for clips at Pd's own rate (the next rate the engine offers where it has not that one), since
+    [tabplay~] plays a table at Pd's rate whatever the file's: a 48 kHz clip in a 96 kHz Pd would play an
+    octave up."""
     import socket
 
     from audioldm_daw.bridge.osc_server import parse_packet
@@ -140,7 +144,7 @@ def test_pd_patch_sends_every_request_the_table_accepts(tmp_path):
     wav = tmp_path / "input.wav"
     sf.write(wav, [0.0] * 16000, 16000)
     commands = ["generate", "variation", "transfer", "inpaint", "upsample", "continue"]
-    cmd = ["pd", "-nogui", "-nosound", "-stderr", "-open", str(PATCHES / "audioldm.pd")]
+    cmd = ["pd", "-nogui", "-nosound", "-r", str(pd_rate), "-stderr", "-open", str(PATCHES / "audioldm.pd")]
     cmd += ["-send", f"audioldm-input symbol {wav}", "-send", "audioldm-prompt list soft rain"]
     cmd += ["-send", "audioldm-span-end 2.5", "-send", "audioldm-extend 3"]
     cmd += [a for c in commands for a in ("-send", f"audioldm-cmd {c}")]
@@ -167,5 +171,6 @@ def test_pd_patch_sends_every_request_the_table_accepts(tmp_path):
         if c != "generate":
             assert request.input_path == str(wav)
         assert req.options["steps"] == 50 and req.options["guidance"] == 2.5
+        assert request.sample_rate == clip_rate, (c, pd_rate, got[f"/audioldm/{c}"])
     assert (got["/audioldm/inpaint"][2], got["/audioldm/inpaint"][3]) == (1.0, 2.5)
     assert got["/audioldm/continue"][2] == 3.0

@@ -358,4 +358,4 @@ def test_pd_patch_sends_its_own_sample_rate():
     lists = [args for _, args in found.option_lists]
     assert len(lists) == 3 and all(args[-2:] == ["sr", ANY] for args in lists), lists
     text = (PATCHES / "audioldm.pd").read_text()
-    assert "samplerate~" in text and "48000" in text
+    assert "samplerate~" in text and "192000" in text

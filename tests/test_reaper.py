@@ -65,6 +65,15 @@ local impl = {
   GetMediaItemInfo_Value = function(_, k) return S.item_info[k] end,
   GetMediaItemTakeInfo_Value = function(_, k) return S.take_info[k] end,
   GetSet_LoopTimeRange = function() return S.ts0 or 0, S.ts1 or 0 end,
+  GetSetProjectInfo = function(_, k)
+    if k == "PROJECT_SRATE_USE" then return S.project_sr_use or 0 end
+    if k == "PROJECT_SRATE" then return S.project_sr or 44100 end
+    return 0
+  end,
+  GetAudioDeviceInfo = function(k)
+    if k == "SRATE" and S.device_sr then return true, S.device_sr end
+    return false, ""
+  end,
 }
 reaper = setmetatable({}, { __index = function(_, name)
   return function(...)
@@ -234,3 +243,23 @@ def test_transfer_and_variation_of_the_selected_item(engine_ext: dict[str, str],
     assert ["SetMediaItemTakeInfo_Value", "TAKE_NEW", "D_STARTOFFS", "0"] in calls
     calls = run_script(tmp_path, "process_selected", "variation", ext=engine_ext)  # nothing selected
     assert "Select an item first" in named(calls, "ShowMessageBox")[0][1]
+
+
+@pytest.mark.parametrize(
+    ("scenario", "rate"),
+    [
+        ({"device_sr": "96000"}, 96000),  # the device's rate, which the project follows by default
+        ({"device_sr": "48000", "project_sr_use": 1, "project_sr": 88200}, 88200),  # the project's own
+        ({"device_sr": "24000"}, 32000),  # a rate the engine lacks: the next one up
+        ({}, 48000),  # no device open: the engine's default
+    ],
+)
+def test_clips_come_at_the_projects_sample_rate(
+    engine_ext: dict[str, str], tmp_path: Path, scenario: dict, rate: int
+) -> None:
+    calls = run_script(tmp_path, "generate_at_cursor", ext=engine_ext, track="T", answers=[["rain", "0.5"]], **scenario)
+    [exe] = named(calls, "ExecProcess")
+    assert (f"--sr {rate}" in exe[1]) == bool(scenario), exe[1]
+    [src] = named(calls, "PCM_Source_CreateFromFile")
+    info = sf.info(src[1])
+    assert info.samplerate == rate and info.frames == rate  # half a bar at 120 bpm: one second

@@ -63,7 +63,36 @@ function M.command(mode, positional, options, windows)
     parts[#parts + 1] = "--steps"
     parts[#parts + 1] = steps
   end
+  local rate = M.project_rate()
+  if rate then
+    parts[#parts + 1] = "--sr"
+    parts[#parts + 1] = tostring(rate)
+  end
   return table.concat(parts, " ")
+end
+
+-- The engine's output rates (docs/OSC.md, `sr`).
+M.RATES = { 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000 }
+
+-- The rate clips are asked for: the project's own, so that REAPER plays them without resampling. That is
+-- the project setting where it overrides the device (Project Settings, "Project sample rate"), else the
+-- audio device's rate; a rate the engine lacks gets the next one up. nil (the engine's default, 48 kHz)
+-- when neither is known, e.g. with no audio device open.
+function M.project_rate()
+  local rate
+  local use = reaper.GetSetProjectInfo(0, "PROJECT_SRATE_USE", 0, false)
+  if use and use ~= 0 then
+    rate = reaper.GetSetProjectInfo(0, "PROJECT_SRATE", 0, false)
+  else
+    local ok, desc = reaper.GetAudioDeviceInfo("SRATE", "")
+    rate = ok and tonumber(desc) or nil
+  end
+  if type(rate) ~= "number" or rate <= 0 then return nil end
+  rate = math.floor(rate + 0.5)
+  for _, r in ipairs(M.RATES) do
+    if r >= rate then return r end
+  end
+  return M.RATES[#M.RATES]
 end
 
 -- JSON (the flat objects `send --json` prints) --------------------------------------------------------

@@ -19,7 +19,7 @@ const PING_MS = 500; // while online: one ping each 500 ms, so silence is notice
 const OFFLINE_MS = 1600; // no answer for this long: offline
 const START_TIMEOUT_MS = 180000; // a launched engine that has not answered by then has failed
 const MODES = ["generate", "variation", "transfer", "inpaint", "continue", "upsample"];
-const SAMPLE_RATES = [16000, 22050, 44100, 48000];
+const SAMPLE_RATES = [16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000];
 const MAX_SEED = 9999999; // Live stores parameter values as floats: seeds up to 2^24 survive exactly
 const TAKES_FILE = "audioldm-takes.json";
 
@@ -136,10 +136,10 @@ function defaultFolder(now) {
 }
 function engineRate(liveRate) {
   // the clip's sample rate follows Live's: the same where the engine offers it, else the nearest above
-  // (or 48000 for rates above 48 kHz, which Live resamples)
+  // (192000 for a rate above that, which Live would resample)
   const r = Math.round(Number(liveRate) || 0);
   if (SAMPLE_RATES.includes(r)) return r;
-  return SAMPLE_RATES.find((x) => x >= r) || 48000;
+  return SAMPLE_RATES.find((x) => x >= r) || 192000;
 }
 
 // -- the device ----------------------------------------------------------------------------------------

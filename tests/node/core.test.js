@@ -67,7 +67,10 @@ test("names come from the prompt and seed; loops carry their tempo; folders are 
   assert.equal(core.slug("a".repeat(80)).length, 40);
   assert.equal(core.folderName("My Set / 2"), "my-set-2");
   assert.match(core.defaultFolder(Date.UTC(2026, 10, 27, 12, 0)), /^live-20261127-\d{4}$/);
-  assert.deepEqual([44100, 48000, 96000, 22050, 32000].map(core.engineRate), [44100, 48000, 48000, 22050, 44100]);
+  assert.deepEqual(
+    [44100, 48000, 88200, 96000, 176400, 192000, 22050, 32000, 24000, 384000].map(core.engineRate),
+    [44100, 48000, 88200, 96000, 176400, 192000, 22050, 32000, 32000, 192000],
+  );
 });
 
 test("online within 2 s, offline within 2 s of silence, online again when the engine returns", async () => {
@@ -160,7 +163,7 @@ test("requests: bars at Live's tempo, loop, sample rate from Live, options only 
   assert.deepEqual(byMode["/audioldm/inpaint"].slice(1, 5), ["/clips/in.wav", 1, 2, "funk drum loop"]);
   assert.deepEqual(byMode["/audioldm/continue"].slice(1, 4), ["/clips/in.wav", 5, "funk drum loop"]); // 2 bars at 96
   d.state.samplerate = 96000;
-  assert.ok(d.request().args.join(" ").includes("sr 48000"));
+  assert.ok(d.request().args.join(" ").includes("sr 96000"));
 });
 
 test("an engine without the folder option: the job is sent again without it, once", async () => {
