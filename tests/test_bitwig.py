@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 from tests.osc_helpers import free_udp_port, shared_server
 
@@ -159,7 +160,7 @@ def test_generate_sends_the_request_and_inserts_the_clip(engine_cfg: dict, tmp_p
     assert sent[0] == ["send", "/audioldm/notify", cfg["Reply port"]]
     address, job, prompt, *options = sent[1][1:]
     assert (address, prompt) == ("/audioldm/generate", "bitwig pad") and job.startswith("bitwig-")
-    assert options == ["bars", 0.5, "bpm", 120, "beats", 4, "steps", 2, "name", "bitwig pad"]
+    assert options == ["bars", 0.5, "bpm", 120, "beats", 4, "steps", 2, "sr", 48000, "name", "bitwig pad"]
     [insert] = [r for r in rec if r[0] == "insertFile"]
     assert insert[1] == 2  # the first empty slot of the selected track
     path = Path(insert[2])
@@ -167,6 +168,14 @@ def test_generate_sends_the_request_and_inserts_the_clip(engine_cfg: dict, tmp_p
     assert side["request"]["source"]["prompt"] == "bitwig pad" and side["request"]["bpm"] == 120
     assert any(r[0] == "popup" and f"(seed {side['request']['seed']})" in r[1] for r in rec)
     assert any(r[0] == "reply" and r[1] == "/audioldm/progress" for r in rec)
+
+
+def test_the_sample_rate_preference_sets_the_clips_rate(engine_cfg: dict, tmp_path: Path) -> None:
+    cfg = engine_cfg | {"Reply port": free_udp_port(), "Prompt": "hi-res pad", "Bars": 0.5, "Steps": 2, "tempo": 120}
+    rec = run_script(tmp_path, cfg | {"Sample rate": "96000"})
+    [insert] = [r for r in rec if r[0] == "insertFile"]
+    info = sf.info(insert[2])
+    assert info.samplerate == 96000 and info.frames == 96000  # half a bar at 120 bpm: one second
 
 
 def test_the_engines_error_is_shown(engine_cfg: dict, tmp_path: Path) -> None:

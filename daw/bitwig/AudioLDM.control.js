@@ -22,6 +22,7 @@ var S = {
   bars: 4,
   steps: 0,
   insert: "On",
+  sampleRate: 48000,
   tempo: 120,
   numerator: 4,
   denominator: 4,
@@ -30,6 +31,8 @@ var S = {
   lastProgress: {},
 };
 var connection = null;
+// The engine's output rates (docs/OSC.md, `sr`), the common ones first.
+var SAMPLE_RATES = ["48000", "44100", "96000", "88200", "192000", "176400", "32000", "22050", "16000"];
 var slots = null;
 
 function init() {
@@ -41,6 +44,9 @@ function init() {
     .addRawValueObserver(function (v) { S.replyPort = Math.round(v); });
   prefs.getEnumSetting("Insert into the selected track", "Clips", ["On", "Off"], "On")
     .addValueObserver(function (v) { S.insert = v; });
+  // The controller API does not tell a script the audio engine's rate: set it here to play clips unresampled.
+  prefs.getEnumSetting("Sample rate (Hz): your project's", "Clips", SAMPLE_RATES, String(S.sampleRate))
+    .addValueObserver(function (v) { S.sampleRate = Number(v); });
 
   var doc = host.getDocumentState();
   doc.getStringSetting("Prompt", "AudioLDM", 200, S.prompt).addValueObserver(function (v) { S.prompt = v; });
@@ -75,6 +81,7 @@ function generateArgs(jobId) {
     args.push("bars", S.bars, "bpm", S.tempo, "beats", S.numerator * 4 / S.denominator); // quarter-note beats
   }
   if (S.steps > 0) args.push("steps", S.steps);
+  args.push("sr", S.sampleRate);
   args.push("name", S.prompt.substring(0, 40).replace(/[\/\\:]+/g, "-"));
   return args;
 }
