@@ -359,3 +359,24 @@ def test_pd_patch_sends_its_own_sample_rate():
     assert len(lists) == 3 and all(args[-2:] == ["sr", ANY] for args in lists), lists
     text = (PATCHES / "audioldm.pd").read_text()
     assert "samplerate~" in text and "192000" in text
+
+
+def test_every_client_knows_the_engines_sample_rates():
+    """The Live device, the Pd patch, REAPER and Bitwig each carry the engine's list of output rates (they
+    cannot import it); a rate added to or dropped from the engine must reach all four, or a client would ask
+    for a rate the engine refuses, or round a rate the engine has to another one."""
+    from audioldm_daw.engine.params import OUTPUT_SAMPLE_RATES
+
+    root = PATCHES.parent
+
+    def numbers(path: Path, pattern: str) -> list[int]:
+        match = re.search(pattern, path.read_text(), re.S)
+        assert match, (path, pattern)
+        return [int(n) for n in re.findall(r"\d+", match.group(1))]
+
+    engine = sorted(OUTPUT_SAMPLE_RATES)
+    assert numbers(PATCHES / "device" / "audioldm_core.js", r"const SAMPLE_RATES = \[(.*?)\]") == engine
+    assert numbers(root / "daw" / "reaper" / "audioldm_daw.lua", r"M\.RATES = \{(.*?)\}") == engine
+    assert sorted(numbers(root / "daw" / "bitwig" / "AudioLDM.control.js", r"var SAMPLE_RATES = \[(.*?)\]")) == engine
+    pd = numbers(PATCHES / "audioldm.pd", r"obj \d+ \d+ expr (if\(.*?);\n")
+    assert sorted(set(pd) - {1}) == engine, pd  # $f1 reads as the number 1
