@@ -63,6 +63,8 @@ def converter(param: Param) -> Callable[[str], Any]:
 
 
 def _help(param: Param) -> str:
+    if param.kind == FLAG:  # a bare switch here; the "0 or 1" of the table is OSC's form
+        return f"{param.doc} (off unless given)"
     default = param.default_text()
     tail = f"{param.expected()}; default {default}" if default else param.expected()
     return f"{param.doc} ({tail})"

@@ -168,3 +168,14 @@ def test_step_bar_rate_counts_only_steps_timed_since_it_opened(capsys: pytest.Ca
     # 20 ms a step is 50 step/s; anything far above means a step was counted without its time.
     assert max(rates) < 200, f"bar showed an impossible rate {max(rates)} step/s: {err!r}"
     assert "5/5" in err and bar.bar is None  # the last report closes the bar
+
+
+def test_a_switch_is_described_as_a_switch_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--loop`` takes no value on the command line; its help says so rather than OSC's "0 or 1"."""
+    from audioldm_daw.bridge.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["generate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--loop a seamless loop (the end flows into the start) (off unless given)" in text
+    assert "0 or 1" not in text
