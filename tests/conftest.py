@@ -38,6 +38,33 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return workers if workers > 1 else 0
 
 
+#: Modules whose module-scoped fixtures take minutes to build (the retraining script's whole run, the GPU
+#: training trip, the original model's build and conversion) or share a cache (inductor's): one worker runs each
+#: of them whole, so the fixture is built once. pytest-xdist's own ``--dist loadgroup`` would do this from marks,
+#: but it marks tests by rewriting their node ids, which pytest 9.2 no longer takes (pytest-xdist issue 1386):
+#: its groups are silently ignored there, and these fixtures were built on both workers.
+ONE_WORKER_MODULES = frozenset(
+    {"tests/test_train_bundled.py", "tests/test_gpu_training.py", "tests/test_convert.py", "tests/test_compilation.py"}
+)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``-n``'s default distribution (``load``) with :data:`ONE_WORKER_MODULES` kept whole: every other test is a
+    unit of its own, handed to whichever worker is free. The scheduler is xdist's scope scheduler, which starts
+    with the largest units (so these modules run first, not as a long tail at the end)."""
+    if config.getvalue("dist") != "load":
+        return None  # another --dist was asked for: xdist's own
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WholeSlowModules(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return WholeSlowModules(config, log)
+
+
 # Under pytest-xdist each worker, and the processes it starts, gets its share of the cores: torch's default of
 # one thread per core in every worker oversubscribes them, and OpenMP's spinning threads then slow the
 # convolution-bound tests down far more than the parallelism gains (the whole suite on two cores: 1032 s with
@@ -78,13 +105,18 @@ def tiny_engine(tiny_model_dir: Path):
 
 @pytest.fixture(scope="session")
 def tiny4_engine(tmp_path_factory: pytest.TempPathFactory):
-    """The tiny model with a 4-level UNet (latent lengths must divide by 8 there unless the UNet upsamples to
-    its skip connections' sizes, which is where a rounding rule shows)."""
+    """The tiny model in AudioLDM's own geometry: a 4-level UNet over a 3-level VAE (latent lengths must divide
+    by 8 there unless the UNet upsamples to its skip connections' sizes, which is where a rounding rule shows;
+    640 samples per latent cell at 16 kHz, as in the public checkpoints)."""
     from audioldm_daw.engine import Engine
     from audioldm_daw.engine.architecture import build_random_folder
 
     folder = build_random_folder(
-        tmp_path_factory.mktemp("models") / "tiny4", "tiny", seed=1, unet_channels=(16, 24, 32, 40)
+        tmp_path_factory.mktemp("models") / "tiny4",
+        "tiny",
+        seed=1,
+        unet_channels=(16, 24, 32, 40),
+        vae_channels=(16, 32, 32),
     )
     return Engine.load(folder, device="cpu")
 

@@ -181,7 +181,7 @@ REQUESTS = [
     ("generate", {"duration": 2.0, "eta": 1.0, "candidates": 2, "steps": 5}),
     ("generate", {"duration": 1.5, "loop": True, "steps": 4}),
     ("generate", {"bpm": 97, "bars": 1, "steps": 4, "guidance": 1.0}),
-    ("variation", {"input": "in", "steps": 4}),
+    ("variation", {"input": "in", "duration": 3.1, "steps": 4}),
     ("transfer", {"input": "in", "strength": 0.6, "steps": 10}),
     ("transfer", {"input": "in", "strength": 0.5, "steps": 8, "scheduler": "dpm"}),
     ("inpaint", {"input": "in", "start": 0.5, "end": 1.2, "steps": 5, "eta": 1.0}),
