@@ -138,7 +138,6 @@ function engineRate(liveRate) {
   // the clip's sample rate follows Live's: the same where the engine offers it, else the nearest above
   // (192000 for a rate above that, which Live would resample)
   const r = Math.round(Number(liveRate) || 0);
-  if (SAMPLE_RATES.includes(r)) return r;
   return SAMPLE_RATES.find((x) => x >= r) || 192000;
 }
 
