@@ -1,14 +1,14 @@
 """Write the bundled model's card (README.md in its folder) from its evaluation report.
 
-Usage: python scripts/model_card.py MODEL_DIR EVALUATION_JSON --command "..." [--log-line "..."]
-                                    [--other-vocoder EVALUATION_JSON]
+Usage: python scripts/model_card.py MODEL_DIR EVALUATION_JSON --command "..." [--bundled text]
+                                    [--other-vocoder EVALUATION_JSON] [--note "..."]...
 
 The card states what the model was trained on and how (the exact command), its measured accuracy per category
-and overall, FD, the audio- vs text-conditioning comparison, what it cannot do, and the content hash of the folder
-less the card (a test checks the folder still hashes to it). ``--log-line`` appends one line to the card's log of
-replacements, so each model that replaced the one before keeps its figures. ``--other-vocoder``: the same
-evaluation decoded with the other vocoder (``evaluate --vocoder``), shown side by side, so the card says why the
-folder asks for the one it does.
+and overall, FD, the audio- vs text-conditioning comparison, what it cannot do, its licence and its training
+data's sources with theirs, and the content hash of the folder less the card (a test checks the folder still
+hashes to it). ``--other-vocoder``: the same evaluation decoded with the other vocoder (``evaluate --vocoder``),
+shown side by side, so the card says why the folder asks for the one it does. The card describes the model it
+sits beside, not the ones before it: each replacement is dated in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ def card(
     model_dir: Path,
     reports: list[dict[str, Any]],
     command: str,
-    log: list[str],
     bundled: str,
     other: list[dict[str, Any]] | None = None,
     notes: list[str] | None = None,
@@ -103,12 +102,63 @@ def card(
         f"- {_pitch_line(mine)}",
         f"- {_floor_line(mine, audio, text)}",
         "",
-        "## Log of replacements",
-        "",
-        *log,
-        "",
+        *licence(),
     ]
     return "\n".join(lines)
+
+
+#: Where the synthetic training data comes from: (source, what it made, its licence). The licences are those of
+#: the Debian packages the dataset renders with (/usr/share/doc/PACKAGE/copyright); NOTICE at the repository's
+#: root says the same for the whole repository.
+TRAINING_DATA: tuple[tuple[str, str, str], ...] = (
+    (
+        "FluidSynth (Debian `fluidsynth`)",
+        "renders the instrument and drum clips from MIDI written by the dataset's code",
+        "LGPL-2.1-or-later",
+    ),
+    (
+        "TimGM6mb soundfont (Debian `timgm6mb-soundfont`; Tim Brechbill, David Bolton)",
+        "the instruments' and drums' samples",
+        "GPL-2.0",
+    ),
+    (
+        "eSpeak NG and its voices (Debian `espeak-ng`, `espeak-ng-data`)",
+        "the speech clips, from the dataset's own phrases",
+        "GPL-3.0-or-later",
+    ),
+    (
+        "the dataset's own code (`python -m audioldm_daw.workbench.dataset`)",
+        "sirens, beeps, sweeps, noise and knocking (made with numpy), every caption, the mixing and levels",
+        "MIT (this project)",
+    ),
+)
+
+
+def licence() -> list[str]:
+    """The card's licence and training-data sections: the weights are the project's own work, trained only on
+    renders the project made, so they carry the code's licence; the sources of those renders are named with
+    theirs so that anyone can judge the renders' provenance."""
+    rows = [f"| {source} | {made} | {lic} |" for source, made, lic in TRAINING_DATA]
+    return [
+        "## Licence",
+        "",
+        "MIT, the same as the code (`LICENSE` at the repository's root). The model was trained only on the "
+        "project's own synthetic renders (below), from nothing: no third-party weights, recordings or captions. "
+        "Its tokenizer was trained on the dataset's own captions.",
+        "",
+        "## Training data",
+        "",
+        "The synthetic captioned dataset (`scripts/train_bundled.sh` renders it), made offline with:",
+        "",
+        "| source | what it made | licence |",
+        "| --- | --- | --- |",
+        *rows,
+        "",
+        "The programs and the soundfont are not part of the model or the repository; they are installed from Debian "
+        "by `scripts/setup.sh`. `NOTICE` at the repository's root lists them with everything else the repository "
+        "uses from others.",
+        "",
+    ]
 
 
 def _on_real(*reports: dict[str, Any]) -> float | None:
@@ -221,23 +271,15 @@ def main() -> int:
     ap.add_argument("model_dir", type=Path)
     ap.add_argument("evaluation", type=Path)
     ap.add_argument("--command", required=True, help="the exact command that trained the model")
-    ap.add_argument("--log-line", default=None, help="one line for the card's log of replacements")
     ap.add_argument("--bundled", choices=["audio", "text"], default="audio", help="which of the two models this is")
     ap.add_argument("--other-vocoder", type=Path, default=None, help="the evaluation decoded with the other vocoder")
     ap.add_argument("--note", action="append", default=[], help="a paragraph under the comparison's heading")
     args = ap.parse_args()
     reports = json.loads(args.evaluation.read_text())
-    old = args.model_dir / "README.md"
-    log: list[str] = []
-    if old.is_file():
-        text = old.read_text()
-        if "## Log of replacements" in text:
-            log = [ln for ln in text.split("## Log of replacements", 1)[1].splitlines() if ln.startswith("- ")]
-    if args.log_line:
-        log.append(f"- {args.log_line}")
+    out = args.model_dir / "README.md"
     other = json.loads(args.other_vocoder.read_text()) if args.other_vocoder else None
-    old.write_text(card(args.model_dir, reports, args.command, log, args.bundled, other, args.note))
-    print(f"wrote {old}")
+    out.write_text(card(args.model_dir, reports, args.command, args.bundled, other, args.note))
+    print(f"wrote {out}")
     return 0
 
 
