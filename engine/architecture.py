@@ -221,8 +221,8 @@ PRESETS: dict[str, Architecture] = {
         },
         clap_features={"feature_size": 16, "hop_length": 1920, "max_length_s": 10, "fft_window_size": 2048},
     ),
-    # The project's small model (models/audioldm-daw-mini, scripts/train_bundled.sh): about 4 M parameters
-    # (18 MB in fp32 with its clap/), small enough to commit and to train on two CPU cores.
+    # The project's small model (models/audioldm-daw-mini, scripts/train_bundled.sh): small enough to commit and
+    # to train on two CPU cores (its size: docs/benchmarks.md).
     "micro": Architecture(
         unet_channels=(32, 64, 96),
         unet_layers=1,
@@ -241,9 +241,8 @@ PRESETS: dict[str, Architecture] = {
         embed_dim=64,
         max_tokens=32,
         # Three upsampling stages (8 * 5 * 4 = hop 160) keep 16 channels at the 16 kHz output; five stages
-        # from 128 channels left 4. (Classifier accuracy on real held-out mels re-synthesised: 39% with
-        # five stages after 4,000 reconstruction steps; with three, 54% after 1,000 + 1,500 GAN steps and
-        # 69% after 1,000 + 3,000.)
+        # from 128 channels left 4, and re-synthesised held-out mels were classified far worse with them
+        # (the comparison: docs/benchmarks.md).
         vocoder_channels=128,
         vocoder_rates=(8, 5, 4),
         vocoder_kernels=(16, 10, 8),
