@@ -41,7 +41,7 @@ ORT_DIR = Path(os.environ.get("GPU_CHECK_ORT_DIR", "/tmp/ort"))
 TOTAL_S = 450.0  # 8 minutes less a margin for start-up and the last write
 #: The project's sources as the wheel holds them: (folder in the checkout, package path in site-packages).
 PROJECT = (("importroot", "audioldm_daw"), ("engine", "audioldm_daw/engine"), ("bridge", "audioldm_daw/bridge"),
-           ("export", "audioldm_daw/export"))  # fmt: skip
+           ("export", "audioldm_daw/export"), ("workbench", "audioldm_daw/workbench"))  # fmt: skip
 #: Tests whose outcome says whether ONNX Runtime's CUDA execution provider was exercised.
 ORT_CUDA_TESTS = ("test_onnx_decode_on_the_cuda_ep_matches_torch", "test_cuda_fp16_io_binding_and_cuda_graph_buckets")
 

@@ -23,7 +23,7 @@ from typing import Any
 from audioldm_daw import __version__
 
 # Command name -> ``module`` (a module with HELP/configure/run) or ``module:key`` (one of its COMMANDS).
-# The synthetic dataset is not a command: it renders with ``python -m audioldm_daw.engine.dataset``.
+# The synthetic dataset is not a command: it renders with ``python -m audioldm_daw.workbench.dataset``.
 SUBCOMMANDS: dict[str, str] = {
     "generate": "audioldm_daw.bridge.cmd_generate",
     "regenerate": "audioldm_daw.bridge.cmd_regenerate",

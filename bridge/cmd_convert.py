@@ -49,7 +49,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from audioldm_daw.engine.convert import convert_checkpoint  # torch: only when a file is converted
+    from audioldm_daw.workbench.convert import convert_checkpoint  # torch: only when a file is converted
 
     t0 = time.perf_counter()
     report = convert_checkpoint(

@@ -1,4 +1,4 @@
-"""``audioldm-daw evaluate``: objective scores of a model on held-out prompts (see engine/evaluation)."""
+"""``audioldm-daw evaluate``: objective scores of a model on held-out prompts (see workbench/evaluation)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from audioldm_daw.engine.errors import InvalidRequest
-    from audioldm_daw.engine.evaluation.classifier import Classifier, train_classifier
-    from audioldm_daw.engine.evaluation.evaluate import evaluate
+    from audioldm_daw.workbench.evaluation.classifier import Classifier, train_classifier
+    from audioldm_daw.workbench.evaluation.evaluate import evaluate
 
     if args.ceilings and args.data is None:
         raise InvalidRequest("--ceilings: needs --data (the real held-out clips are scored through each stage)")
@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
         )
         rep["classifier_accuracy_on_real"] = clf_acc
         if args.ceilings:
-            from audioldm_daw.engine.evaluation.ceilings import stage_ceilings
             from audioldm_daw.engine.model import content_hash
-            from audioldm_daw.engine.training.components import component_dir
+            from audioldm_daw.workbench.evaluation.ceilings import stage_ceilings
+            from audioldm_daw.workbench.training.components import component_dir
 
             voc = rep["vocoder"]
             key = (content_hash(component_dir(model, "vae")), content_hash(component_dir(model, "vocoder")), voc)

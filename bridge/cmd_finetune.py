@@ -25,9 +25,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from audioldm_daw.engine.errors import EngineError
-    from audioldm_daw.engine.training.components import ComponentError
-    from audioldm_daw.engine.training.data import DataError
-    from audioldm_daw.engine.training.finetune import finetune
+    from audioldm_daw.workbench.training.components import ComponentError
+    from audioldm_daw.workbench.training.data import DataError
+    from audioldm_daw.workbench.training.finetune import finetune
 
     cfg = train_config(args)
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from audioldm_daw.engine.training.loop import Stage, TrainConfig, TrainResult
+    from audioldm_daw.workbench.training.loop import Stage, TrainConfig, TrainResult
 
 HELP = "train a model stage (clap, vae, vocoder, ldm) on a folder of audio, or assemble the stages"
 
@@ -219,7 +219,7 @@ def _configure_assemble(p: argparse.ArgumentParser) -> None:
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """TrainConfig from parsed common options."""
-    from audioldm_daw.engine.training.loop import TrainConfig
+    from audioldm_daw.workbench.training.loop import TrainConfig
 
     return TrainConfig(
         out=args.out,
@@ -250,11 +250,11 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 def make_stage(args: argparse.Namespace) -> Stage:
     """The Stage object for the parsed stage name and options."""
     if args.stage == "clap":
-        from audioldm_daw.engine.training.clap import ClapOptions, ClapStage
+        from audioldm_daw.workbench.training.clap import ClapOptions, ClapStage
 
         return ClapStage(ClapOptions(tokenizer=args.tokenizer, vocab_size=args.vocab_size, text_noise=args.text_noise))
     if args.stage == "vae":
-        from audioldm_daw.engine.training.vae import VaeOptions, VaeStage
+        from audioldm_daw.workbench.training.vae import VaeOptions, VaeStage
 
         return VaeStage(
             VaeOptions(
@@ -268,7 +268,7 @@ def make_stage(args: argparse.Namespace) -> Stage:
             )
         )
     if args.stage == "vocoder":
-        from audioldm_daw.engine.training.vocoder import VocoderOptions, VocoderStage
+        from audioldm_daw.workbench.training.vocoder import VocoderOptions, VocoderStage
 
         return VocoderStage(
             VocoderOptions(
@@ -280,7 +280,7 @@ def make_stage(args: argparse.Namespace) -> Stage:
                 init=args.init,
             )
         )
-    from audioldm_daw.engine.training.ldm import LdmOptions, LdmStage
+    from audioldm_daw.workbench.training.ldm import LdmOptions, LdmStage
 
     return LdmStage(
         LdmOptions(
@@ -301,12 +301,12 @@ def make_stage(args: argparse.Namespace) -> Stage:
 
 def run(args: argparse.Namespace) -> int:
     from audioldm_daw.engine.errors import EngineError
-    from audioldm_daw.engine.training.components import ComponentError
-    from audioldm_daw.engine.training.data import DataError
+    from audioldm_daw.workbench.training.components import ComponentError
+    from audioldm_daw.workbench.training.data import DataError
 
     try:
         if args.stage == "assemble":
-            from audioldm_daw.engine.training.assemble import assemble
+            from audioldm_daw.workbench.training.assemble import assemble
 
             out = assemble(
                 args.out,
@@ -319,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote model folder {out}")
             return 0
         if args.stage == "text-offset":
-            from audioldm_daw.engine.training.modality import write_text_offset
+            from audioldm_daw.workbench.training.modality import write_text_offset
 
             info = write_text_offset(args.model, args.data, args.captions)
             cos = info["paired_cosine"]
@@ -328,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
                 f"mean audio-caption cosine {cos['before']} -> {cos['after']}"
             )
             return 0
-        from audioldm_daw.engine.training.loop import run as train
+        from audioldm_daw.workbench.training.loop import run as train
 
         try:
             stage, config = make_stage(args), train_config(args)

@@ -171,19 +171,18 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "--compile",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="torch.compile the UNet and the torch decoder (GPU: on an H100, 200 steps of a 10.24 s clip 1.04 -> "
-        "0.68 s served, decode 13.2 -> 9.2 ms). Each new clip length compiles once, about a minute for S, cached "
-        "across runs: serve compiles in the background, serving that length uncompiled meanwhile; a one-shot "
-        "command compiles first. With --decoder auto it decodes in torch. Default: on for serve with a CUDA GPU "
-        "where Triton is installed (torch.compile's GPU code generator), off otherwise",
+        help="torch.compile the UNet and the torch decoder (GPU; docs/benchmarks.md has what it gains). Each new "
+        "clip length compiles once, cached across runs: serve compiles in the background, serving that length "
+        "uncompiled meanwhile; a one-shot command compiles first. With --decoder auto it decodes in torch. "
+        "Default: on for serve with a CUDA GPU where Triton is installed (torch.compile's GPU code generator), "
+        "off otherwise",
     )
 
 
 def compile_choice(args: argparse.Namespace, server: bool) -> tuple[bool, str | None]:
     """Whether ``--compile`` is on, and, where the default decided, the line that says so. The default is on for a
     server on a CUDA GPU: it is ready as fast either way and, once a clip length is compiled (in the background,
-    a minute or so each on a first run, from inductor's cache after that), 200 steps of a 10.24 s clip take 0.68
-    instead of 1.04 s on an H100 (benchmarks/results/gpu_check-h100-2026-11-28.json). Without Triton (torch's
+    from inductor's cache after a first run), its clips render faster (docs/benchmarks.md). Without Triton (torch's
     Windows wheels) every compilation would fail, so it stays off, saying why. A one-shot command would wait the
     compilation out for a single clip: off unless asked."""
     if args.compile is not None:

@@ -1,7 +1,8 @@
 """audioldm_daw: a local AudioLDM engine for DAWs, Max/MSP and Pure Data.
 
-The import root maps onto the repository's top-level folders: ``audioldm_daw.engine`` (``engine/``),
-``audioldm_daw.export`` (``export/``) and ``audioldm_daw.bridge`` (``bridge/``). This file lives in
+The import root maps onto the repository's top-level folders: ``audioldm_daw.engine`` (``engine/``, the
+runtime), ``audioldm_daw.export`` (``export/``), ``audioldm_daw.workbench`` (``workbench/``: training, the
+synthetic dataset, checkpoint conversion, evaluation) and ``audioldm_daw.bridge`` (``bridge/``). This file lives in
 ``importroot/``, not in a folder named ``audioldm_daw``: such a folder in the checkout would shadow the installed
 package for anything run from the repository root (``python -m pytest``), since the current directory comes
 first on ``sys.path``.

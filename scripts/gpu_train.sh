@@ -5,7 +5,7 @@
 #   model-text.tar.gz   the same with the LDM on caption text embeddings (WORK_DIR/ldm-text/model)
 #   runs.tar.gz         every stage's config, summary and losses, and the scoring CLAP the evaluation needs
 #   gpu_train.log       this script's output
-# Weights travel as float16 (scripts/unpack_gpu_training.sh widens them again), each model archive about 8 MB.
+# Weights travel as float16 (scripts/unpack_gpu_training.sh widens them again).
 # Nothing is evaluated here: that runs afterwards where the full dataset is (scripts/unpack_gpu_training.sh).
 #
 # The time plan (seconds from the start, default settings; train_bundled.sh runs the stages in two lanes):
@@ -15,8 +15,8 @@
 #   lane 2    vocoder-rec 45 s, clap-eval 45 s, then the adversarial vocoder until the deadline (about 270 s)
 #   470       the deadline (BUDGET_S - RESERVE_S): every stage still training checkpoints and exports
 #   470-510   both models assembled side by side, then packed with the logs
-# Each stage also spends some 20-30 s starting and preparing its data outside its own limit; the deadline
-# covers that, and a hard stop at BUDGET_S - 20 s keeps the packing from being cut off should anything overrun.
+# Each stage also spends time starting and preparing its data outside its own limit (docs/benchmarks.md); the
+# deadline covers that, and a hard stop at BUDGET_S - 20 s keeps the packing from being cut off should anything overrun.
 #
 # Usage: bash scripts/gpu_train.sh [DEST]     (default DEST: $OUT)
 #   BUDGET_S=S        wall-clock seconds this script may take in all (default 540, inside a 600 s command)
@@ -86,7 +86,7 @@ if sys.argv[1] == "cuda":
     print(f"gpu: {torch.cuda.get_device_name(0)}, {torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB")
 EOF
 mkdir -p "$W"
-"$PY" -m audioldm_daw.engine.training.transfer unpack-data "$PACK/data.tar.gz" "$W/data" --jobs "$(nproc)"
+"$PY" -m audioldm_daw.workbench.training.transfer unpack-data "$PACK/data.tar.gz" "$W/data" --jobs "$(nproc)"
 mark "unpacked the dataset into $W/data"
 
 # Training: every stage stops by FINISH_BY; a hard stop shortly before the budget ends keeps the packing below
@@ -112,7 +112,7 @@ for name in ("vae", "vae-decoder", "clap", "vocoder-rec", "vocoder", "clap-eval"
 EOF
 
 # What comes back: the two models, and the logs with the scoring CLAP.
-pack() { "$PY" -m audioldm_daw.engine.training.transfer pack "$W" "$DEST/$1" "${@:2}" || status=$?; }
+pack() { "$PY" -m audioldm_daw.workbench.training.transfer pack "$W" "$DEST/$1" "${@:2}" || status=$?; }
 [ ! -f "$W/model/model_index.json" ] || pack model-audio.tar.gz model
 [ ! -f "$W/ldm-text/model/model_index.json" ] || pack model-text.tar.gz ldm-text/model
 logs=()

@@ -83,7 +83,7 @@ DOWNLOAD = [
 ]
 #: What of the checkout goes into this project's wheel (the files that travel: tracked, or untracked and not
 #: ignored).
-PROJECT = ("pyproject.toml", "README.md", "importroot", "engine", "bridge", "export")
+PROJECT = ("pyproject.toml", "README.md", "LICENSE", "NOTICE", "importroot", "engine", "bridge", "export", "workbench")
 ROOT = Path(__file__).resolve().parent.parent
 #: Requirements a wheel may leave unmet there, and why that is fine.
 OPTIONAL = {"onnxruntime-gpu": "the machine's CPU onnxruntime serves; `gpu_wheels.sh --ort` adds the GPU build"}

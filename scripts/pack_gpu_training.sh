@@ -4,7 +4,7 @@
 # training split, the wheels that machine lacks (its Python has torch, transformers and accelerate, not
 # diffusers or soundfile) and a wheel of this project. That machine has no fluidsynth or espeak-ng to render
 # the data, and what travels to it, the working tree plus .gpu-train/, may take 64 MiB in all: the clips
-# are stored losslessly where that fits and as Ogg Vorbis where it does not (engine/training/transfer.py says
+# are stored losslessly where that fits and as Ogg Vorbis where it does not (workbench/training/transfer.py says
 # how they are chosen), and the script refuses (exit 2) when even so it does not fit.
 #
 # Usage: bash scripts/pack_gpu_training.sh [WORK_DIR]     (default WORK_DIR: runs/gpu)
@@ -80,7 +80,7 @@ if ((budget <= 0)); then
     "leave $(mib $((budget + MARGIN))) MiB of the $(mib "$LIMIT") MiB that may travel, less the $(mib "$MARGIN") MiB margin"
 fi
 echo "pack_gpu_training: working tree $(mib "$tree") MiB, wheels $(mib "$wheels") MiB, $(mib "$budget") MiB for the data"
-"$PY" -m audioldm_daw.engine.training.transfer pack-data "$DATA" "$PACK/data.tar.gz" --budget "$budget" \
+"$PY" -m audioldm_daw.workbench.training.transfer pack-data "$DATA" "$PACK/data.tar.gz" --budget "$budget" \
   --jobs "${JOBS:-$(nproc)}" --report "$PACK/pack.json"
 
 total=$((tree + $(dir_bytes "$PACK")))

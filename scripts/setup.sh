@@ -31,6 +31,16 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv
 fi
+# What the install depends on: the declared and pinned versions and the list of modules (the strict editable
+# install links each module file, so a new or moved one needs it again). Unchanged since the last install: done.
+stamp_file=.venv/.audioldm-daw-setup
+stamp=$( { cat pyproject.toml constraints.txt; echo "unpinned=${AUDIOLDM_DAW_UNPINNED:-0}";
+  { find importroot engine bridge export workbench -name '*.py' 2>/dev/null || true; } | LC_ALL=C sort; } | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] && .venv/bin/python -c "import audioldm_daw" 2>/dev/null
+then
+  echo "setup: done (already installed; nothing changed since)"
+  exit 0
+fi
 .venv/bin/python -m pip install -q --upgrade pip
 echo "setup: installing audioldm-daw and its dependencies into .venv (first time: a few minutes)"
 # Strict editable mode: a link tree under build/ maps audioldm_daw.{engine,bridge,export} onto the top-level
@@ -48,4 +58,5 @@ fi
 # ignored, not cleaned); the warning's filter keeps that box out of the quick start's output, nothing else.
 PYTHONWARNINGS="ignore:Editable installation" \
   .venv/bin/python -m pip install -q -e ".[test]" "${pins[@]}" --config-settings editable_mode=strict
+echo "$stamp" > "$stamp_file"
 echo "setup: done"

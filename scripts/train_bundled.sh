@@ -34,7 +34,7 @@
 #                     checkpoint under this run's limits instead of being skipped; the others stay as they are (a
 #                     VAE or CLAP that trains on would change what the LDMs were trained on; vae-decoder, the VAE's
 #                     decoder trained on with its encoder frozen, does not, so it can always train on)
-# On two CPU cores the full recipe takes about five hours. Every stage resumes from its newest checkpoint
+# The full recipe takes hours on a CPU (docs/benchmarks.md). Every stage resumes from its newest checkpoint
 # when the script is run again after an interruption, and finished stages are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -117,7 +117,7 @@ if [ ! -f "$W/data/dataset.json" ]; then
     echo "train_bundled: RENDER=0, but $W/data holds no dataset (expected $W/data/dataset.json and train/)" >&2
     exit 2
   fi
-  "$PY" -m audioldm_daw.engine.dataset "$W/data" --n-train "${N_TRAIN:-1120}" --n-test "${N_TEST:-140}" \
+  "$PY" -m audioldm_daw.workbench.dataset "$W/data" --n-train "${N_TRAIN:-1120}" --n-test "${N_TEST:-140}" \
     --prompts "$W/data/heldout_prompts.jsonl"
 fi
 D=$W/data/train
@@ -172,7 +172,7 @@ vocoder_lane=$!
 # CLAP and VAE, side by side; then the LDM on CLAP audio embeddings (the paper's recipe: no captions needed)
 # and, for the comparison, on CLAP text embeddings of the captions, side by side.
 # v-prediction with min-SNR weighting and a moving average: an epsilon model at this budget samples latents
-# twice too loud (see engine/training/ldm.py).
+# twice too loud (see workbench/training/ldm.py).
 stage "$W/vae" vae --data "$D" --steps "$(steps 1500)" --batch-size $((16 * BX)) --seconds 1.28 &
 vae=$!
 stage "$W/clap" clap --data "$D" --steps "$(steps 2000)" --batch-size $((32 * BX)) --text-noise 0.15
@@ -186,7 +186,7 @@ LDM=(--data "$D" --vae "$W/vae" --clap "$W/clap" --steps "$(steps 5000)" --batch
   --lr 3e-4 --prediction v_prediction --snr-gamma 5 --ema 0.999 --keep-checkpoints 3)
 # The LDM on audio embeddings conditions each 2.56 s crop on its whole clip's embedding (the CLAP learned on whole
 # 5.12 s clips and embeds a lone crop poorly) moved by noise (--cond-noise: the text embeddings it is sampled with
-# sit off the audio ones); see engine/training/ldm.py.
+# sit off the audio ones); see workbench/training/ldm.py.
 stage "$W/ldm-audio" ldm "${LDM[@]}" --condition audio --cond-seconds 5.12 --cond-noise 1.2 &
 audio=$!
 stage "$W/ldm-text" ldm "${LDM[@]}" --condition text
@@ -202,6 +202,6 @@ assembled=$!
 "${ASSEMBLE[@]}" --ldm "$W/ldm-text" --out "$W/ldm-text/model"
 wait $assembled
 # The audio-trained UNet is sampled with text: its folder gets the CLAP's text-to-audio offset, measured on the
-# CLAP's own captioned clips (engine/training/modality.py; the UNet itself never saw a caption).
+# CLAP's own captioned clips (workbench/training/modality.py; the UNet itself never saw a caption).
 "${A[@]}" train text-offset --model "$OUT_MODEL" --data "$D" --captions "$W/one-caption.jsonl"
 [ "${EVALUATE:-1}" = 0 ] || evaluate

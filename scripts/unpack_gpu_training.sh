@@ -34,7 +34,7 @@ fi
 mkdir -p "$W" "$EVAL_DIR"
 rm -rf "$W/model" "$W/ldm-text/model" "$W/clap-eval/clap" "$W/clap-eval/tokenizer"
 for f in model-audio.tar.gz model-text.tar.gz runs.tar.gz; do
-  "$PY" -m audioldm_daw.engine.training.transfer unpack "$FROM/$f" "$W"
+  "$PY" -m audioldm_daw.workbench.training.transfer unpack "$FROM/$f" "$W"
 done
 [ ! -f "$FROM/gpu_train.log" ] || cp "$FROM/gpu_train.log" "$W/gpu_train.log"
 echo "unpack_gpu_training: models in $W/model (LDM on CLAP audio embeddings) and $W/ldm-text/model (on text)"

@@ -15,9 +15,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # torch.compile on the CPU writes scalar C++, in this process and the ones it starts (read when inductor's config
 # is first imported; it cannot be switched within a process: inductor keeps per-process state built from it).
-# g++ takes less than half the time over it (the tiny UNet and decoder: 61 s against 135 s on two cores), and
-# what the tests check is the engine's side, the same either way: what compiles where and when, and that
-# compiled code gives the plain modules' output. TORCHINDUCTOR_VEC_ISA_OK=1 runs them on vectorised code.
+# g++ takes less than half the time over it, and what the tests check is the engine's side, the same either way:
+# what compiles where and when, and that compiled code gives the plain modules' output.
+# TORCHINDUCTOR_VEC_ISA_OK=1 runs them on vectorised code.
 os.environ.setdefault("TORCHINDUCTOR_VEC_ISA_OK", "0")
 #: The most pytest-xdist workers ``-n auto`` starts (scripts/test.sh): past four, the few long tests set the time.
 MAX_WORKERS = 4
@@ -39,12 +39,18 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
 
 #: Modules whose module-scoped fixtures take minutes to build (the retraining script's whole run, the GPU
-#: training trip, the original model's build and conversion) or share a cache (inductor's): one worker runs each
-#: of them whole, so the fixture is built once. pytest-xdist's own ``--dist loadgroup`` would do this from marks,
-#: but it marks tests by rewriting their node ids, which pytest 9.2 no longer takes (pytest-xdist issue 1386):
-#: its groups are silently ignored there, and these fixtures were built on both workers.
+#: training trip, the original model's build and conversion), or that share a cache (inductor's) or a fixed port:
+#: one worker runs each of them whole, so the fixture is built once. pytest-xdist's own ``--dist loadgroup`` would
+#: do this from marks, but it marks tests by rewriting their node ids, which pytest 9.2 no longer takes
+#: (pytest-xdist issue 1386): its groups are silently ignored there, and these fixtures were built on both workers.
 ONE_WORKER_MODULES = frozenset(
-    {"tests/test_train_bundled.py", "tests/test_gpu_training.py", "tests/test_convert.py", "tests/test_compilation.py"}
+    {
+        "tests/test_train_bundled.py",
+        "tests/test_gpu_training.py",
+        "tests/test_convert.py",
+        "tests/test_compilation.py",
+        "tests/test_osc_clients.py",  # its Pd tests each bind the patch's fixed engine port, 9000: one at a time
+    }
 )
 
 
@@ -65,11 +71,41 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     return WholeSlowModules(config, log)
 
 
+#: The fast lane (``bash scripts/test.sh --fast``, pytest's ``-m fast``): the request model, the geometry, the OSC
+#: protocol, the sidecars and their recall, and one end-to-end generate on a tiny model folder, the checks a
+#: contributor runs before every commit. Whole modules, and single tests from modules that are slow as a whole.
+FAST_MODULES = frozenset(
+    {
+        "tests/test_geometry.py",
+        "tests/test_recall.py",
+        "tests/test_request_doors.py",
+        "tests/test_wav_chunks.py",
+    }
+)
+FAST_TESTS = frozenset(
+    {
+        "tests/test_cli.py::test_generate_then_regenerate",
+        "tests/test_osc_server.py::test_every_request_has_a_handler_and_documented_replies",
+        "tests/test_osc_server.py::test_committed_docs_match_the_table",
+        "tests/test_osc_server.py::test_osc_float32_values_are_taken_as_typed",
+        "tests/test_osc_server.py::test_prompt_words_and_options_split",
+        "tests/test_osc_server.py::test_generate_end_to_end",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the fast lane's tests ``fast`` (one list here, not a mark scattered over the modules)."""
+    for item in items:
+        module, _, _ = item.nodeid.partition("::")
+        if module in FAST_MODULES or item.nodeid.partition("[")[0] in FAST_TESTS:
+            item.add_marker(pytest.mark.fast)
+
+
 # Under pytest-xdist each worker, and the processes it starts, gets its share of the cores: torch's default of
 # one thread per core in every worker oversubscribes them, and OpenMP's spinning threads then slow the
-# convolution-bound tests down far more than the parallelism gains (the whole suite on two cores: 1032 s with
-# torch's default threads, 791 s with a share). Read by torch (and, through torch's count, ONNX Runtime) when
-# first imported, so set before that.
+# convolution-bound tests down far more than the parallelism gains. Read by torch (and, through torch's count,
+# ONNX Runtime) when first imported, so set before that.
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _workers > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _cores() // _workers)))

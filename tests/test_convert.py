@@ -37,7 +37,7 @@ def rel_err(ours: Any, theirs: Any) -> float:
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Install and build the original, save its checkpoint, convert it; times each stage."""
     from audioldm_daw.engine.architecture import train_tokenizer
-    from audioldm_daw.engine.convert import convert_checkpoint
+    from audioldm_daw.workbench.convert import convert_checkpoint
 
     times: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -203,7 +203,7 @@ def test_cli_hub_heads_and_refusals_write_nothing(setup: dict[str, Any], tmp_pat
 
 
 def test_errors_say_what_was_expected(setup: dict[str, Any], tmp_path: Path) -> None:
-    from audioldm_daw.engine.convert import ConversionError, convert_checkpoint
+    from audioldm_daw.workbench.convert import ConversionError, convert_checkpoint
 
     bad = tmp_path / "x.ckpt"
     torch.save({"state_dict": {"encoder.weight": torch.zeros(3)}}, bad)
@@ -231,8 +231,8 @@ def test_public_unet_sizes_are_detected_from_the_original_layout(
     the original's heads per block (32 channels a head, 64 for L)."""
     import importlib
 
-    from audioldm_daw.engine.convert import unet
-    from audioldm_daw.engine.convert.checkpoint import UNET_SIZES
+    from audioldm_daw.workbench.convert import unet
+    from audioldm_daw.workbench.convert.checkpoint import UNET_SIZES
 
     utils = importlib.import_module("audioldm.utils")
     openaimodel = importlib.import_module("audioldm.latent_diffusion.openaimodel")

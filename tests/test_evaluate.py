@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audioldm_daw.engine.evaluation.metrics import frechet_distance, inception_score, mean_kl
+from audioldm_daw.workbench.evaluation.metrics import frechet_distance, inception_score, mean_kl
 
 
 def test_frechet_distance_is_zero_for_one_set_and_grows_with_a_shift() -> None:
@@ -32,7 +32,7 @@ def test_kl_and_inception_score() -> None:
 
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from audioldm_daw.engine.dataset import generate_dataset, write_prompts_file
+    from audioldm_daw.workbench.dataset import generate_dataset, write_prompts_file
 
     root = tmp_path_factory.mktemp("ds")
     generate_dataset(root, 24, 6, seed=3, categories=["siren", "noise", "beeps"])
@@ -83,8 +83,8 @@ def test_evaluate_command_on_a_tiny_set(small_dataset: Path, tiny_model_dir: Pat
 def test_stage_ceilings_score_the_real_clips_at_each_stage(small_dataset: Path, tiny_model_dir: Path) -> None:
     """The first ceiling is the classifier on the real clips themselves (the figure it was trained to); the
     VAE's reconstruction of a random-weight model is far from the mel it was given."""
-    from audioldm_daw.engine.evaluation.ceilings import stage_ceilings
-    from audioldm_daw.engine.evaluation.classifier import train_classifier
+    from audioldm_daw.workbench.evaluation.ceilings import stage_ceilings
+    from audioldm_daw.workbench.evaluation.classifier import train_classifier
 
     clf, acc = train_classifier(small_dataset, epochs=2, log=False)
     ceil = stage_ceilings(tiny_model_dir, small_dataset, clf)
@@ -104,9 +104,9 @@ def test_decoded_mel_accuracy_scores_the_mel_the_vocoder_was_given(tiny_model_di
     import torch
 
     from audioldm_daw.engine import Engine, GenerateRequest
-    from audioldm_daw.engine.evaluation.classifier import Classifier, MelCNN
-    from audioldm_daw.engine.evaluation.evaluate import MelRecorder
     from audioldm_daw.engine.mel import log_mel
+    from audioldm_daw.workbench.evaluation.classifier import Classifier, MelCNN
+    from audioldm_daw.workbench.evaluation.evaluate import MelRecorder
 
     found: list[MelRecorder] = []
 

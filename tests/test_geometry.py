@@ -106,7 +106,7 @@ def test_export_calibrates_on_the_engines_cells(model: Any) -> None:
 def test_training_crops_keep_their_length(unet_levels: int, vae_levels: int) -> None:
     """Training used ``max(mult, ceil(round(s * 100, 6) / mult) * mult)`` mel frames at 100 frames/s with
     mult = VAE factor * UNet multiple; its geometry must give the same crops (cached latents stay valid)."""
-    from audioldm_daw.engine.training.ldm import training_geometry
+    from audioldm_daw.workbench.training.ldm import training_geometry
 
     unet = SimpleNamespace(block_out_channels=(32,) * unet_levels, in_channels=4)
     vae = SimpleNamespace(block_out_channels=(16,) * vae_levels, latent_channels=4)

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audioldm_daw.engine.training import transfer
+from audioldm_daw.workbench.training import transfer
 from tests.script_env import script_env
 
 ROOT = Path(__file__).resolve().parent.parent

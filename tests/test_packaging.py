@@ -1,7 +1,15 @@
-"""The distribution installs one import root, ``audioldm_daw``, from both an editable install and a wheel."""
+"""The distribution installs one import root, ``audioldm_daw``, from both an editable install and a wheel, and the
+packages under it import each other only along the design's arrows.
+
+The arrows (../shared/DESIGN.md, "The house"): bridge -> workbench -> engine, bridge -> export -> engine, bridge ->
+engine. The engine is the runtime a DAW talks to and imports none of the others; the export package builds on the
+engine alone; the workbench (training, dataset, conversion, evaluation) builds on the engine (and may use the export
+package) but never on the bridge, whose commands are its only callers.
+"""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import zipfile
@@ -16,22 +24,134 @@ def test_editable_install_imports_from_the_top_level_folders() -> None:
     import audioldm_daw.bridge
     import audioldm_daw.engine
     import audioldm_daw.export
+    import audioldm_daw.workbench
 
     # The strict editable install imports through a link tree under build/: the same files, other paths.
     for pkg, folder in (
         (audioldm_daw.engine, "engine"),
         (audioldm_daw.bridge, "bridge"),
         (audioldm_daw.export, "export"),
+        (audioldm_daw.workbench, "workbench"),
     ):
         assert os.path.samefile(pkg.__file__, ROOT / folder / "__init__.py"), (pkg.__file__, folder)
 
 
-def test_engine_imports_neither_export_nor_bridge() -> None:
-    import re
+#: The top-level packages (folder = subpackage name under ``audioldm_daw``) and what each may import besides itself
+#: and the import root's own ``audioldm_daw/__init__.py``.
+PACKAGES = ("engine", "export", "workbench", "bridge")
+MAY_IMPORT = {
+    "engine": set(),
+    "export": {"engine"},
+    "workbench": {"engine", "export"},
+    "bridge": {"engine", "export", "workbench"},
+}
+#: Arrows that must exist: a package that no longer uses what the design says it builds on is a layout change
+#: the design (and this test) should say out loud.
+DESIGN_ARROWS = {("bridge", "workbench"), ("bridge", "engine"), ("bridge", "export"), ("workbench", "engine"),
+                 ("export", "engine")}  # fmt: skip
 
-    pattern = re.compile(r"^\s*(from|import)\s+audioldm_daw\.(export|bridge)\b", re.MULTILINE)
-    for path in (ROOT / "engine").rglob("*.py"):
-        assert not pattern.search(path.read_text()), path
+
+def _module_name(path: Path) -> str:
+    """``engine/model.py`` -> ``audioldm_daw.engine.model``; a package's ``__init__.py`` names the package."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(["audioldm_daw", *parts])
+
+
+def _is_module_path(text: str) -> bool:
+    """Whether ``text`` is, as a whole, a dotted name under the import root (a sentence that mentions one is not)."""
+    return text.startswith("audioldm_daw.") and all(part.isidentifier() for part in text.split("."))
+
+
+def imported_modules(source: str, module: str, is_package: bool) -> set[str]:
+    """Every ``audioldm_daw`` module that ``source`` (the module ``module``) refers to: ``import`` and ``from``
+    statements anywhere (inside functions, ``TYPE_CHECKING`` blocks and ``try`` too), relative ones resolved, and
+    strings that are whole dotted module paths (``importlib.import_module`` arguments, the lazy-export tables).
+    ``from audioldm_daw import engine`` counts as ``audioldm_daw.engine``."""
+    package = module if is_package else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names if alias.name != "*")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _is_module_path(node.value):
+            found.add(node.value)
+    return {name for name in found if name == "audioldm_daw" or name.startswith("audioldm_daw.")}
+
+
+def _top_package(name: str) -> str | None:
+    """``audioldm_daw.engine.model`` -> ``engine``; None for the import root itself and for names below it that
+    are no package (``audioldm_daw.lazy_exports``, ``audioldm_daw.__version__``)."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in PACKAGES else None
+
+
+def package_arrows() -> dict[tuple[str, str], set[str]]:
+    """(importing package, imported package) -> the modules whose imports make that arrow, over every module of
+    the four top-level folders."""
+    arrows: dict[tuple[str, str], set[str]] = {}
+    for folder in PACKAGES:
+        paths = [p for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts]
+        assert paths, f"{folder}/ holds no modules: the layout this test knows is out of date"
+        for path in paths:
+            module = _module_name(path)
+            for name in imported_modules(path.read_text(), module, path.name == "__init__.py"):
+                target = _top_package(name)
+                if target is not None and target != folder:
+                    arrows.setdefault((folder, target), set()).add(module)
+    return arrows
+
+
+def test_the_import_walk_sees_lazy_relative_and_string_imports() -> None:
+    """The walk the layout test relies on finds an import wherever a module can hide one."""
+    source = """
+from __future__ import annotations
+from typing import TYPE_CHECKING
+from . import sibling
+from ..bridge import cli
+if TYPE_CHECKING:
+    from audioldm_daw.export.runtime import OrtDecoder
+def later():
+    import audioldm_daw.workbench.training.loop
+    from audioldm_daw import bridge
+    return importlib.import_module("audioldm_daw.workbench.convert")
+TABLE = {"Engine": "audioldm_daw.engine.engine"}
+DOC = "this mentions audioldm_daw.bridge in a sentence, which is no import"
+"""
+    found = imported_modules(source, "audioldm_daw.engine.model", is_package=False)
+    assert {
+        "audioldm_daw.engine.sibling",
+        "audioldm_daw.bridge.cli",
+        "audioldm_daw.export.runtime",
+        "audioldm_daw.workbench.training.loop",
+        "audioldm_daw.bridge",
+        "audioldm_daw.workbench.convert",
+        "audioldm_daw.engine.engine",
+    } <= found, found
+    assert {_top_package(n) for n in found} == {"engine", "bridge", "export", "workbench", None}
+
+
+def test_packages_import_each_other_only_along_the_design_arrows() -> None:
+    """engine/ and export/ import neither the workbench nor the bridge (lazy imports included), the workbench never
+    imports the bridge, and the engine imports no other package at all."""
+    arrows = package_arrows()
+    wrong = {arrow: sorted(mods) for arrow, mods in arrows.items() if arrow[1] not in MAY_IMPORT[arrow[0]]}
+    assert not wrong, f"imports against the design's arrows (importer, imported): {wrong}"
+    for importer in ("engine", "export"):
+        for banned in ("workbench", "bridge"):
+            assert (importer, banned) not in arrows, arrows[(importer, banned)]
+    assert ("workbench", "bridge") not in arrows
+    missing = DESIGN_ARROWS - set(arrows)
+    assert not missing, f"arrows the design names but no module makes: {sorted(missing)}"
 
 
 def test_wheel_has_one_import_root_and_imports(tmp_path: Path) -> None:
@@ -46,7 +166,7 @@ def test_wheel_has_one_import_root_and_imports(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert tops == {"audioldm_daw"}
-    for sub in ("engine/engine.py", "bridge/cli.py", "export/__init__.py"):
+    for sub in ("engine/engine.py", "bridge/cli.py", "export/__init__.py", "workbench/training/loop.py"):
         assert f"audioldm_daw/{sub}" in names
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "audioldm-daw = audioldm_daw.bridge.cli:main" in entry

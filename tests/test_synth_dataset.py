@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from audioldm_daw.engine.dataset import (
+from audioldm_daw.workbench.dataset import (
     ATTRIBUTE_SPACE,
     CATEGORIES,
     DatasetInfo,
@@ -28,7 +28,7 @@ from audioldm_daw.engine.dataset import (
     synthesize_clip,
     write_prompts_file,
 )
-from audioldm_daw.engine.dataset.captions import TEMPLATES, attribute_words
+from audioldm_daw.workbench.dataset.captions import TEMPLATES, attribute_words
 
 SR = 16000
 CLIP_SECONDS = 5.12

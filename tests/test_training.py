@@ -116,10 +116,10 @@ LR = {"clap": 1e-3, "vae": 1e-3, "vocoder": 1e-3, "ldm": 1e-3}
 
 
 def _stage(name: str, runs: dict[str, Path] | None = None, **extra: Any) -> Any:
-    from audioldm_daw.engine.training.clap import ClapStage
-    from audioldm_daw.engine.training.ldm import LdmOptions, LdmStage
-    from audioldm_daw.engine.training.vae import VaeOptions, VaeStage
-    from audioldm_daw.engine.training.vocoder import VocoderOptions, VocoderStage
+    from audioldm_daw.workbench.training.clap import ClapStage
+    from audioldm_daw.workbench.training.ldm import LdmOptions, LdmStage
+    from audioldm_daw.workbench.training.vae import VaeOptions, VaeStage
+    from audioldm_daw.workbench.training.vocoder import VocoderOptions, VocoderStage
 
     kw = {**STAGE_KW[name], **extra}
     if name == "clap":
@@ -133,7 +133,7 @@ def _stage(name: str, runs: dict[str, Path] | None = None, **extra: Any) -> Any:
 
 
 def _config(name: str, out: Path, data: Path, steps: int, **kw: Any) -> Any:
-    from audioldm_daw.engine.training.loop import TrainConfig
+    from audioldm_daw.workbench.training.loop import TrainConfig
 
     base: dict[str, Any] = {"preset": "tiny", "batch_size": 3, "lr": LR[name], "seed": 0, "quiet": True}
     base.update(kw)
@@ -143,7 +143,7 @@ def _config(name: str, out: Path, data: Path, steps: int, **kw: Any) -> Any:
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory: pytest.TempPathFactory, audio_dir: Path) -> dict[str, Any]:
     """Each stage trained a few steps on one fixed batch (its losses are what the learning tests check)."""
-    from audioldm_daw.engine.training.loop import run
+    from audioldm_daw.workbench.training.loop import run
 
     root = tmp_path_factory.mktemp("runs")
     out: dict[str, Any] = {"losses": {}, "stages": {}}
@@ -197,7 +197,7 @@ def test_log_mel_matches_the_paper_settings() -> None:
 
 
 def test_folder_is_read_as_16k_mono_and_bad_files_are_counted(user_dir: Path, tmp_path: Path) -> None:
-    from audioldm_daw.engine.training.data import BatchPlan, load_folder
+    from audioldm_daw.workbench.training.data import BatchPlan, load_folder
 
     folder = load_folder(user_dir, tmp_path / "cache", quiet=True)
     assert len(folder) == 7 and [f for f, _ in folder.skipped] == ["broken.wav"]
@@ -216,7 +216,7 @@ def test_folder_is_read_as_16k_mono_and_bad_files_are_counted(user_dir: Path, tm
 def test_a_run_folder_inside_the_data_folder_is_not_read_as_data(user_dir: Path, tmp_path: Path) -> None:
     import shutil
 
-    from audioldm_daw.engine.training.data import load_folder
+    from audioldm_daw.workbench.training.data import load_folder
 
     data = tmp_path / "data"
     shutil.copytree(user_dir, data)
@@ -231,7 +231,7 @@ def test_a_run_folder_inside_the_data_folder_is_not_read_as_data(user_dir: Path,
 
 
 def test_captions_from_jsonl_and_csv(audio_dir: Path, tmp_path: Path) -> None:
-    from audioldm_daw.engine.training.data import load_folder
+    from audioldm_daw.workbench.training.data import load_folder
 
     folder = load_folder(audio_dir, tmp_path / "a", quiet=True)
     assert dict(zip(folder.files, folder.captions, strict=True))["clip2.wav"] == "white noise"
@@ -246,9 +246,9 @@ def test_several_captions_per_clip_and_clap_draws_among_them(audio_dir: Path, tm
     """Repeated rows and a ``captions`` list both add phrasings; CLAP sees each of them across visits."""
     import shutil
 
-    from audioldm_daw.engine.training.clap import ClapStage
-    from audioldm_daw.engine.training.data import load_folder
-    from audioldm_daw.engine.training.loop import run
+    from audioldm_daw.workbench.training.clap import ClapStage
+    from audioldm_daw.workbench.training.data import load_folder
+    from audioldm_daw.workbench.training.loop import run
 
     data = tmp_path / "data"
     shutil.copytree(audio_dir, data)
@@ -276,7 +276,7 @@ def test_several_captions_per_clip_and_clap_draws_among_them(audio_dir: Path, tm
 
 
 def test_text_noise_drops_and_inserts_words_at_the_given_rate() -> None:
-    from audioldm_daw.engine.training.clap import ClapOptions, noisy_caption
+    from audioldm_daw.workbench.training.clap import ClapOptions, noisy_caption
 
     caption = "a soft falling melody played quickly on a piano in a high register"
     rng = np.random.default_rng(0)
@@ -335,7 +335,7 @@ def test_vae_scaling_factor_is_one_over_latent_std(runs: dict[str, Any]) -> None
 
 def test_ldm_condition_is_the_clip_audio_embedding_or_the_empty_text(runs: dict[str, Any]) -> None:
     from audioldm_daw.engine.clap import embed_text
-    from audioldm_daw.engine.training.components import load_clap
+    from audioldm_daw.workbench.training.components import load_clap
 
     stage = runs["stages"]["ldm"]
     clap, tok, _ = load_clap(runs["clap"])
@@ -359,7 +359,7 @@ def test_ldm_condition_is_the_clip_audio_embedding_or_the_empty_text(runs: dict[
 @pytest.mark.parametrize("level", [0.3, 1.0, 1.2])
 def test_perturbed_conditions_stay_unit_and_move_by_the_level_asked(level: float) -> None:
     """Relative noise r gives a cosine of 1/sqrt(1 + r^2) to the original; r is uniform in [0, level]."""
-    from audioldm_daw.engine.training.ldm import perturb_condition
+    from audioldm_daw.workbench.training.ldm import perturb_condition
 
     torch.manual_seed(0)
     cond = torch.nn.functional.normalize(torch.randn(4000, 77), dim=-1)  # an odd width
@@ -431,8 +431,8 @@ def test_cli_ldm_cond_seconds_caches_the_window_embeddings(
 ) -> None:
     from audioldm_daw.bridge.cli import main
     from audioldm_daw.engine.clap import ClapAudioFeatures, embed_audio
-    from audioldm_daw.engine.training.components import load_clap
-    from audioldm_daw.engine.training.data import load_folder, plan_segments
+    from audioldm_daw.workbench.training.components import load_clap
+    from audioldm_daw.workbench.training.data import load_folder, plan_segments
 
     out = tmp_path / "ldm-window"
     argv = ["train", "ldm", "--data", str(audio_dir), "--out", str(out), "--preset", "tiny", "--steps", "1"]
@@ -460,7 +460,7 @@ def test_cli_ldm_cond_seconds_caches_the_window_embeddings(
 
 @pytest.mark.parametrize("level", [-0.1, 5.0])
 def test_ldm_refuses_a_cond_noise_out_of_range(level: float) -> None:
-    from audioldm_daw.engine.training.ldm import LdmOptions
+    from audioldm_daw.workbench.training.ldm import LdmOptions
 
     with pytest.raises(ValueError, match="cond_noise: expected a noise level in \\[0, 4\\]"):
         LdmOptions(vae=Path("v"), clap=Path("c"), cond_noise=level)
@@ -468,7 +468,7 @@ def test_ldm_refuses_a_cond_noise_out_of_range(level: float) -> None:
 
 @pytest.mark.parametrize("seconds", [0.0, -2.56])
 def test_ldm_refuses_a_condition_window_that_is_not_positive(seconds: float) -> None:
-    from audioldm_daw.engine.training.ldm import LdmOptions
+    from audioldm_daw.workbench.training.ldm import LdmOptions
 
     with pytest.raises(ValueError, match="cond_seconds: expected a positive number of seconds"):
         LdmOptions(vae=Path("v"), clap=Path("c"), cond_seconds=seconds)
@@ -481,7 +481,7 @@ def test_ldm_refuses_a_condition_window_that_is_not_positive(seconds: float) -> 
 def test_resume_reproduces_the_loss_sequence(runs: dict[str, Any], audio_dir: Path, tmp_path: Path, name: str) -> None:
     import shutil
 
-    from audioldm_daw.engine.training.loop import run
+    from audioldm_daw.workbench.training.loop import run
 
     # The GAN stages resume with both optimizers (discriminator on from step 2) and the data order live.
     extra = {"adversarial": True, "adv_start": 1} if name in ("vae", "vocoder") else {}
@@ -501,7 +501,7 @@ def test_time_limit_checkpoints_exports_and_resumes_where_it_stopped(
 ) -> None:
     """A run past its wall-clock budget stops after the current step with a checkpoint and an export, and
     ``--resume`` continues from exactly there to the same losses as an uninterrupted run."""
-    from audioldm_daw.engine.training.loop import run
+    from audioldm_daw.workbench.training.loop import run
 
     full = run(_stage("vocoder", runs), _config("vocoder", tmp_path / "full", audio_dir, 3, checkpoint_every=10))
     out = tmp_path / "limited"
@@ -523,7 +523,7 @@ def test_lr_decay_tail_continues_a_constant_run_from_its_checkpoint(
 ) -> None:
     """``--decay N`` anneals the LR along a half cosine over the last N steps; a run trained at a constant rate
     and resumed with a larger --steps and a decay takes the tail from where it stopped."""
-    from audioldm_daw.engine.training.loop import lr_factor, run
+    from audioldm_daw.workbench.training.loop import lr_factor, run
 
     out = tmp_path / "tail"
     lr = LR["vocoder"]
@@ -540,7 +540,7 @@ def test_lr_decay_tail_continues_a_constant_run_from_its_checkpoint(
 
 
 def test_lr_decay_must_fit_the_steps(tmp_path: Path) -> None:
-    from audioldm_daw.engine.training.loop import TrainConfig
+    from audioldm_daw.workbench.training.loop import TrainConfig
 
     for bad in (-1, 11):
         with pytest.raises(ValueError, match="decay"):
@@ -548,7 +548,7 @@ def test_lr_decay_must_fit_the_steps(tmp_path: Path) -> None:
 
 
 def test_time_limit_must_be_positive(tmp_path: Path) -> None:
-    from audioldm_daw.engine.training.loop import TrainConfig
+    from audioldm_daw.workbench.training.loop import TrainConfig
 
     for bad in (0.0, -5.0, float("nan")):
         with pytest.raises(ValueError, match="time_limit"):
@@ -560,7 +560,7 @@ def test_a_deadline_stops_the_run_like_its_time_limit(audio_dir: Path, tmp_path:
     it stopped early (how every stage on a lent GPU ends together at its slot's end)."""
     import time
 
-    from audioldm_daw.engine.training.loop import TrainConfig, run
+    from audioldm_daw.workbench.training.loop import TrainConfig, run
 
     out = tmp_path / "due"
     cut = run(_stage("vocoder"), _config("vocoder", out, audio_dir, 3, checkpoint_every=10, deadline=time.time()))
@@ -656,7 +656,7 @@ def test_cli_ldm_with_text_condition_assembles_a_model(runs: dict[str, Any], aud
     from audioldm_daw.bridge.cli import main
     from audioldm_daw.engine import Engine, GenerateRequest
     from audioldm_daw.engine.clap import embed_text
-    from audioldm_daw.engine.training.components import load_clap
+    from audioldm_daw.workbench.training.components import load_clap
 
     out = tmp_path / "ldm-text"
     argv = ["train", "ldm", "--data", str(audio_dir), "--out", str(out), "--preset", "tiny", "--steps", "2"]
@@ -734,7 +734,7 @@ def test_v_prediction_with_ema_resumes_exactly_and_travels_into_the_model(
 
 def test_v_prediction_target_and_min_snr_weights(runs: dict[str, Any]) -> None:
     """The v loss regresses sqrt(a) eps - sqrt(1 - a) z0; min-SNR-gamma weights it by min(snr, g) / (snr + 1)."""
-    from audioldm_daw.engine.training.ldm import LdmOptions, noise_scheduler
+    from audioldm_daw.workbench.training.ldm import LdmOptions, noise_scheduler
 
     with pytest.raises(ValueError, match="prediction"):
         LdmOptions(vae=runs["vae"], clap=runs["clap"], prediction="sample")
@@ -764,8 +764,8 @@ def test_vocoder_init_continues_from_given_weights(runs: dict[str, Any], audio_d
     """``--init`` (the GAN phase after a reconstruction-only run) starts from those weights, not a fresh net."""
     from safetensors.torch import load_file
 
-    from audioldm_daw.engine.training.loop import run
-    from audioldm_daw.engine.training.vocoder import VocoderOptions, VocoderStage
+    from audioldm_daw.workbench.training.loop import run
+    from audioldm_daw.workbench.training.vocoder import VocoderOptions, VocoderStage
 
     stage = VocoderStage(VocoderOptions(segment_frames=16, adversarial=True, init=runs["vocoder"]))
     run(stage, _config("vocoder", tmp_path / "gan", audio_dir, 1, lr=0.0))  # lr 0: weights stay as loaded
@@ -782,7 +782,7 @@ def test_vae_decoder_only_trains_the_decoder_and_keeps_the_latent_space(
     started from (so LDMs trained on that VAE stay valid) while the decoder learns; the loss goes down."""
     from safetensors.torch import load_file
 
-    from audioldm_daw.engine.training.loop import run
+    from audioldm_daw.workbench.training.loop import run
 
     stage = _stage("vae", init=runs["vae"], decoder_only=True)
     res = run(stage, _config("vae", tmp_path / "dec", audio_dir, 8, fixed_batch=True, checkpoint_every=100))

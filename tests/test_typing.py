@@ -28,7 +28,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "pyproject.toml"
 CACHE = ROOT / "build" / "mypy_cache"
-PACKAGES = ("engine", "bridge", "export")
+PACKAGES = ("engine", "bridge", "export", "workbench")
 
 pytest.importorskip("mypy", reason="mypy is in the test extras: pip install -e '.[test]'")
 
@@ -72,7 +72,7 @@ def static_install_root() -> Path | None:
 
 
 def _link_tree(dest: Path) -> Path:
-    """``dest/audioldm_daw`` with the package's own files and links to the three top-level folders."""
+    """``dest/audioldm_daw`` with the package's own files and links to the top-level folders."""
     pkg = dest / "audioldm_daw"
     pkg.mkdir(parents=True)
     for name in ("__init__.py", "py.typed"):

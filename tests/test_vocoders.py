@@ -19,7 +19,6 @@ import pytest
 import soundfile as sf
 import torch
 
-from audioldm_daw.engine.evaluation.pitch import NOTES, cents, harmonic_tone, vocoder_pitch, yin_f0
 from audioldm_daw.engine.mel import log_mel
 from audioldm_daw.engine.vocoders import (
     GRIFFIN_LIM,
@@ -32,6 +31,7 @@ from audioldm_daw.engine.vocoders import (
     resolve,
     write_preference,
 )
+from audioldm_daw.workbench.evaluation.pitch import NOTES, cents, harmonic_tone, vocoder_pitch, yin_f0
 
 
 @pytest.fixture(scope="module")

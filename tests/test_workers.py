@@ -50,3 +50,25 @@ def test_the_one_worker_modules_are_this_suites() -> None:
     from tests.conftest import ONE_WORKER_MODULES
 
     assert ONE_WORKER_MODULES and all((TESTS.parent / m).is_file() for m in ONE_WORKER_MODULES), ONE_WORKER_MODULES
+
+
+def test_the_fast_lane_selects_each_listed_test_and_nothing_else() -> None:
+    """``scripts/test.sh --fast`` (``-m fast``): every test conftest lists is collected (a renamed one would silently
+    leave the lane), every listed module gives tests, and no test outside the lists is marked."""
+    from tests.conftest import FAST_MODULES, FAST_TESTS
+
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "fast", "-p", "no:cacheprovider", "tests"],
+        cwd=TESTS.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    ids = [line for line in r.stdout.splitlines() if "::" in line]
+    modules = {i.partition("::")[0] for i in ids}
+    assert modules >= FAST_MODULES, FAST_MODULES - modules
+    bases = {i.partition("[")[0] for i in ids}
+    assert bases >= FAST_TESTS, FAST_TESTS - bases
+    strays = [i for i in ids if i.partition("::")[0] not in FAST_MODULES and i.partition("[")[0] not in FAST_TESTS]
+    assert not strays, strays

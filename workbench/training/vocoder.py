@@ -18,10 +18,10 @@ import torch.nn.functional as F
 
 from audioldm_daw.engine.architecture import HOP, PRESETS, build_vocoder
 from audioldm_daw.engine.mel import SILENCE, log_mel
-from audioldm_daw.engine.training.components import load_vocoder
-from audioldm_daw.engine.training.data import BatchPlan, clip_mels, crop_start, fit, load_folder
-from audioldm_daw.engine.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
-from audioldm_daw.engine.training.losses import (
+from audioldm_daw.workbench.training.components import load_vocoder
+from audioldm_daw.workbench.training.data import BatchPlan, clip_mels, crop_start, fit, load_folder
+from audioldm_daw.workbench.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
+from audioldm_daw.workbench.training.losses import (
     WaveDiscriminator,
     lsgan_d_loss,
     lsgan_g_loss,

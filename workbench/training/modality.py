@@ -5,8 +5,8 @@ CLAP's shared space. A CLAP trained on a few thousand pairs leaves the two modal
 embedding and a mean audio embedding that point different ways), so the text a musician types lands where the
 UNet saw few conditions. The offset between the two means, added to a prompt's embedding before it is
 normalised again, moves it there. It is a property of the CLAP and its paired data: the UNet still trains on
-audio alone. On the project's small model it raised the audio-trained UNet's category accuracy from 66.4% to
-70.0% on 140 held-out prompts (models/audioldm-daw-mini/README.md).
+audio alone. On the project's small model it raised the audio-trained UNet's category accuracy on held-out text
+prompts (the model card, models/audioldm-daw-mini/README.md, gives the scores).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from audioldm_daw.engine import clap
 from audioldm_daw.engine.conditioning import audio_embeddings
 from audioldm_daw.engine.model import CONDITIONING_FILE, AudioLDMModel, load_model
-from audioldm_daw.engine.training.data import SAMPLE_RATE, DataError, load_audio, read_captions
+from audioldm_daw.workbench.training.data import SAMPLE_RATE, DataError, load_audio, read_captions
 
 BATCH = 32
 

@@ -23,10 +23,10 @@ from torch import nn
 
 from audioldm_daw.engine.architecture import PRESETS, build_vae
 from audioldm_daw.engine.mel import SILENCE
-from audioldm_daw.engine.training.components import load_vae
-from audioldm_daw.engine.training.data import BatchPlan, clip_mels, crop_start, fit, load_folder
-from audioldm_daw.engine.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
-from audioldm_daw.engine.training.losses import MelDiscriminator, hinge_d_loss, kl_per_element
+from audioldm_daw.workbench.training.components import load_vae
+from audioldm_daw.workbench.training.data import BatchPlan, clip_mels, crop_start, fit, load_folder
+from audioldm_daw.workbench.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
+from audioldm_daw.workbench.training.losses import MelDiscriminator, hinge_d_loss, kl_per_element
 
 
 @dataclass

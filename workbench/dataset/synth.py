@@ -347,7 +347,7 @@ def write_prompts_file(info_or_dir: DatasetInfo | str | Path, path: str | Path, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m audioldm_daw.engine.dataset OUT --n-train 200 --n-test 50``."""
+    """Command line: ``python -m audioldm_daw.workbench.dataset OUT --n-train 200 --n-test 50``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--n-train", type=int, default=200)

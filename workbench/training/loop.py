@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from audioldm_daw.engine.training.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
+from audioldm_daw.workbench.training.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from typing import Any
 
 import torch
 
-from audioldm_daw.engine.convert import clap as clap_part
-from audioldm_daw.engine.convert import unet as unet_part
-from audioldm_daw.engine.convert import vae as vae_part
-from audioldm_daw.engine.convert import vocoder as vocoder_part
-from audioldm_daw.engine.convert.errors import ConversionError
+from audioldm_daw.workbench.convert import clap as clap_part
+from audioldm_daw.workbench.convert import unet as unet_part
+from audioldm_daw.workbench.convert import vae as vae_part
+from audioldm_daw.workbench.convert import vocoder as vocoder_part
+from audioldm_daw.workbench.convert.errors import ConversionError
 
 log = logging.getLogger(__name__)
 

@@ -90,7 +90,7 @@ class Classifier:
 
 
 def read_split(dataset: Path, split: str) -> tuple[list[np.ndarray], list[str]]:
-    """Waveforms and categories of one split of a dataset written by engine.dataset."""
+    """Waveforms and categories of one split of a dataset written by :mod:`audioldm_daw.workbench.dataset`."""
     waves, cats = [], []
     for line in (dataset / split / "metadata.jsonl").read_text().splitlines():
         row = json.loads(line)

@@ -10,19 +10,18 @@ Each clip of the packed dataset is stored either losslessly (FLAC, bit-exact 16-
 of a few qualities. One choice for all clips together makes the log-mel that every stage learns from (the
 training front end, :mod:`audioldm_daw.engine.mel`) as close to the original's as the budget allows: clips that
 FLAC packs small (beeps, knocking, drums, sweeps) stay exact, and the others lose least where Vorbis spends
-the fewest bytes per unit of error. Measured on the default dataset (1120 training clips, 175 MiB as WAV;
-error: the mean absolute difference of the log-mels, for scale the small VAE reconstructs with 0.33): FLAC takes
-80 MiB; FLAC after rounding to 12, 10 or 8 bits 50, 40 or 28 MiB with errors 0.26, 0.51 or 0.89 (the rounding
-noise fills the quiet bins, which the log floor otherwise keeps silent); Vorbis at soundfile's levels 0, 0.2, 0.4
-and 0.6 38, 32, 26 or 22 MiB with errors 0.10, 0.14, 0.19 or 0.26; the mix, in the 34 MiB that are left beside
-the wheels and the working tree, stores 343 clips exactly and reaches 0.07.
+the fewest bytes per unit of error (error: the mean absolute difference of the log-mels). FLAC alone does not fit
+the default dataset in the budget; rounding to fewer bits before FLAC does, but its noise fills the quiet bins,
+which the log floor otherwise keeps silent, and costs more error per byte saved than Vorbis. So the only choices
+are exact FLAC and Vorbis at a few of soundfile's quality levels, mixed per clip, which on the default dataset
+errs less than any one Vorbis level for all clips, and less than the small VAE's own reconstruction error.
 
 Command line (scripts/pack_gpu_training.sh, scripts/gpu_train.sh and scripts/unpack_gpu_training.sh use it)::
 
-    python -m audioldm_daw.engine.training.transfer pack-data DATA OUT.tar.gz --budget BYTES
-    python -m audioldm_daw.engine.training.transfer unpack-data OUT.tar.gz DATA
-    python -m audioldm_daw.engine.training.transfer pack ROOT OUT.tar.gz PATH...   (PATHs relative to ROOT)
-    python -m audioldm_daw.engine.training.transfer unpack OUT.tar.gz ROOT
+    python -m audioldm_daw.workbench.training.transfer pack-data DATA OUT.tar.gz --budget BYTES
+    python -m audioldm_daw.workbench.training.transfer unpack-data OUT.tar.gz DATA
+    python -m audioldm_daw.workbench.training.transfer pack ROOT OUT.tar.gz PATH...   (PATHs relative to ROOT)
+    python -m audioldm_daw.workbench.training.transfer unpack OUT.tar.gz ROOT
 """
 
 from __future__ import annotations
@@ -470,7 +469,7 @@ def unpack_tree(archive: Path, dest: Path) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``pack-data``/``unpack-data`` for the dataset, ``pack``/``unpack`` for run and model folders."""
-    parser = argparse.ArgumentParser(prog="python -m audioldm_daw.engine.training.transfer", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m audioldm_daw.workbench.training.transfer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pack-data", help="a rendered dataset's training split, packed to a byte budget")
     p.add_argument("data", type=Path, help="dataset folder (dataset.json, train/)")

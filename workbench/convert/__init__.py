@@ -7,7 +7,7 @@ the size, and writes the folder atomically. Nothing here imports the original co
 
 from __future__ import annotations
 
-from audioldm_daw.engine.convert.checkpoint import Report, convert_checkpoint
-from audioldm_daw.engine.convert.errors import ConversionError
+from audioldm_daw.workbench.convert.checkpoint import Report, convert_checkpoint
+from audioldm_daw.workbench.convert.errors import ConversionError
 
 __all__ = ["ConversionError", "Report", "convert_checkpoint"]

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from audioldm_daw.engine.architecture import SCHEDULER_FILE, read_scheduler_config, save_model_folder
-from audioldm_daw.engine.training.components import (
+from audioldm_daw.engine.vocoders import GRIFFIN_LIM, write_preference
+from audioldm_daw.workbench.training.components import (
     ComponentError,
     load_clap,
     load_unet,
@@ -23,7 +24,6 @@ from audioldm_daw.engine.training.components import (
     load_vocoder,
     text_encoder_from_clap,
 )
-from audioldm_daw.engine.vocoders import GRIFFIN_LIM, write_preference
 
 TRAINING_FILE = "training.json"
 FORMAT = 1

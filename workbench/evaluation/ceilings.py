@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from audioldm_daw.engine.evaluation.classifier import Classifier, read_split
-from audioldm_daw.engine.evaluation.pitch import vocoder_pitch
 from audioldm_daw.engine.mel import log_mel
+from audioldm_daw.workbench.evaluation.classifier import Classifier, read_split
+from audioldm_daw.workbench.evaluation.pitch import vocoder_pitch
 
 
 @torch.no_grad()
@@ -28,8 +28,8 @@ def stage_ceilings(
 ) -> dict[str, Any]:
     """Classifier accuracy at each stage on the held-out split of ``dataset`` (``limit``: its first N clips), and
     pitch through the vocoder (``vocoder``: as the engine chooses it, ``auto`` being the folder's choice)."""
-    from audioldm_daw.engine.training.components import load_vae
     from audioldm_daw.engine.vocoders import load_vocoder
+    from audioldm_daw.workbench.training.components import load_vae
 
     waves, cats = read_split(Path(dataset), "test")
     waves, cats = waves[:limit], cats[:limit]

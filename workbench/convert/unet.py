@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from audioldm_daw.engine.convert.errors import ConversionError
+from audioldm_daw.workbench.convert.errors import ConversionError
 
 PREFIX = "model.diffusion_model."
 EMA_PREFIX = "model_ema."

@@ -14,8 +14,8 @@ import torch
 
 from audioldm_daw.engine import Engine, GenerateRequest
 from audioldm_daw.engine.decode import TorchDecoder
-from audioldm_daw.engine.evaluation.classifier import Classifier
-from audioldm_daw.engine.evaluation.metrics import frechet_distance, inception_score, mean_kl
+from audioldm_daw.workbench.evaluation.classifier import Classifier
+from audioldm_daw.workbench.evaluation.metrics import frechet_distance, inception_score, mean_kl
 
 
 class MelRecorder(TorchDecoder):
@@ -45,7 +45,7 @@ def clap_similarity(clap_dir: Path, waves: list[np.ndarray], prompts: list[str],
     """Cosine similarity of each clip to its prompt under the CLAP in ``clap_dir``, embedded exactly as the
     engine embeds audio and text (:mod:`audioldm_daw.engine.clap`, features in float64)."""
     from audioldm_daw.engine.clap import ClapAudioFeatures, embed_audio, embed_text
-    from audioldm_daw.engine.training.components import load_clap
+    from audioldm_daw.workbench.training.components import load_clap
 
     clap, tok, fe = load_clap(clap_dir)
     clap.eval()

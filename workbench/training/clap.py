@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from audioldm_daw.engine.architecture import PRESETS, SAMPLE_RATE, build_clap, clap_feature_extractor, train_tokenizer
 from audioldm_daw.engine.clap import ClapAudioFeatures, audio_features, tokenize
-from audioldm_daw.engine.training.data import BatchPlan, DataError, crop_start, load_folder
-from audioldm_daw.engine.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
+from audioldm_daw.workbench.training.data import BatchPlan, DataError, crop_start, load_folder
+from audioldm_daw.workbench.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp: keeps the temperature from running away
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from audioldm_daw.engine.convert.errors import ConversionError
+from audioldm_daw.workbench.convert.errors import ConversionError
 
 PREFIX = "first_stage_model.vocoder."
 

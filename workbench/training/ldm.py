@@ -9,8 +9,8 @@ sampling time; epsilon prediction under the 1000-step scaled-linear schedule 0.0
 ``prediction="v_prediction"`` trains the UNet to predict v = sqrt(a) eps - sqrt(1 - a) z0 instead of eps. This
 schedule ends at a signal-to-noise ratio of 1.4e-4, where an epsilon model's error reaches the clean-latent
 estimate multiplied by sqrt((1 - a) / a), about 80 at the last step: a small model on a small budget then
-samples latents several times too loud (measured on the bundled recipe: std 2.3 where the data's is 1.0,
-category accuracy at chance). v carries the clean latent itself at high noise, so its error is not amplified.
+samples latents several times too loud (on the bundled recipe their spread is a multiple of the data's and the
+categories are lost). v carries the clean latent itself at high noise, so its error is not amplified.
 The choice travels with the UNet: the run writes ``scheduler/scheduler_config.json`` with its
 ``prediction_type`` and assembling copies it into the model folder, which the engine's schedulers read.
 ``snr_gamma`` weights the loss by min-SNR-gamma (Hang et al. 2023), which speeds convergence.
@@ -47,7 +47,7 @@ from audioldm_daw.engine.architecture import (
 from audioldm_daw.engine.clap import ClapAudioFeatures, embed_audio, embed_text
 from audioldm_daw.engine.geometry import Geometry
 from audioldm_daw.engine.mel import log_mel
-from audioldm_daw.engine.training.components import (
+from audioldm_daw.workbench.training.components import (
     ComponentError,
     component_dir,
     load_clap,
@@ -55,8 +55,8 @@ from audioldm_daw.engine.training.components import (
     load_unet,
     load_vae,
 )
-from audioldm_daw.engine.training.data import BatchPlan, DataError, fit, load_folder, plan_segments
-from audioldm_daw.engine.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
+from audioldm_daw.workbench.training.data import BatchPlan, DataError, fit, load_folder, plan_segments
+from audioldm_daw.workbench.training.loop import OptimGroup, Stage, TrainConfig, UpdateFn
 
 CONDITIONS = ("audio", "text")
 PREDICTIONS = ("epsilon", "v_prediction")
@@ -290,10 +290,10 @@ class LdmStage(Stage):
         """The audio whose CLAP embedding conditions the crop at ``start`` of ``clip``: the crop itself, or with
         ``cond_seconds`` a window of that length centred on it within the clip (the whole clip when shorter).
 
-        A CLAP that learned on whole clips embeds a short crop poorly: on the bundled data, 2.56 s crops of
-        5.12 s clips keep a cosine of 0.6 to their clip's embedding and lose the instrument (56% category
-        accuracy by nearest centroid against 96% for whole clips), and they sit farther from the captions'
-        text embeddings (0.4 against 0.7), which is what the LDM is sampled with.
+        A CLAP that learned on whole clips embeds a short crop poorly: on the bundled data, a crop of half a
+        clip drifts away from its clip's embedding and loses the instrument (its category, by nearest centroid,
+        is recognised far less often than a whole clip's), and it sits farther from the captions' text
+        embeddings, which are what the LDM is sampled with.
         """
         wave = self.folder.wave(clip)
         if self.opt.cond_seconds is None:
@@ -336,7 +336,7 @@ class LdmStage(Stage):
         return {"loss": loss.item()}
 
     def export(self, acc: Any, cfg: TrainConfig) -> dict[str, Any]:
-        from audioldm_daw.engine.training.assemble import assemble
+        from audioldm_daw.workbench.training.assemble import assemble
 
         unet = acc.unwrap_model(self.models["unet"])
         unet.save_pretrained(cfg.out / "unet")

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from audioldm_daw.engine.errors import EngineError
-from audioldm_daw.engine.training.assemble import TRAINING_FILE, derive_model_folder, training_record
-from audioldm_daw.engine.training.ldm import LdmOptions, LdmStage
-from audioldm_daw.engine.training.loop import TrainConfig, TrainResult, run
+from audioldm_daw.workbench.training.assemble import TRAINING_FILE, derive_model_folder, training_record
+from audioldm_daw.workbench.training.ldm import LdmOptions, LdmStage
+from audioldm_daw.workbench.training.loop import TrainConfig, TrainResult, run
 
 
 @dataclass

@@ -1,5 +1,0 @@
-"""``python -m audioldm_daw.engine.dataset OUT --n-train 200 --n-test 50 [--prompts PATH]``."""
-
-from .synth import main
-
-raise SystemExit(main())
