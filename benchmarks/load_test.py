@@ -10,6 +10,13 @@ answer. Jobs the restarted server reports lost are sent again once. It prints::
     files left partial (must be 0), peak RSS of each server run
 
 Usage: ``python benchmarks/load_test.py --clients 3 --jobs 20`` (``--model DIR`` to use a model folder).
+
+Two quick cases replace that run when given (seconds each on the tiny model, after the start):
+
+- ``--burst N``: N generates sent at once from one socket; every one must get exactly one answer
+  (``/audioldm/queued``, or ``/audioldm/fail`` when a cap refuses it), none may go unanswered.
+- ``--sockets N``: one generate from each of N fresh sockets of this host; the per-client cap counts per
+  host, so at most its 64 are accepted however many source ports ask.
 """
 
 from __future__ import annotations
@@ -47,9 +54,10 @@ def free_port() -> int:
 class Server:
     """One ``serve`` process; ready when it prints its listening line."""
 
-    def __init__(self, model: Path, clips: Path, port: int, env: dict[str, str]) -> None:
+    def __init__(self, model: Path, clips: Path, port: int, env: dict[str, str], reply_port: int = 9) -> None:
+        self.reply_port = reply_port
         cmd = [sys.executable, "-m", "audioldm_daw.bridge.cli", "serve", "--model", str(model), "--device", "cpu"]
-        cmd += ["--port", str(port), "--reply-port", "9", "--clips", str(clips), "--no-audition"]
+        cmd += ["--port", str(port), "--reply-port", str(reply_port), "--clips", str(clips), "--no-audition"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.lines: list[str] = []
         assert self.proc.stdout is not None
@@ -80,6 +88,77 @@ def partial_files(clips: Path) -> list[str]:
     return sorted(bad)
 
 
+def answers(sock: socket.socket, want: int, seconds: float) -> dict[str, list[str]]:
+    """The /queued and /fail answers per job id that arrive on ``sock`` until ``want`` ids have one, or
+    ``seconds`` pass."""
+    got: dict[str, list[str]] = {}
+    deadline = time.monotonic() + seconds
+    while len(got) < want and (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            data = sock.recv(65535)
+        except TimeoutError:
+            break
+        m = OscMessage(data)
+        params = list(m.params)
+        if m.address in ("/audioldm/queued", "/audioldm/fail") and params:
+            got.setdefault(str(params[0]), []).append(m.address)
+    return got
+
+
+def quick_cases(model: Path, clips: Path, env: dict[str, str], args: argparse.Namespace) -> int:
+    """``--burst`` and ``--sockets`` on one server; returns 0 when every request had exactly one answer
+    and the cap held per host."""
+    from audioldm_daw.bridge.jobs import MAX_PER_CLIENT
+
+    ok = True
+    request = ("a test tone", "duration", 0.5, "steps", 1000)  # long: the first job still runs at the end
+    if args.burst:
+        port = free_port()
+        server = Server(model, clips, port, env)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
+            s.sendto(osc("/audioldm/notify", s.getsockname()[1]), ("127.0.0.1", port))
+            answers(s, 0, 2.0)  # the /notified
+            t = time.monotonic()
+            for i in range(args.burst):
+                s.sendto(osc("/audioldm/generate", f"b{i}", *request), ("127.0.0.1", port))
+            sent = time.monotonic() - t
+            got = answers(s, args.burst, 30.0)
+        twice = sum(len(v) > 1 for v in got.values())
+        queued = sum(v[0] == "/audioldm/queued" for v in got.values())
+        print(f"burst                 {args.burst} generates from one socket, sent in {sent * 1e3:.0f} ms")
+        print(f"answered              {len(got)} ({queued} queued, {len(got) - queued} refused with /fail)")
+        print(f"unanswered            {args.burst - len(got)} (must be 0); answered twice {twice} (must be 0)")
+        ok = ok and len(got) == args.burst and not twice
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(60)
+    if args.sockets:
+        port = free_port()
+        server = Server(model, clips, port, env, reply_port=free_port())
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+            listener.bind(("127.0.0.1", server.reply_port))
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
+            socks = []
+            for i in range(args.sockets):  # fresh sockets never register: answers come on the reply port
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.bind(("127.0.0.1", 0))
+                socks.append(s)
+                s.sendto(osc("/audioldm/generate", f"s{i}", *request), ("127.0.0.1", port))
+            got = answers(listener, args.sockets, 30.0)
+            for s in socks:
+                s.close()
+        queued = sum(v[0] == "/audioldm/queued" for v in got.values())
+        print(f"sockets               {args.sockets} fresh sockets from 127.0.0.1, one generate each")
+        print(f"accepted              {queued} (the per-host cap: at most {MAX_PER_CLIENT})")
+        print(f"refused               {len(got) - queued}; unanswered {args.sockets - len(got)} (must be 0)")
+        ok = ok and queued <= MAX_PER_CLIENT and len(got) == args.sockets
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(60)
+    return 0 if ok else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=3)
@@ -88,6 +167,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--model", default=None, help="model folder (default: a tiny random one, built here)")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--burst", type=int, default=0, metavar="N", help="N generates from one socket, counted")
+    ap.add_argument("--sockets", type=int, default=0, metavar="N", help="one generate from each of N fresh sockets")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="audioldm-load-"))
@@ -103,6 +184,8 @@ def main() -> int:
     port = free_port()
     target = ("127.0.0.1", port)
     t0 = time.monotonic()
+    if args.burst or args.sockets:
+        return quick_cases(model, clips, env, args)
     server = Server(model, clips, port, env)
     runs: list[tuple[str, float]] = []
 

@@ -13,6 +13,7 @@ Replies come back to this client's own UDP socket: it registers the socket's por
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audioldm_daw.engine.errors import EngineError
+from audioldm_daw.engine.errors import EngineError, InvalidRequest
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
@@ -32,6 +33,10 @@ RESEND_S = 0.05  # the notify is repeated this often while connecting (a lost da
 SILENCE_S = 10.0  # no word about a job for this long: ask the engine for its last reply (/audioldm/job)
 GONE_S = 30.0  # ... and no answer to that for this long either: the engine is gone
 START_HINT = "start one with: audioldm-daw serve --model MODEL (in another terminal)"
+TOKEN_FILE_ENV = "AUDIOLDM_DAW_TOKEN_FILE"  # the engine's --token-file, for send and the inbox
+# The largest UDP payload over IPv4 (IPv6 allows a little more; the smaller bound holds for both): a request
+# must fit one OSC message in one datagram, and only the prompt can make one this long.
+MAX_DATAGRAM = 65507
 
 
 class EngineUnavailable(EngineError):
@@ -45,6 +50,31 @@ class JobFailed(EngineError):
         super().__init__(message)
         self.job_id = job_id
         self.address = address
+
+
+class RequestTooLarge(InvalidRequest):
+    """A request too long for one OSC message (a prompt far longer than the model reads); the message says
+    the limit and what to do, for ``send``, the inbox and any script alike."""
+
+
+def too_large(size: int, what: str = "the request") -> RequestTooLarge:
+    """The one sentence for a request (or a prompt file) of ``size`` bytes that cannot be sent."""
+    return RequestTooLarge(
+        f"{what} is {size} bytes, more than one OSC message to the engine can carry ({MAX_DATAGRAM} bytes, "
+        f"the most one UDP datagram holds); {SHORTEN}"
+    )
+
+
+SHORTEN = (
+    "shorten the prompt: the model reads only the start of a long prompt anyway (the engine warns when it cuts one)"
+)
+
+
+def check_size(data: bytes) -> bytes:
+    """``data`` if it fits one datagram, else :class:`RequestTooLarge` (never the system's "Message too long")."""
+    if len(data) > MAX_DATAGRAM:
+        raise too_large(len(data))
+    return data
 
 
 # -- the wire format (OSC 1.0, the subset the protocol uses) --------------------------------------------
@@ -174,6 +204,7 @@ def takes_for(
         job_id = new_job_id(prefix)
         stem = name if i == 0 else f"{name}-{i + 1}"
         out.append(Take(mode, job_id, request_args(mode, {**values, "seed": take.seed}, job_id, stem), take.prompt))
+        check_size(encode(out[-1].address, out[-1].args))  # said here, before any engine is asked
     return out
 
 
@@ -211,13 +242,36 @@ class Result:
 
 
 # -- the client -----------------------------------------------------------------------------------------
-class EngineClient:
-    """A UDP socket that talks to one engine. ``connect()`` registers its port and proves the engine is
-    there; ``submit()`` sends a take; ``wait()`` follows jobs to their end."""
+def read_key(path: str, named_by: str = "--token-file") -> str | None:
+    """The engine's key from a copy of its ``serve --token-file`` (None for an empty file); EngineUnavailable
+    in words, naming where the path came from (``named_by``), when it cannot be read."""
+    try:
+        key = Path(path).expanduser().read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = (exc.strerror or str(exc)).lower() if isinstance(exc, OSError) else "it is not text"
+        raise EngineUnavailable(
+            f"{named_by} names {path}, which cannot be read ({why}); give a copy of the engine's --token-file"
+        ) from None
+    return key or None
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+
+def key_from_env() -> str | None:
+    """The engine's key from the file ``$AUDIOLDM_DAW_TOKEN_FILE`` names (``serve --token-file``), or None.
+    Why a variable as well as ``--token-file``: a script or a DAW that starts ``send`` sets it once."""
+    path = os.environ.get(TOKEN_FILE_ENV)
+    return read_key(path, f"${TOKEN_FILE_ENV}") if path else None
+
+
+class EngineClient:
+    """A UDP socket that talks to one engine. ``connect()`` registers its port (with the engine's ``key``
+    where one is given: an engine on another computer answers nothing else until it has it) and proves the
+    engine is there; ``submit()`` sends a take; ``wait()`` follows jobs to their end. Without ``key``, the
+    key is read from the file ``$AUDIOLDM_DAW_TOKEN_FILE`` names, if set."""
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, key: str | None = None) -> None:
         self.host = host
         self.port = port
+        self.key = key if key is not None else key_from_env()
         try:  # "localhost" is the engine's default 127.0.0.1, not ::1 (which some systems resolve first)
             info = socket.getaddrinfo("127.0.0.1" if host == "localhost" else host, port, type=socket.SOCK_DGRAM)[0]
         except OSError as exc:
@@ -245,7 +299,8 @@ class EngineClient:
         self.close()
 
     def send(self, address: str, *args: Any) -> None:
-        data = encode(address, args)
+        """Send one message; RequestTooLarge (a sentence) for one that no datagram can carry."""
+        data = check_size(encode(address, args))
         try:
             if self.loopback:
                 self.sock.send(data)
@@ -253,6 +308,13 @@ class EngineClient:
                 self.sock.sendto(data, self.target)
         except (ConnectionRefusedError, ConnectionResetError):
             self.refused = True  # an earlier datagram found no listener (reported on this send by some systems)
+        except OSError as exc:
+            if exc.errno != errno.EMSGSIZE:
+                raise
+            raise RequestTooLarge(
+                f"the request is {len(data)} bytes, more than this system lets one UDP datagram carry (its limit is "
+                f"below the {MAX_DATAGRAM} bytes the engine takes); {SHORTEN}"
+            ) from None
 
     def receive(self, timeout: float) -> tuple[str, list[Any]] | None:
         """The next reply, or None after ``timeout`` seconds (a reply held back by :meth:`expect` first)."""
@@ -309,13 +371,19 @@ class EngineClient:
             where = f"udp://{self.host}:{self.port}"
             extra = ""
             if self.target[0] not in ("127.0.0.1", "::1"):
-                extra = "; an engine on another computer must listen there (serve --host) and allow this one (--allow)"
+                extra = (
+                    "; an engine on another computer must listen there (serve --host), allow this one (--allow) "
+                    f"and be given its key (${TOKEN_FILE_ENV} naming a copy of its --token-file)"
+                )
+                if self.key:
+                    extra += "; a wrong key is answered on the reply port only, never here"
             raise EngineUnavailable(f"no audioldm-daw engine answers at {where} ({START_HINT}){extra}")
 
     def _connect(self, timeout: float) -> list[Any] | None:
         deadline = time.monotonic() + timeout
+        notify = (self.reply_port, self.key) if self.key else (self.reply_port,)
         while (left := deadline - time.monotonic()) > 0:
-            self.send("/audioldm/notify", self.reply_port)
+            self.send("/audioldm/notify", *notify)
             answer = self.expect("/audioldm/notified", min(left, RESEND_S))
             if answer is not None or self.refused:
                 return answer

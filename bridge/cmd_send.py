@@ -5,7 +5,9 @@ want to load a model per clip: ``send generate "warm pad" --bars 4 --bpm 120`` t
 of ``generate`` (both are built from engine/params.py), checks them here with the same messages, sends the
 OSC request, shows the engine's progress on stderr, and prints the clip's path on stdout, or with
 ``--json`` one JSON object per clip. It imports no torch and no numpy: with no engine running it says so,
-and how to start one, within a fraction of a second.
+and how to start one, within a fraction of a second. A request too long for one OSC message (a prompt far
+longer than the model reads) is refused here, before any engine is asked, with a sentence that names the
+limit and what to do (bridge/client.py; the inbox gives the same sentence).
 """
 
 from __future__ import annotations
@@ -43,6 +45,20 @@ def add_client_options(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="give up after this long (default: wait as long as the engine works on the job)",
     )
+    p.add_argument(
+        "--token-file",
+        default=None,
+        metavar="FILE",
+        help="a copy of the engine's key file (serve --token-file), needed for an engine on another computer; "
+        "default: the file $AUDIOLDM_DAW_TOKEN_FILE names",
+    )
+
+
+def client_key(args: argparse.Namespace) -> str | None:
+    """The key ``--token-file`` holds, or None (the client then falls back to $AUDIOLDM_DAW_TOKEN_FILE)."""
+    from audioldm_daw.bridge.client import read_key
+
+    return read_key(args.token_file) if getattr(args, "token_file", None) else None
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -88,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     except InvalidRequest as exc:
         return _fail(args, str(cli_error(exc)))
     try:
-        with EngineClient(args.host, args.port) as client:
+        with EngineClient(args.host, args.port, key=client_key(args)) as client:
             client.connect()
             for take in takes:
                 client.submit(take)

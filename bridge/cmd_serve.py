@@ -1,7 +1,10 @@
 """``audioldm-daw serve``: load the model once and answer the OSC protocol (docs/OSC.md) until stopped.
 
-Listening beyond loopback exposes the engine to the network, so it takes an explicit ``--host`` and at
-least one ``--allow`` network; packets from anywhere else are dropped and counted. SIGINT and SIGTERM
+Listening beyond loopback exposes the engine to the network, so it takes an explicit ``--host``, at
+least one ``--allow`` network (packets from anywhere else are dropped and counted) and a key
+(``--token-file``: created with a random key when missing) that other computers' clients prove with
+``/audioldm/notify PORT KEY`` before anything else is answered. An ``--allow`` wider than the private
+ranges (``0.0.0.0/0``, a public network) also takes ``--allow-public``, and a warning. SIGINT and SIGTERM
 shut down cleanly: the running job is cancelled within one denoising step and no partial clip is left.
 
 Everything a person can get wrong on the command line is refused before the (slow) model load, in words:
@@ -16,6 +19,8 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
+import secrets
 import signal
 import socket
 import sys
@@ -66,6 +71,28 @@ def configure(p: argparse.ArgumentParser) -> None:
         metavar="CIDR",
         help="also accept packets from this network, e.g. 192.168.1.0/24 (repeatable; loopback always allowed)",
     )
+    p.add_argument(
+        "--allow-public",
+        action="store_true",
+        help="accept an --allow network wider than the private ranges (e.g. 0.0.0.0/0); anyone there who has "
+        "the key can then use the engine",
+    )
+    p.add_argument(
+        "--token-file",
+        default=None,
+        metavar="FILE",
+        help="the engine's key: clients on other computers send it with /audioldm/notify PORT KEY; created with a "
+        "random key (readable by you only) when missing. Needed with a --host beyond loopback",
+    )
+    p.add_argument(
+        "--input-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="read the input files requests name (input_path) from DIR (repeatable); "
+        "default: your home folder and the system temp folder. The clips folder is always read; paths "
+        "elsewhere, and /etc, /proc, /sys and /dev always, are refused without touching them",
+    )
     p.add_argument("--output-device", default=None, help="audition device: index or (part of a) name")
     p.add_argument("--no-audition", action="store_true", help="do not open audio devices (/audioldm/play fails)")
     p.add_argument(
@@ -78,15 +105,24 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--compile-wait",
         action="store_true",
-        help="--compile, and say ready only once the warm-up lengths are compiled (a minute or two on a first "
-        "start, less on a restart that finds them in the cache); without it serve is ready at once and each "
+        help="--compile, and say ready only once the warm-up lengths are compiled (longer on a first start, "
+        "shorter on a restart that finds them in the cache); without it serve is ready at once and each "
         "length switches to the compiled code when that is built",
     )
 
 
-def check_network(host: str | None, port: int, reply_port: int, allow: list[str]) -> tuple[str, list]:
-    """Refuse a non-loopback bind without an allow-list, and bad ports, before the (slow) model load."""
-    from audioldm_daw.bridge.osc_server import is_loopback, parse_networks
+def check_network(
+    host: str | None,
+    port: int,
+    reply_port: int,
+    allow: list[str],
+    *,
+    token_file: str | None = None,
+    allow_public: bool = False,
+) -> tuple[str, list]:
+    """Refuse, before the (slow) model load: a non-loopback bind without an allow-list or without a key, an
+    allow-list wider than the private ranges without ``--allow-public`` (with it: a warning), bad ports."""
+    from audioldm_daw.bridge.osc_server import is_loopback, is_private, parse_networks
 
     try:
         networks = parse_networks(allow)
@@ -102,9 +138,65 @@ def check_network(host: str | None, port: int, reply_port: int, allow: list[str]
             f"--host {host} listens beyond this computer: add --allow with the network of your clients "
             "(e.g. --allow 192.168.1.0/24); packets from elsewhere are then dropped"
         )
+    public = [str(n) for n in networks if not is_private(n)]
+    if public and not allow_public:
+        raise InvalidRequest(
+            f"--allow {', '.join(public)} reaches beyond the private network ranges (10/8, 172.16/12, 192.168/16, "
+            "169.254/16, fc00::/7, fe80::/10): give your clients' own network instead, or add --allow-public to "
+            "accept requests from anywhere there"
+        )
+    if public:
+        print(
+            f"warning: --allow {', '.join(public)} accepts packets from beyond the private ranges (--allow-public); "
+            "anyone there who has the key can use this engine",
+            file=sys.stderr,
+            flush=True,
+        )
+    if not is_loopback(host) and not token_file:
+        raise InvalidRequest(
+            f"--host {host} listens beyond this computer, so the engine needs a key: add --token-file FILE (a new "
+            "random key is written there if the file is missing) and give the key to your clients "
+            "(/audioldm/notify PORT KEY; audioldm-daw send reads $AUDIOLDM_DAW_TOKEN_FILE)"
+        )
     # A quick bind test so a busy port is reported before minutes of model loading.
     bind(host, port).close()
     return host, networks
+
+
+def load_key(path: str | Path) -> str:
+    """The key in ``path``; a missing file is created with a new random key, readable by its owner only, and
+    its path printed. A key that starts with a letter: Max and Pd would read a key of digits as a number."""
+    file = Path(path).expanduser()
+    if not file.exists():
+        key = "k" + secrets.token_urlsafe(32)
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(key + "\n")
+        except OSError as exc:
+            raise InvalidRequest(
+                f"--token-file {file}: the key file cannot be created ({(exc.strerror or str(exc)).lower()}); "
+                "give a path in a folder you can write to"
+            ) from None
+        print(f"key: a new random key was written to {file.resolve()} (give it to your clients)", flush=True)
+        return key
+    try:
+        key = file.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = (exc.strerror or str(exc)).lower() if isinstance(exc, OSError) else "it is not text"
+        raise InvalidRequest(
+            f"--token-file {file}: the key file cannot be read ({why}); give a text file that holds the key, "
+            "or a path where none exists to have one made"
+        ) from None
+    if not key or any(c.isspace() for c in key):
+        raise InvalidRequest(
+            f"--token-file {file}: expected one key (a word without spaces) in the file; delete the file to "
+            "have a new random key made"
+        )
+    if file.stat().st_mode & 0o077:
+        print(f"warning: the key file {file} is readable by other users; chmod 600 it", file=sys.stderr, flush=True)
+    return key
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -174,8 +266,17 @@ def run(args: argparse.Namespace) -> int:
             )
         args.compile = True
     args.compile, compile_said = compile_choice(args, server=True)
-    host, networks = check_network(args.host, args.port, args.reply_port, args.allow)
+    host, networks = check_network(
+        args.host, args.port, args.reply_port, args.allow, token_file=args.token_file, allow_public=args.allow_public
+    )
+    args.key = load_key(args.token_file) if args.token_file else None
     clips = check_clips(Path(args.clips) if args.clips else default_clips_dir())
+    from audioldm_daw.bridge.input_files import input_folders
+
+    try:
+        input_folders(args.input_dir, clips)  # a system folder is refused before the model load
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
     state, lock = lock_state(clips)
     sock = bind(host, args.port)
     if compile_said:
@@ -228,6 +329,9 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
         audition=audition,
         state_dir=state,
         sock=sock,
+        key=args.key,
+        # The inbox's own folder holds the takes its requests name beside them: read there too.
+        input_dirs=[*args.input_dir, *([args.inbox] if args.inbox else [])] if args.input_dir else None,
     )
     for job in server.jobs.lost:
         print(f"lost job {job.id!r} ({job.address}): {job.message()}", flush=True)
@@ -245,8 +349,13 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
     dtype = str(m.dtype).replace("torch.", "")
     print(f"model {m.model_id} on {m.device} ({dtype}, decoder {engine.decoder.name}, vocoder {m.vocoder_name})")
     print(f"clips folder {server.clips_dir}")
+    print(f"input files are read from {', '.join(str(p) for p in server.input_dirs)} (--input-dir names them)")
     allowed = ", ".join(str(n) for n in networks) or "loopback only"
     print(f"replies go to the sender's /audioldm/notify port, else {args.reply_port}; accepting {allowed}")
+    if args.key:
+        where = "from other computers: required" if server.beyond_loopback else "optional on this computer"
+        print(f"key from {Path(args.token_file).expanduser().resolve()} ({where}: /audioldm/notify PORT KEY)")
+    print(f"receive buffer {server.receive_buffer // 1024} KiB", flush=True)
     _log_requests()
     server.start()
     print(f"listening on udp://{bound_host}:{bound_port} (Ctrl-C to stop)", flush=True)
@@ -254,11 +363,13 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
     if engine.compilers and not args.compile_wait:
         watch_compilation(engine, clock, wait=False)
     if args.inbox:
-        from audioldm_daw.bridge.inbox import Inbox
+        from audioldm_daw.bridge.inbox import Inbox, start_watcher
 
         local = "127.0.0.1" if bound_host in ("0.0.0.0", "::") else bound_host
-        inbox = Inbox(Path(args.inbox), local, bound_port, say=lambda line: print(f"inbox: {line}", flush=True))
-        threading.Thread(target=inbox.run, kwargs={"stop": stop.is_set}, daemon=True, name="inbox").start()
+        inbox = Inbox(
+            Path(args.inbox), local, bound_port, say=lambda line: print(f"inbox: {line}", flush=True), key=args.key
+        )
+        start_watcher(inbox, stop.is_set)  # says "inbox: STOPPED ..." should the watcher's thread ever end
         print(f"inbox {Path(args.inbox).resolve()}: request files dropped there are rendered", flush=True)
     try:
         while not stop.wait(0.5):
@@ -270,7 +381,8 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
     st = server.stats
     print(
         f"stopped: {st.packets} packets, {st.replies} replies ({st.failed} /fail), {st.malformed} malformed, "
-        f"{st.echoes} echoed replies ignored, {st.dropped} dropped from outside the allow-list",
+        f"{st.echoes} echoed replies ignored, {st.dropped} dropped from outside the allow-list, {st.keyless} "
+        "refused for want of the key",
         flush=True,
     )
     return 0

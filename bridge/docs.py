@@ -12,7 +12,7 @@ import sys
 
 from audioldm_daw.bridge import protocol
 from audioldm_daw.bridge.input_files import MAX_INPUT_BYTES, MAX_INPUT_SECONDS
-from audioldm_daw.bridge.jobs import HISTORY, MAX_PROGRESS_PER_S
+from audioldm_daw.bridge.jobs import HISTORY, MAX_PROGRESS_PER_JOB, MAX_PROGRESS_PER_S
 from audioldm_daw.bridge.protocol import ADDRESSES, OPTIONS, REPLIES, Arg
 
 HEADER = """\
@@ -26,11 +26,18 @@ Pure Data, or any DAW script that speaks OSC can drive it; the patches in `max_p
 ## Transport
 - UDP, OSC 1.0 messages; bundles are accepted, unpacked and handled at once in time-tag order.
 - The engine listens on `127.0.0.1:9000` (`--host`, `--port`). Listening on any other address needs an
-  explicit `--host` and `--allow NETWORK` (e.g. `--allow 192.168.1.0/24`, repeatable); packets from
-  other hosts are dropped and counted (loopback is always accepted).
-- Replies go to the sender's host, at the port it registered with `/audioldm/notify <port>`; without
-  one, to `--reply-port` (default 9001). A registration applies to the sending socket and, for
-  clients that send from a new socket each time (such as `oscsend`), to the whole host.
+  explicit `--host`, `--allow NETWORK` (e.g. `--allow 192.168.1.0/24`, repeatable) and a key,
+  `--token-file FILE` (a new random key is written there, readable by you only, if the file is missing);
+  packets from other hosts are dropped and counted (loopback is always accepted). An `--allow` wider than
+  the private ranges (10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10) also needs
+  `--allow-public`.
+- A client on another computer sends `/audioldm/notify <port> <key>` first; until its socket has
+  registered with the key, every request it sends gets one `/audioldm/fail` saying so (on the reply port
+  of its host). On the engine's own computer the key is optional: `/audioldm/notify <port>` works as before.
+- Replies go to the sender's host, at the port its socket (source host and port) registered with
+  `/audioldm/notify`; without one, to `--reply-port` (default 9001) on its host. Never to a port that
+  another socket registered: clients that send from a new socket each time (such as `oscsend`) hear their
+  replies on the reply port.
 - Numbers may be OSC int or float (Pd sends every number as a float): `steps 20.0` is fine, `steps
   20.5` is not. Strings are OSC strings. Missing options take their defaults.
 - Every request gets exactly one answer: its reply, `/audioldm/queued`, or `/audioldm/fail` with a
@@ -44,6 +51,9 @@ CHANGES = """\
 ## Changes to the contract
 Arguments are only ever added at the end of a reply, so a patch that reads the first ones keeps working.
 - `/audioldm/fail` has a third argument: the request address it answers (`""` for a malformed packet).
+- `/audioldm/notify` takes an optional second argument, the engine's key (needed from other computers).
+  A registration no longer covers the other sockets of its host, and a job answers only the socket that
+  sent it; the 64-job cap counts per host, not per socket.
 - `/audioldm/done` has a sixth argument, `warning`: `""`, or what the caller should know about a finished
   clip, such as a prompt longer than the text encoder reads (the sidecar's `warnings` and `prompt_used`).
 - `/audioldm/inpaint` takes its prompt as optional (without it the rest of the input guides the span).
@@ -65,8 +75,12 @@ FOOTER = f"""\
   {HISTORY} finished jobs are remembered for `/audioldm/job`.
 - Jobs run one at a time, in arrival order. `/audioldm/cancel` stops a running job within one denoising
   step; a cancelled job leaves no file.
-- `/audioldm/progress` comes at least once per step and at most {MAX_PROGRESS_PER_S:g} times a second; the last
-  step is always reported.
+- A job belongs to the socket that sent it: only that socket may ask about it (`/audioldm/job`), cancel
+  it or send its job_id again (others get `/audioldm/fail`). When the engine listens beyond loopback,
+  the sockets of one host that registered with the key count as one client.
+- `/audioldm/progress` comes at most {MAX_PROGRESS_PER_S:g} times a second per client host (across its jobs) and
+  at most {MAX_PROGRESS_PER_JOB} times per job (each time at least 1/{MAX_PROGRESS_PER_JOB} of the steps later); the
+  last step is always reported.
 - A clip is written in full under hidden temporary names and renamed into the clips folder when
   complete: its JSON sidecar (everything needed to regenerate it exactly) first, the WAV last, so a
   program watching for WAVs never sees a half-written one or one without its sidecar. `/audioldm/done`
@@ -80,15 +94,15 @@ FOOTER = f"""\
   given with `/audioldm/notify` survive a restart. (Kept in a small journal in the state folder,
   `$AUDIOLDM_DAW_STATE`, else the per-user state folder; one server per clips folder.)
 - Replies go to the port a client registered with `/audioldm/notify`. A client that did not register
-  hears its replies on the reply port (`--reply-port`, default 9001), and also on the port another client
-  of its host registered.
+  hears its replies on the reply port (`--reply-port`, default 9001) of its host, and nowhere else.
 - Every failure is a sentence that says what happened and what to do: a full disk (how much the clip
   needs, how much is free, which folder), a clips folder that is gone, is a file, is read-only or not
   writable, a path too long, a file that is not audio, an input file whose reading stalls for more than
   10 s (a network or cloud drive), out of GPU memory (a shorter clip or fewer candidates), a model
   folder changed on disk while serving (restart to load it). The engine goes on with the next request.
 - Bounds: at most 64 messages in one packet and bundles nested at most 8 deep (a packet beyond either
-  gets one `/audioldm/fail`); at most 256 jobs waiting in all and 64 per client (more are refused with
+  gets one `/audioldm/fail`); at most 256 jobs waiting in all and 64 waiting or running per client host (its source
+  address, whatever the port: the programs of one computer share it; more are refused with
   `/audioldm/fail`); paths longer than 4095 bytes, or with a name longer than 255, are refused before
   any file is touched. A `/audioldm/fail` always fits one datagram (an over-long job_id is cut in it).
 - Input files (`input_path`) must be audio that soundfile reads (WAV, FLAC, AIFF, OGG), at most

@@ -11,29 +11,158 @@ Nothing is lost across a restart of either side: a request is claimed by renamin
 ``.pad.json.working`` while it is rendered, renamed back if the engine goes away or the watcher stops, and
 a claimed file found at start-up (the watcher was killed) is put back and done again. While no engine
 answers, requests simply wait in the folder.
+
+Writing a request from a script: a file is taken only once it is complete, that is, once its size and
+modification time are unchanged across two looks at least ``settle`` seconds apart (``--settle``). That
+check cannot tell a writer's pause longer than ``settle`` from the end of the file, so a script that
+writes slowly, or in pieces, uses the rename convention: write ``pad.json.part`` (or ``pad.json.tmp``, or a
+name that starts with ``.``; such files are never taken) and rename it to ``pad.json`` when it is complete.
+The renamed file is taken after the same short check.
+
+What the watcher reads, and what it refuses (moved to ``failed/`` with a sentence saying why, never read):
+only regular files inside the folder. A symbolic link is refused even when it points inside the folder (it
+is moved, its target is never opened: a link can point at any file the watcher may read), and so are hard
+links (the same content under another name elsewhere), named pipes, folders and devices. The size is
+checked before anything is read: a ``.txt`` prompt must fit one OSC message (the client's limit, the same
+sentence ``send`` gives), a ``.json`` request has a bound of its own (:data:`MAX_JSON_BYTES`).
+
+One bad request never stops the next: whatever goes wrong with one (an error of the watcher's own
+included) sends it to ``failed/`` with a sentence; an error in the loop itself is said and the loop goes on
+after a pause. ``serve --inbox`` says so if the watcher's thread ever stops (see :func:`start_watcher`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import shutil
+import stat
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audioldm_daw.bridge.client import EngineClient, EngineUnavailable, JobFailed, Result, Take, takes_for
+from audioldm_daw.bridge.client import (
+    MAX_DATAGRAM,
+    EngineClient,
+    EngineUnavailable,
+    JobFailed,
+    RequestTooLarge,
+    Result,
+    Take,
+    takes_for,
+    too_large,
+)
 from audioldm_daw.engine.errors import InvalidRequest
 
 SUFFIXES = (".json", ".txt")
+NEVER_TAKEN = (".part", ".tmp")  # a script writes NAME.json.part and renames it when complete
 WORKING = ".working"
-SETTLE_S = 0.5  # a file changed this recently may still be being written: wait for it
+SETTLE_S = 2.0  # a file must look the same twice this far apart before it is taken (it may still be written)
 RETRY_S = 2.0  # how often to look for the engine again while none answers
+ERROR_PAUSE_S = 5.0  # after an error in the loop itself: a pause, so that a lasting fault does not spin
+MAX_PROMPT_FILE_BYTES = MAX_DATAGRAM  # a longer prompt could never be sent (one OSC message, one datagram)
+MAX_JSON_BYTES = 256 * 1024  # a request is a small object of option names and values; a prompt fits in one datagram
+READ_CHUNK = 64 * 1024
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_OPEN_FLAGS = (
+    os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)  # NONBLOCK: opening a named pipe must not wait for a writer (it is refused after fstat)
+
+log = logging.getLogger(__name__)
 
 
 class BadRequest(ValueError):
     """A request file that can never work as written (its message goes to ``failed/NAME.error.txt``)."""
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, words in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    ):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def _refused(name: str, what: str) -> BadRequest:
+    return BadRequest(
+        f"{name} is {what}: the inbox reads only regular files inside its folder, and did not read this one; "
+        "write the request itself into the folder (a copy, not a link)"
+    )
+
+
+def limit_for(name: str) -> int:
+    """The most bytes a request file of this name may have (checked before it is read)."""
+    return MAX_PROMPT_FILE_BYTES if name.lower().endswith(".txt") else MAX_JSON_BYTES
+
+
+def _too_big(name: str, size: int, limit: int) -> BadRequest | RequestTooLarge:
+    if name.lower().endswith(".txt"):
+        return too_large(size, f"the prompt file {name}")  # the limit is one datagram: send's own sentence
+    return BadRequest(
+        f"the request file {name} is {size} bytes, more than the {limit} bytes a JSON request may have "
+        "(it was not read); a request is a small object of OSC option names and values (docs/OSC.md), and its "
+        f"prompt must fit one OSC message ({MAX_DATAGRAM} bytes) anyway"
+    )
+
+
+def read_bounded(path: Path, name: str, limit: int) -> bytes:
+    """The bytes of ``path`` (named ``name`` to the user), if it is a regular file of at most ``limit`` bytes;
+    else BadRequest saying why, without reading it. ``path`` itself is opened without following a link
+    (O_NOFOLLOW; where the system has none, a link is refused by lstat and a swap caught by the inode)."""
+    before = None
+    if not _NOFOLLOW:
+        before = os.lstat(path)
+        if not stat.S_ISREG(before.st_mode):
+            raise _refused(name, _kind(before.st_mode))
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if os.path.islink(path):  # ELOOP on Linux, EMLINK on FreeBSD: O_NOFOLLOW met a link
+            raise _refused(name, "a symbolic link") from None
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            mode = 0
+        if mode and not stat.S_ISREG(mode):
+            raise _refused(name, _kind(mode)) from None
+        raise BadRequest(
+            f"{name} could not be opened ({exc.strerror or 'an error of the system'}); check its permissions"
+        ) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _refused(name, _kind(st.st_mode))
+        if before is not None and (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
+            raise _refused(name, "a file that was replaced while it was opened")
+        if st.st_nlink > 1:
+            raise _refused(name, "a hard link (the same file also has another name, perhaps outside the inbox)")
+        if st.st_size > limit:
+            raise _too_big(name, st.st_size, limit)
+        parts: list[bytes] = []
+        total = 0
+        while total <= limit:  # bounded even if the file grows after the size was checked
+            part = os.read(fd, min(READ_CHUNK, limit + 1 - total))
+            if not part:
+                break
+            parts.append(part)
+            total += len(part)
+        if total > limit:
+            raise _too_big(name, max(total, os.fstat(fd).st_size), limit)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 def read_request(path: Path, text: str) -> tuple[str, dict[str, Any], str | None]:
@@ -112,7 +241,11 @@ class Inbox:
         port: int = 9000,
         say: Callable[[str], None] = print,
         settle: float = SETTLE_S,
+        clock: Callable[[], float] = time.monotonic,
+        key: str | None = None,
     ) -> None:
+        """``key``: the engine's key (``serve --token-file``) for an engine on another computer."""
+        self.key = key
         self.folder = Path(folder).expanduser().resolve()
         self.done = self.folder / "done"
         self.failed = self.folder / "failed"
@@ -121,8 +254,11 @@ class Inbox:
         self.host, self.port = host, port
         self.say = say
         self.settle = settle
+        self.clock = clock
+        self.seen: dict[str, tuple[tuple[int, int, int], float]] = {}  # name -> (size, mtime, inode), first seen
         self.client: EngineClient | None = None
         self.waiting_said = False
+        self.stopped: str | None = None  # why the watcher's thread ended, None while it runs (start_watcher)
 
     # -- the folder -----------------------------------------------------------------------------------
     def recover(self) -> list[str]:
@@ -130,32 +266,57 @@ class Inbox:
         back = []
         for claimed in sorted(self.folder.glob(f".*{WORKING}")):
             original = self.folder / claimed.name[1 : -len(WORKING)]
-            if not original.exists():
+            if not os.path.lexists(original):
                 claimed.rename(original)
                 back.append(original.name)
         return back
 
     def pending(self) -> list[Path]:
-        """Request files that are complete (unchanged for ``settle`` seconds), oldest first."""
-        now = time.time()
+        """Request files that are complete, oldest first: a regular file once its size, modification time and
+        inode are the same at two looks ``settle`` apart (this call is a look); anything else with a request
+        suffix at once (it is refused unread). Names ending in .part or .tmp, or starting with a dot, never."""
+        now = self.clock()
         found = []
-        for p in self.folder.iterdir():
-            if p.name.startswith(".") or p.suffix.lower() not in SUFFIXES or not p.is_file():
-                continue
-            try:
-                mtime = p.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if now - mtime >= self.settle:
-                found.append((mtime, p.name, p))
+        listed = set()
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".") or name.lower().endswith(NEVER_TAKEN) or not name.lower().endswith(SUFFIXES):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:  # gone since the listing
+                    continue
+                path = self.folder / name
+                if not stat.S_ISREG(st.st_mode):
+                    found.append((st.st_mtime_ns, name, path))
+                    continue
+                listed.add(name)
+                look = (st.st_size, st.st_mtime_ns, st.st_ino)
+                before = self.seen.get(name)
+                if before is None or before[0] != look:
+                    self.seen[name] = (look, now)  # new or changed: the check starts again
+                elif now - before[1] >= self.settle:
+                    found.append((st.st_mtime_ns, name, path))
+        for name in set(self.seen) - listed:
+            del self.seen[name]
         return [p for _, _, p in sorted(found)]
+
+    def settled(self) -> list[Path]:
+        """:meth:`pending` after waiting out one ``settle`` (for a single pass: ``inbox --once``)."""
+        first = self.pending()
+        if not self.seen:  # no regular file to watch: nothing to wait for
+            return first
+        time.sleep(self.settle)
+        return self.pending()
 
     def claim(self, path: Path) -> Path | None:
         claimed = self.folder / f".{path.name}{WORKING}"
         try:
-            path.rename(claimed)  # atomic: two watchers on one folder never take the same request
+            path.rename(claimed)  # atomic: two watchers on one folder never take the same request (a link: itself)
         except FileNotFoundError:
             return None
+        self.seen.pop(path.name, None)
         return claimed
 
     # -- the engine -----------------------------------------------------------------------------------
@@ -163,7 +324,7 @@ class Inbox:
         """A client registered with a live engine, or None (said once) while none answers."""
         try:
             if self.client is None:
-                self.client = EngineClient(self.host, self.port)
+                self.client = EngineClient(self.host, self.port, key=self.key)
             self.client.connect(timeout=1.0)
         except EngineUnavailable as exc:
             if not self.waiting_said:
@@ -177,7 +338,8 @@ class Inbox:
 
     # -- one request ----------------------------------------------------------------------------------
     def process(self, path: Path, client: EngineClient) -> Outcome | None:
-        """Render one request file; None if another watcher took it first."""
+        """Render one request file; None if another watcher took it first. Whatever goes wrong with this one
+        request ends in ``failed/`` with a sentence (or back in the inbox when the engine went away)."""
         claimed = self.claim(path)
         if claimed is None:
             return None
@@ -185,17 +347,21 @@ class Inbox:
         takes: list[Take] = []
         try:
             try:
-                mode, values, name = read_request(path, claimed.read_text(encoding="utf-8", errors="replace"))
+                data = read_bounded(claimed, path.name, limit_for(path.name))
+                mode, values, name = read_request(path, data.decode("utf-8", errors="replace"))
                 from audioldm_daw.bridge.protocol import osc_name
 
                 takes = takes_for(mode, values, name=name or path.stem, prefix="inbox", namer=osc_name)
             except (BadRequest, InvalidRequest) as exc:
                 return self._failed(claimed, path.name, str(exc))
             client.backlog.clear()
-            for take in takes:
-                client.submit(take)
             try:
+                for take in takes:
+                    client.submit(take)
                 results = client.wait([t.job_id for t in takes])
+            except RequestTooLarge as exc:  # this system's own datagram limit is lower than the client's check
+                self._cancel(takes)
+                return self._failed(claimed, path.name, str(exc))
             except EngineUnavailable as exc:
                 claimed.rename(path)
                 return Outcome(path.name, False, f"{exc}; it stays in the inbox", retry=True)
@@ -207,17 +373,30 @@ class Inbox:
                 return self._failed(claimed, path.name, "; ".join(str(e) for e in errors))
             done = [r for r in (results[t.job_id] for t in takes) if isinstance(r, Result)]  # no errors: all of them
             return self._done(claimed, path, takes, done, time.perf_counter() - t0)
+        except Exception as exc:  # a fault of the watcher's own, or of the disk: this request only
+            self._cancel(takes)
+            log.debug("request %s", path.name, exc_info=True)
+            reason = (
+                f"the inbox could not handle this request ({type(exc).__name__}: {exc}); it was set aside so that "
+                "the requests after it go on; drop it in again to retry, and report the error if it comes back"
+            )
+            if not os.path.lexists(claimed):  # already moved on (to done/): nothing to set aside
+                return Outcome(path.name, False, reason)
+            return self._failed(claimed, path.name, reason)
         except BaseException:
-            if claimed.exists() and not path.exists():  # stopped mid-job: the request waits for the next start
+            if os.path.lexists(claimed) and not os.path.lexists(path):  # stopped mid-job: it waits for the next start
                 claimed.rename(path)
-                if self.client is not None:
-                    for take in takes:
-                        self.client.cancel(take.job_id)
+                self._cancel(takes)
             raise
+
+    def _cancel(self, takes: list[Take]) -> None:
+        if self.client is not None:
+            for take in takes:
+                self.client.cancel(take.job_id)
 
     def _failed(self, claimed: Path, name: str, message: str) -> Outcome:
         target = _unique(self.failed / name, lambda p: [p, p.with_name(p.name + ".error.txt")])
-        (target.with_name(target.name + ".error.txt")).write_text(message + "\n", encoding="utf-8")
+        _write_new(target.with_name(target.name + ".error.txt"), message + "\n")
         claimed.rename(target)
         return Outcome(name, False, f"{message} (moved to {target.relative_to(self.folder)})")
 
@@ -241,7 +420,7 @@ class Inbox:
         request_copy = self.done / f"{base.name}.request{path.suffix}"
         result_file = _plus(base, ".result.json")
         tmp = result_file.with_name(f".{result_file.name}.tmp")
-        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        _write_new(tmp, json.dumps(summary, indent=2) + "\n")
         claimed.rename(request_copy)
         tmp.rename(result_file)  # last: a watcher of done/ that sees the result file finds everything beside it
         return Outcome(path.name, True, f"{Path(copies[0]['path']).name} ({seconds:.1f} s)")
@@ -267,14 +446,32 @@ class Inbox:
         return out
 
     def run(self, poll: float = 0.5, stop: Callable[[], bool] = lambda: False) -> None:
-        back = self.recover()
+        """Watch until ``stop()``; an error in one pass is said, and the next pass follows a pause."""
+        try:
+            back = self.recover()
+        except OSError as exc:  # the folder is not ours to rename in: said, and the watching goes on
+            back = []
+            self.say(
+                f"could not put back the requests of a stopped watcher ({exc.strerror or exc}); check {self.folder}"
+            )
         if back:
             self.say(
                 f"put back {len(back)} request(s) that were being rendered when the watcher stopped: " + ", ".join(back)
             )
         self.say(f"watching {self.folder} (results in done/, refused requests in failed/)")
         while not stop():
-            outcomes = self.run_once()
+            try:
+                outcomes = self.run_once()
+            except Exception as exc:
+                log.debug("inbox loop", exc_info=True)
+                with contextlib.suppress(Exception):  # nowhere to say it (stdout closed): the loop goes on regardless
+                    self.say(
+                        f"error while looking at the folder ({type(exc).__name__}: {exc}); "
+                        f"trying again in {ERROR_PAUSE_S:g} s"
+                    )
+                self.close()  # a fresh client next time, in case the socket was the trouble
+                time.sleep(ERROR_PAUSE_S)
+                continue
             if self.waiting_said or any(o.retry for o in outcomes):
                 time.sleep(RETRY_S)
             else:
@@ -286,10 +483,45 @@ class Inbox:
             self.client = None
 
 
+def start_watcher(inbox: Inbox, stop: Callable[[], bool]) -> threading.Thread:
+    """Run ``inbox`` in a daemon thread (``serve --inbox``). Should the thread ever end while ``stop()`` is
+    false, it says so in a line and sets ``inbox.stopped`` (why), so that a dead inbox is never silent."""
+
+    def watch() -> None:
+        why = "it returned"
+        try:
+            inbox.run(stop=stop)
+        except BaseException as exc:
+            why = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            if not stop():
+                inbox.stopped = why
+                inbox.say(
+                    f"STOPPED ({why}): request files dropped in {inbox.folder} are no longer rendered; "
+                    "restart serve to start the inbox again"
+                )
+            inbox.close()
+
+    thread = threading.Thread(target=watch, daemon=True, name="inbox")
+    thread.start()
+    return thread
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` as a new file, never through a link someone put there."""
+    if os.path.lexists(path):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+    with open(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def _unique(path: Path, taken: Callable[[Path], list[Path]]) -> Path:
-    """``path``, or ``name-2``, ``name-3`` ... if any of the files ``taken(candidate)`` names exists."""
+    """``path``, or ``name-2``, ``name-3`` ... if any of the files ``taken(candidate)`` names exists (a
+    dangling link counts: nothing is written through one)."""
     candidate, n = path, 1
-    while any(p.exists() for p in taken(candidate)):
+    while any(os.path.lexists(p) for p in taken(candidate)):
         n += 1
         candidate = (
             path.with_name(f"{path.stem}-{n}{path.suffix}")
@@ -312,6 +544,8 @@ def _copy_clip(src: Path, wav: Path) -> None:
                 raise FileNotFoundError(a)
             continue
         tmp = b.with_name(f".{b.name}.tmp")
+        if os.path.lexists(tmp):
+            os.unlink(tmp)  # a leftover (or a planted link): copyfile would write through a link
         try:
             tmp.hardlink_to(a)
         except OSError:

@@ -5,11 +5,13 @@ replies by job id, so each job gets a record that keeps its last reply (``/audio
 to a client that missed a UDP packet). Cancelling a running job sets a flag that the engine polls
 before every denoising step, so it lands within one step; a cancelled job never leaves a clip behind.
 
-The queue is bounded, in all and per client, so one packet or one runaway patch cannot queue without
-limit; past a bound the request is refused in words. With a :class:`~audioldm_daw.bridge.journal.Journal`
-every job's life is written down, so that after a crash the jobs it interrupted answer "lost" instead of
-being forgotten. A job that fails says what happened and what to do (disk full, folder gone, out of GPU
-memory, a model folder changed on disk), never an exception's class name.
+The queue is bounded, in all and per client host (the source address, not its port: a program that opens
+a fresh socket per request is still one client), so one packet or one runaway patch cannot queue without
+limit; past a bound the request is refused in words. Several programs on one computer share its cap.
+With a :class:`~audioldm_daw.bridge.journal.Journal` every job's life is written down, so that after a
+crash the jobs it interrupted answer "lost" instead of being forgotten. A job that fails says what
+happened and what to do (disk full, folder gone, out of GPU memory, a model folder changed on disk),
+never an exception's class name.
 """
 
 from __future__ import annotations
@@ -40,11 +42,18 @@ SendFn = Callable[[Client, str, list[Any]], None]
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED, LOST = "queued", "running", "done", "failed", "cancelled", "lost"
 FINISHED = (DONE, FAILED, CANCELLED, LOST)
-MAX_PROGRESS_PER_S = 50.0
+MAX_PROGRESS_PER_S = 50.0  # progress replies per second to one client (host), across its jobs
+MAX_PROGRESS_PER_JOB = 50  # progress replies of one job at most (plus its last step), whatever its step count
 HISTORY = 1000  # finished job records kept for /audioldm/job and id uniqueness
 MAX_WAITING = 256  # jobs waiting in all
-MAX_PER_CLIENT = 64  # jobs waiting or running for one client (host and port)
+MAX_PER_CLIENT = 64  # jobs waiting or running for one client host (every program on one computer shares it)
 MODEL_FILES_CHECKED = 4000  # files of the model folder whose size and time are compared before each job
+
+
+def client_host(client: Client) -> str:
+    """The host part of a client address: the caps count per host, not per source port, since a program
+    can open a fresh socket (a fresh port) for every request."""
+    return str(client[0]) if client else ""
 
 
 class JobError(Exception):
@@ -118,11 +127,24 @@ def describe_job_error(exc: BaseException, request: GenerateRequest | None = Non
     )
 
 
-class ProgressThrottle:
-    """Progress replies at least once per step, at most ``rate`` per second; the last step always gets out.
+@dataclass
+class LastSent:
+    """When a client last got a progress reply: shared by the throttles of all its jobs."""
 
-    Steps faster than 1/rate are skipped, except the final one, which waits out the remainder of the
-    interval (at most 1/rate seconds) so a client always sees ``step == total``.
+    at: float | None = None
+
+
+class ProgressThrottle:
+    """Progress replies at most ``rate`` per second per client and ``per_job`` per job; the last step always
+    gets out.
+
+    Why both bounds: one request must not buy an unbounded number of replies (a job of a thousand steps
+    would otherwise answer one datagram with a thousand), and a client's jobs run one after the other, so
+    the rate is shared (``last``) by all of that client's jobs rather than starting afresh with each one.
+    Steps closer than 1/rate to the client's previous progress reply, or closer than ``total / per_job``
+    steps to the job's previous one, are skipped, except the final one, which waits out the remainder of
+    the interval (at most 1/rate seconds) so a client always sees ``step == total``. ``per_job`` 0: every
+    step may be sent (only the rate bounds them).
     """
 
     def __init__(
@@ -130,21 +152,33 @@ class ProgressThrottle:
         emit: Callable[[int, int], None],
         rate: float = MAX_PROGRESS_PER_S,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        per_job: int = MAX_PROGRESS_PER_JOB,
+        last: LastSent | None = None,
     ) -> None:
         self.emit = emit
         self.interval = 1.0 / rate
         self.clock = clock
-        self.last: float | None = None
+        self.per_job = per_job
+        self.shared = last if last is not None else LastSent()
+        self.step = 0  # the step of this job's previous progress reply
+
+    @property
+    def last(self) -> float | None:
+        return self.shared.at
 
     def __call__(self, done: int, total: int) -> None:
+        if done < total and self.per_job > 0 and (done - self.step) * self.per_job < total:
+            return
         now = self.clock()
-        wait = 0.0 if self.last is None else self.last + self.interval - now
+        wait = 0.0 if self.shared.at is None else self.shared.at + self.interval - now
         if wait > 0:
             if done < total:
                 return
             time.sleep(wait)
             now = self.clock()
-        self.last = now
+        self.shared.at = now
+        self.step = done
         self.emit(done, total)
 
 
@@ -163,6 +197,7 @@ class JobQueue:
         *,
         history: int = HISTORY,
         progress_rate: float = MAX_PROGRESS_PER_S,
+        progress_per_job: int = MAX_PROGRESS_PER_JOB,
         max_waiting: int = MAX_WAITING,
         max_per_client: int = MAX_PER_CLIENT,
         journal: Journal | None = None,
@@ -173,6 +208,7 @@ class JobQueue:
         self.send = send
         self.history = history
         self.progress_rate = progress_rate
+        self.progress_per_job = progress_per_job
         self.max_waiting = max_waiting
         self.max_per_client = max_per_client
         self.journal = journal
@@ -181,9 +217,12 @@ class JobQueue:
         self._waiting: collections.deque[Job] = collections.deque()
         self._running: Job | None = None
         self._closing = False
-        self._per_client: collections.Counter[Client] = collections.Counter()
-        self.lost: list[LostJob] = list(lost)
-        for rec in self.lost:
+        self._per_client: collections.Counter[str] = collections.Counter()  # jobs waiting or running per host
+        self._last_progress: dict[str, LastSent] = {}  # per host, while it has jobs
+        # Jobs an earlier run lost and has not told their client about yet (``/audioldm/job`` answers
+        # every lost job the journal keeps, told or not).
+        self.lost: list[LostJob] = [rec for rec in lost if not rec.announced]
+        for rec in lost:
             job = Job(rec.id, None, rec.client or ("", 0), None, rec.address, state=LOST)  # type: ignore[arg-type]
             job.last_reply = ("/audioldm/fail", [rec.id, rec.message(), rec.address])
             self._jobs[rec.id] = job
@@ -217,15 +256,17 @@ class JobQueue:
                     f"the queue is full: {len(self._waiting)} jobs are waiting (at most {self.max_waiting}); "
                     "wait for some to finish, or cancel some, then send the request again"
                 )
-            if self._per_client[client] >= self.max_per_client:
+            host = client_host(client)
+            if self._per_client[host] >= self.max_per_client:
                 raise JobError(
-                    f"too many jobs from this client: {self._per_client[client]} are waiting or running (at most "
-                    f"{self.max_per_client} per client); wait for some to finish, or cancel some, then send it again"
+                    f"too many jobs from this client: {self._per_client[host]} are waiting or running from its "
+                    f"computer {host} (at most {self.max_per_client} per computer, shared by every program on it); "
+                    "wait for some to finish, or cancel some, then send it again"
                 )
             self._jobs.pop(job_id, None)
             job = Job(job_id, request, client, name, address, folder)
             self._jobs[job_id] = job
-            self._per_client[client] += 1
+            self._per_client[host] += 1
             if self.journal is not None:
                 self.journal.queued(job_id, address, client)
             self._reply(job, "/audioldm/queued", [job_id, len(self._waiting)])
@@ -250,10 +291,14 @@ class JobQueue:
             job.cancel_event.set()
 
     def announce_lost(self) -> None:
-        """Tell each client whose job an earlier run lost (a patch may be listening still): one /fail each."""
+        """Tell each client whose job an earlier run lost (a patch may be listening still): one /fail each,
+        once: the journal records that it was told, so a later restart does not tell it again."""
         for rec in self.lost:
             if rec.client is not None:
                 self.send(rec.client, "/audioldm/fail", [rec.id, rec.message(), rec.address])
+            rec.announced = True
+            if self.journal is not None:
+                self.journal.announced(rec.id)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -307,13 +352,17 @@ class JobQueue:
                     self._running = None
 
     def _run(self, job: Job) -> None:
-        throttle = ProgressThrottle(lambda d, t: self._progress(job, d, t), self.progress_rate)
+        with self._lock:
+            last = self._last_progress.setdefault(client_host(job.client), LastSent())
+        throttle = ProgressThrottle(
+            lambda d, t: self._progress(job, d, t), self.progress_rate, per_job=self.progress_per_job, last=last
+        )
         try:
             from audioldm_daw.engine.output import path_in_folder
 
             self._preflight()
             folder = self.clips_dir / job.folder if job.folder else self.clips_dir
-            out = path_in_folder(folder, job.name or job.id)
+            out = path_in_folder(folder, job.name or job.id, root=self.clips_dir)  # checked again at write time
             result = self.engine.render(job.request, out, progress=throttle, cancel=job.cancel_event.is_set)
         except Cancelled:
             with self._lock:
@@ -392,9 +441,11 @@ class JobQueue:
         job.state = state
         if self._running is job:  # idle as soon as the final reply is out, so /status agrees with it
             self._running = None
-        self._per_client[job.client] -= 1
-        if self._per_client[job.client] <= 0:
-            del self._per_client[job.client]
+        host = client_host(job.client)
+        self._per_client[host] -= 1
+        if self._per_client[host] <= 0:
+            del self._per_client[host]
+            self._last_progress.pop(host, None)
         if self.journal is not None:
             self.journal.ended(job.id, state)
         what = args[1] if len(args) > 1 else ""

@@ -5,7 +5,8 @@ queued or running deserves "lost: the engine stopped while it ran (at step k of 
 it knows to send the request again. Each job writes a few JSON lines (queued, running, progress steps,
 end) to an append-only file; each line goes out in one ``write`` (a killed process loses nothing the
 kernel already has) and the lines that change a job's state are fsync'd (a power cut loses at most the
-latest progress step). On start the server replays the file: jobs without an end are lost. The file is
+latest progress step). On start the server replays the file: jobs without an end are lost; their client
+is told once (an ``announced`` line records it, so a later restart does not tell it again). The file is
 rewritten (compacted) on start and whenever it passes ``max_lines``, keeping only the jobs still open
 and the latest lost ones, so it stays bounded (a few hundred kB).
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -33,6 +35,7 @@ from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 K = TypeVar("K")
+V = TypeVar("V")
 
 MAX_LINES = 5000  # compact past this many lines (about 500 kB)
 KEEP_LOST = 1000  # lost jobs remembered, like the finished jobs a server keeps for /audioldm/job
@@ -64,6 +67,7 @@ class LostJob:
     step: int = 0
     total: int = 0
     when: float = 0.0
+    announced: bool = False  # its client was told (once: a later restart does not tell it again)
 
     def message(self) -> str:
         """The /fail text for it: what happened and what to do."""
@@ -82,6 +86,7 @@ class LostJob:
             "step": self.step,
             "total": self.total,
             "t": self.when,
+            "announced": self.announced,
         }
 
 
@@ -159,7 +164,10 @@ class Journal:
                 int(rec.get("step", 0)),
                 int(rec.get("total", 0)),
                 float(rec.get("t", 0)),
+                bool(rec.get("announced", False)),
             )
+        elif event == "announced" and job_id in self._lost:
+            self._lost[job_id].announced = True
         elif event == "forget":
             self._lost.pop(job_id, None)
 
@@ -176,6 +184,11 @@ class Journal:
 
     def ended(self, job_id: str, state: str) -> None:
         self._write({"e": "end", "id": job_id, "state": state}, True)
+
+    def announced(self, job_id: str) -> None:
+        """A lost job's client was told that it is lost: a later start does not tell it again (it stays
+        known, so ``/audioldm/job`` still answers it)."""
+        self._write({"e": "announced", "id": job_id}, True)
 
     def forget(self, job_id: str) -> None:
         """A lost job's id is used again: the lost record goes."""
@@ -266,13 +279,20 @@ class Journal:
 
 
 class Registrations:
-    """The ``/audioldm/notify`` ports of clients and hosts, saved so that they survive a restart."""
+    """The ``/audioldm/notify`` ports of clients (one per source host and port), saved so that they survive a
+    restart.
 
-    def __init__(self, path: Path | None, limit: int) -> None:
+    Each registration also says whether it was made with the engine's key (``keyed``). The file keeps a mark
+    of the key it was made with (a hash, never the key), so a restart with another key file restores the
+    ports but not the keys' proof. There is no per-host entry: a socket that never registered gets its
+    replies on the documented reply port of its host, never on a port another program registered there.
+    """
+
+    def __init__(self, path: Path | None, limit: int, mark: str = "") -> None:
         self.path = Path(path) if path is not None else None
         self.limit = limit
-        self.by_client: OrderedDict[tuple[str, int], int] = OrderedDict()
-        self.by_host: OrderedDict[str, int] = OrderedDict()
+        self.mark = mark  # the current key's mark ("" without a key)
+        self.by_client: OrderedDict[tuple[str, int], tuple[int, bool]] = OrderedDict()  # (port, keyed)
         self._warned = -1e9
 
     def load(self) -> int:
@@ -281,27 +301,37 @@ class Registrations:
             return 0
         try:
             data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+            rows = data.get("clients", [])[-self.limit :]
+        except (OSError, ValueError, AttributeError, TypeError):
             return 0
-        for host, port, target in data.get("clients", [])[-self.limit :]:
-            self.by_client[(str(host), int(port))] = int(target)
-        for host, target in data.get("hosts", [])[-self.limit :]:
-            self.by_host[str(host)] = int(target)
+        for row in rows:
+            try:
+                host, port, target = str(row[0]), int(row[1]), int(row[2])
+                mark = str(row[3]) if len(row) > 3 else ""
+            except (TypeError, ValueError, IndexError):
+                continue
+            keyed = bool(self.mark) and hmac.compare_digest(mark, self.mark)
+            self.by_client[(host, port)] = (target, keyed)
         return len(self.by_client)
 
-    def register(self, host: str, source: int, port: int) -> None:
-        """Replies for (host, source) and, failing a closer match, for host go to ``port``; saved at once."""
-        _put(self.by_client, (host, source), port, self.limit)
-        _put(self.by_host, host, port, self.limit)
+    def get(self, host: str, source: int) -> tuple[int, bool] | None:
+        """(reply port, keyed) of the registration of ``(host, source)``, or None."""
+        return self.by_client.get((host, source))
+
+    def register(self, host: str, source: int, port: int, keyed: bool = False) -> None:
+        """Replies for (host, source) go to ``port``; saved at once (unless nothing changed: clients repeat
+        their notify while they connect, and the OSC thread should not write a file for each)."""
+        entry = (port, keyed)
+        if self.by_client.get((host, source)) == entry:
+            self.by_client.move_to_end((host, source))
+            return
+        _put(self.by_client, (host, source), entry, self.limit)
         self.save()
 
     def save(self) -> None:
         if self.path is None:
             return
-        data = {
-            "clients": [[h, p, t] for (h, p), t in self.by_client.items()],
-            "hosts": [[h, t] for h, t in self.by_host.items()],
-        }
+        data = {"clients": [[h, p, t, self.mark if k else ""] for (h, p), (t, k) in self.by_client.items()]}
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -348,9 +378,9 @@ class StateLock:
             self._fd = None
 
 
-def _put(table: OrderedDict[K, int], key: K, port: int, limit: int) -> None:
-    """``table[key] = port`` as the newest entry, the oldest forgotten past ``limit``."""
+def _put(table: OrderedDict[K, V], key: K, value: V, limit: int) -> None:
+    """``table[key] = value`` as the newest entry, the oldest forgotten past ``limit``."""
     table.pop(key, None)
-    table[key] = port
+    table[key] = value
     while len(table) > limit:
         table.popitem(last=False)

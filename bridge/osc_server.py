@@ -8,19 +8,35 @@ exact addresses of the table in ``protocol.py`` do anything. So this module pars
 Handlers return None and never raise out of the server: a bug answers ``/audioldm/fail``, never a crash.
 
 The thread that reads packets never waits on a file: a request naming an input file is checked by a
-small pool of workers (:class:`CheckDoor`) with a time limit, and answered in arrival order, so a stalled
-network or FUSE drive costs that one request a /fail, never the pings, status and cancels of every
-client. Packets are parsed without recursion, with bounded bundle depth and element count, and every
-reply is cut to fit one datagram, so every packet that carries a request gets its answer.
+pool of threads (:class:`~audioldm_daw.bridge.check_door.CheckDoor`) with a time limit, and answered in
+each client's arrival order, so a stalled network or FUSE drive costs that one request a /fail, never the
+pings, status, cancels and healthy files of every client. Packets are parsed without recursion, with
+bounded bundle depth and element count, and every reply is cut to fit one datagram, so every packet that
+carries a request gets its answer. The socket's receive buffer is sized for a full queue of maximum-size
+packets (as far as the OS allows), so a burst from one client waits in the kernel instead of being dropped;
+each request is then answered, queued or refused.
+
+Who may do what (the threat: other programs on the computer, other computers on an allowed network):
+
+- A job belongs to the client that sent it: only that client reads it (``/audioldm/job``), cancels it or
+  sends its id again. "That client" is the same host and either the same socket (source host and port,
+  registered or not) or, when the engine listens beyond loopback, any socket of that host that registered
+  with the engine's key (a patch whose sockets each sent ``/audioldm/notify PORT KEY``).
+- Replies go to the sender's own registered port, else to the documented reply port on the sender's host;
+  never to a port another socket registered (an unregistered program's replies cannot be read by another
+  program that registered on the same host).
+- The key (``serve --token-file``) is needed from other computers: a non-loopback client's requests are
+  refused, with one /fail saying how to give the key, until its socket registered with it. On this computer
+  it is optional, so patches that send ``/audioldm/notify PORT`` keep working.
+- The caps of the job queue count per host (see bridge/jobs.py).
 """
 
 from __future__ import annotations
 
-import collections
-import functools
+import hashlib
+import hmac
 import ipaddress
 import logging
-import queue
 import socket
 import struct
 import threading
@@ -38,8 +54,15 @@ from pythonosc.parsing import osc_types
 
 from audioldm_daw import __version__
 from audioldm_daw.bridge import protocol
-from audioldm_daw.bridge.input_files import check_clip_path, check_input_audio, check_path_text
-from audioldm_daw.bridge.jobs import DONE, Client, JobError, JobQueue
+from audioldm_daw.bridge.check_door import CHECK_TIME_LIMIT_S, MAX_PENDING_CHECKS, CheckDoor
+from audioldm_daw.bridge.input_files import (
+    check_clip_path,
+    check_input_audio,
+    check_path_text,
+    client_text_path,
+    input_folders,
+)
+from audioldm_daw.bridge.jobs import DONE, MAX_WAITING, Client, JobError, JobQueue
 from audioldm_daw.bridge.journal import Journal, Registrations
 from audioldm_daw.bridge.protocol import MAX_JOB_ID_CHARS, ProtocolError, Request, osc_name
 from audioldm_daw.engine.errors import EngineError, InvalidRequest
@@ -57,11 +80,19 @@ MAX_BUNDLE_ELEMENTS = 64  # messages in one packet: at most this many answers to
 MAX_PACKET = 65535
 MAX_CLIENTS = 1024  # notify registrations kept (oldest forgotten first)
 DROP_LOG_INTERVAL_S = 10.0
-CHECK_WORKERS = 4  # threads that check input files off the OSC thread
-CHECK_TIME_LIMIT_S = 10.0  # an input check that takes longer is answered with /fail
-MAX_PENDING_CHECKS = 256  # requests being checked at once; more are refused
 MAX_REPLY_STRING = 8000  # characters of one reply string (a path is at most 4095 bytes)
 MAX_FAIL_JOB_ID = MAX_JOB_ID_CHARS + 3  # a longer job id is cut in /fail (it was refused anyway)
+# What the receive buffer should hold: every request the queue and the check door can still take, at full size.
+RECEIVE_BUFFER = (MAX_WAITING + MAX_PENDING_CHECKS) * MAX_PACKET
+MIN_RECEIVE_BUFFER = 1 << 16
+KEY_NEEDED = (
+    "this engine takes requests from another computer only from a socket registered with its key: send "
+    "/audioldm/notify PORT KEY first, KEY being the text in the file the engine's --token-file names "
+    "(audioldm-daw send and inbox read that file from $AUDIOLDM_DAW_TOKEN_FILE)"
+)
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8")
+) + tuple(ipaddress.ip_network(n) for n in ("fc00::/7", "fe80::/10", "::1/128"))
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 REPLY_ONLY = frozenset(protocol.REPLIES) - frozenset(protocol.ADDRESSES)
@@ -80,6 +111,14 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(_ip(str(info[4][0])).is_loopback for info in infos)
 
 
+def _is_loopback_address(host: str) -> bool:
+    """Whether a bound address is loopback (``0.0.0.0`` and ``::`` listen on every interface: not)."""
+    try:
+        return _ip(host).is_loopback
+    except ValueError:
+        return is_loopback(host)
+
+
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     ip = ipaddress.ip_address(text.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -96,6 +135,33 @@ def parse_networks(cidrs: Iterable[str]) -> list[Network]:
         except ValueError:
             raise ValueError(f"--allow: expected an address or network such as 192.168.1.0/24, got {c!r}") from None
     return out
+
+
+def is_private(net: Network) -> bool:
+    """True when ``net`` lies inside a private, link-local or loopback range (RFC 1918, 3927, 4193, 4291);
+    anything wider (``0.0.0.0/0``, a public range) reaches beyond the local network."""
+    return any(net.version == p.version and net.subnet_of(p) for p in PRIVATE_NETWORKS)  # type: ignore[arg-type]
+
+
+def key_mark(key: str | None) -> str:
+    """A mark of the key for the saved registrations (a hash: the state folder never holds the key)."""
+    if not key:
+        return ""
+    return hashlib.sha256(b"audioldm-daw registration\0" + key.encode()).hexdigest()[:32]
+
+
+def size_receive_buffer(sock: socket.socket, want: int = RECEIVE_BUFFER) -> int:
+    """Ask for a receive buffer of ``want`` bytes and return what the OS granted. Linux caps the request
+    at ``net.core.rmem_max`` without a word; other systems refuse a size too large, so the request halves
+    until one is taken."""
+    size = want
+    while size >= MIN_RECEIVE_BUFFER:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            break
+        except OSError:
+            size //= 2
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
 
 
 def _check_tags(message: bytes) -> None:
@@ -188,136 +254,6 @@ def build_message(address: str, args: Iterable[Any]) -> bytes:
     return b.build().dgram
 
 
-class CheckDoor:
-    """Checks that may read files, run off the OSC thread by a few workers, answered in arrival order.
-
-    Why: reading an input file can block for as long as its drive likes (a stalled network share, a FUSE
-    or cloud folder). Each request gets a ticket; its check runs on a worker; tickets are released in
-    the order they were taken, each with its own answer (queued or /fail), and a ticket whose check has
-    not finished within ``time_limit`` is released with ``on_timeout``'s answer instead (its check's late
-    result is dropped: exactly one answer per request). Checks that read no file run inline and are only
-    held back behind earlier tickets. Workers are daemon threads, so a read that never returns cannot
-    keep the process from exiting.
-    """
-
-    def __init__(self, workers: int = CHECK_WORKERS, time_limit: float = CHECK_TIME_LIMIT_S) -> None:
-        self.time_limit = time_limit
-        self._cv = threading.Condition()
-        self._tickets: collections.deque[_Ticket] = collections.deque()
-        self._work: queue.Queue[_Ticket | None] = queue.Queue()
-        self._closed = False
-        self.timeouts = 0
-        self._threads = [
-            threading.Thread(target=self._worker, name=f"audioldm-check-{i}", daemon=True) for i in range(workers)
-        ]
-        self._threads.append(threading.Thread(target=self._watchdog, name="audioldm-check-watch", daemon=True))
-        for t in self._threads:
-            t.start()
-
-    def pending(self) -> int:
-        with self._cv:
-            return len(self._tickets)
-
-    def submit(
-        self,
-        check: Callable[[], Callable[[], None]],
-        on_error: Callable[[str], None],
-        on_timeout: Callable[[], None],
-        *,
-        inline: bool = False,
-    ) -> None:
-        """``check()`` returns the action that answers the request (run in ticket order) or raises
-        ProtocolError, whose message ``on_error`` sends; ``on_timeout`` answers a check past the limit."""
-        ticket = _Ticket(check, on_error, on_timeout, time.monotonic() + self.time_limit)
-        with self._cv:
-            if self._closed:
-                on_error("the engine is shutting down; send the request again when it is back")
-                return
-            if len(self._tickets) >= MAX_PENDING_CHECKS:
-                on_error(
-                    f"too many requests are being checked ({len(self._tickets)}); wait for their answers, "
-                    "then send the request again"
-                )
-                return
-            self._tickets.append(ticket)
-            self._cv.notify_all()
-        if inline:
-            self._run(ticket)
-        else:
-            self._work.put(ticket)
-
-    def close(self) -> None:
-        """Answer every ticket still open with a refusal and stop the workers (a blocked one is abandoned)."""
-        with self._cv:
-            self._closed = True
-            for t in self._tickets:
-                if t.action is None:
-                    t.action = lambda t=t: t.on_error("the engine is shutting down; send the request again")
-            self._release()
-            self._cv.notify_all()
-        for _ in self._threads:
-            self._work.put(None)
-
-    def _worker(self) -> None:
-        while True:
-            ticket = self._work.get()
-            if ticket is None:
-                return
-            with self._cv:
-                if ticket.action is not None:  # timed out before a worker got to it
-                    continue
-            self._run(ticket)
-
-    def _run(self, ticket: _Ticket) -> None:
-        message: str | None = None
-        try:
-            action = ticket.check()
-        except ProtocolError as exc:
-            message = exc.message
-        except Exception as exc:
-            log.exception("checking a request failed")
-            message = f"the engine hit an unexpected problem checking the request ({str(exc) or 'no details'})"
-        if message is not None:
-            action = functools.partial(ticket.on_error, message)
-        with self._cv:
-            if ticket.action is None:
-                ticket.action = action
-            self._release()
-
-    def _watchdog(self) -> None:
-        with self._cv:
-            while not self._closed:
-                head = next((t for t in self._tickets if t.action is None), None)
-                if head is None:
-                    self._cv.wait()
-                    continue
-                left = head.deadline - time.monotonic()
-                if left > 0:
-                    self._cv.wait(left)
-                    continue
-                head.action = head.on_timeout
-                self.timeouts += 1
-                self._release()
-
-    def _release(self) -> None:
-        """Answer the tickets at the head that are resolved (called with the lock held: keeps the order)."""
-        while self._tickets and self._tickets[0].action is not None:
-            ticket = self._tickets.popleft()
-            try:
-                ticket.action()  # type: ignore[misc]
-            except Exception:
-                log.exception("answering a checked request failed")
-
-
-@dataclass
-class _Ticket:
-    check: Callable[[], Callable[[], None]]
-    on_error: Callable[[str], None]
-    on_timeout: Callable[[], None]
-    deadline: float
-    action: Callable[[], None] | None = None
-
-
 @dataclass
 class Stats:
     """Counters a person (or a test) can read to see what the server has been doing."""
@@ -329,6 +265,8 @@ class Stats:
     malformed: int = 0
     dropped: int = 0  # from hosts outside the allow-list
     echoes: int = 0  # messages at reply addresses, ignored
+    keyless: int = 0  # requests from other computers refused for want of a key
+    slowest: float = 0.0  # seconds the slowest packet held the OSC thread (a burst waits behind it)
 
 
 class _UDPServer(BlockingOSCUDPServer):
@@ -372,18 +310,29 @@ class OscServer:
         state_dir: Path | None = None,
         check_time_limit: float = CHECK_TIME_LIMIT_S,
         sock: socket.socket | None = None,
+        key: str | None = None,
+        jobs_options: dict[str, Any] | None = None,
+        input_dirs: Iterable[str | Path] | None = None,
     ) -> None:
         """``state_dir`` (the journal and the saved reply ports) makes jobs and registrations survive a
-        crash; without it nothing is kept. ``sock``: an already bound UDP socket to serve on."""
+        crash; without it nothing is kept. ``sock``: an already bound UDP socket to serve on. ``key``: the
+        text clients prove with ``/audioldm/notify PORT KEY`` (see the module docstring); without one, no
+        other computer can register. ``jobs_options``: keyword arguments for the :class:`JobQueue`.
+        ``input_dirs``: the folders input files are read from besides the clips folder (``--input-dir``;
+        default: the user's home and the system temp folder; see :func:`input_folders`)."""
         self.engine = engine
         self.clips_dir = Path(clips_dir).expanduser().resolve()
         self.clips_dir.mkdir(parents=True, exist_ok=True)
+        self.input_dirs = input_folders(input_dirs, self.clips_dir)
         self.reply_port = reply_port
         self.allow = list(allow)
         self.stats = Stats()
         self._lock = threading.Lock()
         self.state_dir = Path(state_dir) if state_dir is not None else None
-        self.registrations = Registrations(self.state_dir / "clients.json" if self.state_dir else None, MAX_CLIENTS)
+        self._key = key.encode() if key else None
+        self.registrations = Registrations(
+            self.state_dir / "clients.json" if self.state_dir else None, MAX_CLIENTS, key_mark(key)
+        )
         self.restored_clients = self.registrations.load()
         self.journal = Journal(self.state_dir / "journal.jsonl") if self.state_dir else None
         lost = self.journal.open() if self.journal else []
@@ -391,8 +340,11 @@ class OscServer:
         self._thread: threading.Thread | None = None
         self._serving = threading.Event()
         self._udp = _UDPServer((host, port), self, sock)
+        self.beyond_loopback = not _is_loopback_address(self.address[0])
+        self.receive_buffer = size_receive_buffer(self._udp.socket)
+        log.info("receive buffer %d bytes (asked for %d)", self.receive_buffer, RECEIVE_BUFFER)
         self.door = CheckDoor(time_limit=check_time_limit)
-        self.jobs = JobQueue(engine, self.clips_dir, self.send, journal=self.journal, lost=lost)
+        self.jobs = JobQueue(engine, self.clips_dir, self.send, journal=self.journal, lost=lost, **(jobs_options or {}))
         self.audition = audition
         self._handlers: dict[str, Callable[[Request, Client], None]] = {
             "/audioldm/ping": self._ping,
@@ -468,17 +420,38 @@ class OscServer:
         return ok
 
     def reply_targets(self, client: Client) -> list[tuple[str, int]]:
-        """Where replies for ``client`` go: its own notify port if it registered one; otherwise the
-        documented reply port (--reply-port), and also its host's notify port if another client there
-        registered one (a patch whose requests leave from several sockets)."""
+        """Where replies for ``client`` go: its own notify port if its socket registered one, otherwise the
+        documented reply port (--reply-port) on its host. Never to a port another socket registered, even on
+        the same host and with the same key: that port belongs to another program, which must not read this
+        one's replies (a patch whose requests leave from several sockets registers each of them)."""
         host, port = str(client[0]), int(client[1])
         with self._lock:
-            own = self.registrations.by_client.get((host, port))
-            if own is not None:
-                return [(host, own)]
-            by_host = self.registrations.by_host.get(host)
-        ports = [self.reply_port] + ([by_host] if by_host is not None and by_host != self.reply_port else [])
-        return [(host, p) for p in ports]
+            own = self.registrations.get(host, port)
+        return [(host, own[0] if own is not None else self.reply_port)]
+
+    def keyed(self, client: Client) -> bool:
+        """Whether ``client``'s socket registered with the engine's key."""
+        with self._lock:
+            own = self.registrations.get(str(client[0]), int(client[1]))
+        return own is not None and own[1]
+
+    def owns(self, owner: Client | None, client: Client) -> bool:
+        """Whether ``client`` may read, cancel or reuse the id of a job sent by ``owner``: the same host, and
+        the same socket or (listening beyond loopback) a socket of that host registered with the key."""
+        if not owner or str(owner[0]) != str(client[0]):
+            return False
+        if int(owner[1]) == int(client[1]):
+            return True
+        return self.beyond_loopback and self.keyed(owner) and self.keyed(client)
+
+    def _need_owner(self, job_id: str, owner: Client | None, client: Client, address: str) -> None:
+        if not self.owns(owner, client):
+            raise ProtocolError(
+                job_id,
+                f"job_id: job {job_id!r} was sent by another client; only the socket that sent a job can ask "
+                "about it, cancel it or reuse its id (choose another id for a new job)",
+                address,
+            )
 
     def reply_target(self, client: Client) -> tuple[str, int]:
         """The first of :meth:`reply_targets` (kept for callers that want one)."""
@@ -527,6 +500,15 @@ class OscServer:
 
     def handle_datagram(self, data: bytes, client: Client) -> None:
         """One UDP datagram: parse, answer malformed ones with /fail, dispatch every message in it."""
+        started = time.monotonic()
+        try:
+            self._handle_datagram(data, client)
+        finally:
+            took = time.monotonic() - started
+            with self._lock:
+                self.stats.slowest = max(self.stats.slowest, took)
+
+    def _handle_datagram(self, data: bytes, client: Client) -> None:
         with self._lock:
             self.stats.packets += 1
         try:
@@ -553,6 +535,11 @@ class OscServer:
         spec = protocol.ADDRESSES.get(address)
         takes_job = spec is not None and bool(spec.args) and spec.args[0].name == "job_id"
         job_id = args[0] if takes_job and args and isinstance(args[0], str) else ""
+        if address != "/audioldm/notify" and not self._may_ask(client):
+            with self._lock:
+                self.stats.keyless += 1
+            self.fail(client, job_id, KEY_NEEDED, address if spec is not None else "")
+            return
         try:
             for i, value in enumerate(args):
                 if isinstance(value, list):  # no argument of the protocol is an OSC array
@@ -578,17 +565,44 @@ class OscServer:
                 address,
             )
 
+    def _may_ask(self, client: Client) -> bool:
+        """This computer's clients always; another computer's only from a socket registered with the key."""
+        try:
+            if _ip(str(client[0])).is_loopback:
+                return True
+        except ValueError:
+            return False
+        return self.keyed(client)
+
     # -- handlers ---------------------------------------------------------------------------------
     def _ping(self, req: Request, client: Client) -> None:
         self.send(client, "/audioldm/pong", [__version__, str(self.engine.model.model_id)])
 
     def _notify(self, req: Request, client: Client) -> None:
         port = req.values["port"]
+        given = req.values.get("key")
         host, source = str(client[0]), int(client[1])
         if self._is_self((host, port)):
             raise ProtocolError("", f"port: {port} is the engine's own port; give the port your client listens on")
+        keyed = False
+        if given is not None and self._key is not None:
+            if not hmac.compare_digest(given.encode(), self._key):
+                raise ProtocolError(
+                    "",
+                    "key: this is not the engine's key; give the text of the file the engine's --token-file "
+                    "names (its path is printed when serve starts)",
+                )
+            keyed = True
+        elif not self._may_ask(client):
+            if self._key is None:
+                raise ProtocolError(
+                    "",
+                    "key: this engine has no key, so it takes no requests from another computer; start it "
+                    "with serve --token-file FILE and register with /audioldm/notify PORT KEY",
+                )
+            raise ProtocolError("", KEY_NEEDED)
         with self._lock:
-            self.registrations.register(host, source, port)  # saved: it survives a restart
+            self.registrations.register(host, source, port, keyed)  # saved: it survives a restart
         self.send(client, "/audioldm/notified", [port])
 
     def _status(self, req: Request, client: Client) -> None:
@@ -615,7 +629,7 @@ class OscServer:
             checked = request
             if input_path is not None:
                 try:
-                    resolved = check_input_audio(input_path, self.clips_dir)
+                    resolved = check_input_audio(input_path, self.clips_dir, allowed=self.input_dirs)
                 except ValueError as exc:
                     raise ProtocolError(job_id, str(exc), address) from None
                 checked = request.with_source(input_path=str(resolved))
@@ -638,7 +652,14 @@ class OscServer:
                 address,
             )
 
-        self.door.submit(check, lambda msg: self.fail(client, job_id, msg, address), timed_out, inline=not reads_file)
+        self.door.submit(
+            check,
+            lambda msg: self.fail(client, job_id, msg, address),
+            timed_out,
+            inline=not reads_file,
+            key=client,
+            label=str(client_text_path(input_path, self.clips_dir)) if input_path else "",  # text only: no file call
+        )
 
     def _queue(self, takes: list[Any], job_id: str, client: Client, options: dict[str, Any], address: str) -> None:
         """Queue checked requests (called in arrival order by the door); a refusal is a /fail. Several takes
@@ -647,6 +668,15 @@ class OscServer:
         for k, request in enumerate(takes, start=1):
             take_id = f"{job_id}-{k}" if len(takes) > 1 and job_id else job_id
             take_name = f"{name}-{k}" if len(takes) > 1 and name else name
+            earlier = self.jobs.get(take_id) if take_id else None
+            if earlier is not None and not self.owns(earlier.client, client):
+                self.fail(
+                    client,
+                    take_id,
+                    f'job_id: {take_id!r} is already in use by another client; choose another or send ""',
+                    address,
+                )
+                return
             try:
                 self.jobs.submit(request, take_id, client, name=take_name, address=address, folder=folder)
             except JobError as exc:
@@ -654,6 +684,9 @@ class OscServer:
                 return
 
     def _cancel(self, req: Request, client: Client) -> None:
+        job = self.jobs.get(req.values["job_id"])
+        if job is not None:
+            self._need_owner(job.id, job.client, client, req.spec.address)
         try:
             self.jobs.cancel(req.values["job_id"], client)
         except JobError as exc:
@@ -664,6 +697,7 @@ class OscServer:
         job = self.jobs.get(job_id)
         if job is None or job.last_reply is None:
             raise ProtocolError(job_id, f"job_id: no job {job_id!r} (unknown, or finished long ago)")
+        self._need_owner(job_id, job.client, client, req.spec.address)
         address, args = job.last_reply
         self.send(client, address, list(args))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import struct
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
@@ -199,8 +200,17 @@ ADDRESSES: dict[str, Address] = {
         Address("/audioldm/ping", (), "is the engine there? replies with its version and model", ("/audioldm/pong",)),
         Address(
             "/audioldm/notify",
-            (Arg("port", INT, "UDP port on your host that should receive replies", lo=1, hi=65535),),
-            "replies for this client (and, failing a closer match, this host) go to `port` from now on",
+            (
+                Arg("port", INT, "UDP port on your host that should receive replies", lo=1, hi=65535),
+                Arg(
+                    "key",
+                    STRING,
+                    "the engine's key (its `--token-file`): needed from another computer, optional on this one",
+                    optional=True,
+                ),
+            ),
+            "replies to requests from this socket (its host and port) go to `port` from now on; a key also "
+            "lets another computer send requests",
             ("/audioldm/notified",),
         ),
         Address("/audioldm/status", (), "what the engine is doing", ("/audioldm/status",)),
@@ -267,7 +277,7 @@ REPLIES: dict[str, Reply] = {
         Reply(
             "/audioldm/progress",
             (JOB, Arg("step", INT, "steps done"), Arg("total", INT, "steps in all")),
-            "at least once per denoising step, at most 50 per second",
+            "denoising progress: at most 50 per second per client host and 50 per job, always the last step",
         ),
         Reply(
             "/audioldm/done",
@@ -544,6 +554,8 @@ def parse_request(address: str, args: Sequence[Any]) -> Request:
         values: dict[str, Any] = {}
         fixed = spec.fixed
         for i, arg in enumerate(fixed):
+            if i >= len(args) and arg.optional:  # optional ones come last
+                break
             if i >= len(args):
                 raise ValueError(f"{arg.name}: missing (expected {arg.expected()}); usage: {spec.usage()}")
             values[arg.name] = coerce(arg, args[i], arg.name)
@@ -574,12 +586,31 @@ def osc_name(field_name: str) -> str:
     return param.name if param is not None else field_name
 
 
+NAME_MAX_BYTES = 255  # one file or folder name, in UTF-8 bytes (NAME_MAX of Linux, macOS and Windows)
+NAME_SUFFIX_ROOM = 40  # what a clip's file name adds to ``name``: "-2" per take and per clash, ".json.part"...
+
+
 def check_name(name: str, key: str = "name") -> None:
-    """``name`` (a file-name stem) and ``folder`` (one subfolder level): refuse paths, parent references and
-    hidden names instead of guessing a meaning."""
+    """``name`` (a file-name stem) and ``folder`` (one subfolder level): refuse paths, parent references,
+    hidden names, control characters (a newline or tab in a folder name is a mistake, and breaks the
+    lines of every tool that lists the folder) and names longer than the file system takes, at the door,
+    instead of guessing a meaning or failing after the job has run."""
+    what = "a file-name stem" if key == "name" else "one folder name"
     if "/" in name or "\\" in name or name.strip() in ("", ".", "..") or name.startswith("."):
-        what = "a file-name stem" if key == "name" else "one folder name"
         raise ValueError(f"{key}: expected {what} without slashes or a leading dot, got {_shown(name)}")
+    bad = next((c for c in name if unicodedata.category(c).startswith("C")), None)
+    if bad is not None:
+        raise ValueError(
+            f"{key}: expected {what} of printable characters, got {_shown(name)}, which holds the control or "
+            f"invisible character U+{ord(bad):04X}; leave it out"
+        )
+    limit = NAME_MAX_BYTES - (NAME_SUFFIX_ROOM if key == "name" else 0)
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ValueError(
+            f"{key}: expected {what} of at most {limit} bytes (in UTF-8), got {size} bytes ({_shown(name)}); "
+            "use a shorter one"
+        )
 
 
 # -- patch shapes -------------------------------------------------------------------------------------
@@ -604,8 +635,8 @@ def check_shape(address: str, args: Sequence[Any]) -> list[str]:
         return [f"{address}: not a request address of the protocol"]
     problems: list[str] = []
     fixed = spec.fixed
-    if len(args) < len(fixed):
-        names = ", ".join(a.name for a in fixed[len(args) :])
+    if len(args) < len([a for a in fixed if not a.optional]):
+        names = ", ".join(a.name for a in fixed[len(args) :] if not a.optional)
         problems.append(f"{address}: missing {names}; usage: {spec.usage()}")
     for arg, value in zip(fixed, args, strict=False):
         if value is ANY:

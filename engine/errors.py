@@ -66,3 +66,21 @@ class OutputError(EngineError, OSError):
 
 class ResourceError(EngineError):
     """The machine ran out of something a job needs (GPU or main memory), or the model changed under it."""
+
+
+class AudioLibraryError(EngineError):
+    """An audio library the engine reads or writes clips with (soundfile's libsndfile, torchaudio) could not
+    be loaded: the install is broken, not the disk or the file. The message names the library and the repair."""
+
+    @classmethod
+    def failed(cls, library: str, package: str, exc: BaseException | None = None) -> AudioLibraryError:
+        """The sentence for ``library`` (what failed to load) and ``package`` (what to reinstall)."""
+        detail = ""
+        if exc is not None and str(exc):
+            text = str(exc).splitlines()[0]
+            detail = f" (the loader said: {text[:160]})"
+        return cls(
+            f"the audio library {library} failed to load{detail}; the install is damaged or mismatched, not the "
+            f"disk or the file: repair it with `pip install --force-reinstall {package}` in the engine's Python "
+            "environment (for torchaudio, the version that matches the installed torch), then restart the engine"
+        )

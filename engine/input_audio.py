@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import soundfile as sf
 
 from audioldm_daw.engine.errors import InputAudioError
+from audioldm_daw.engine.output import load_soundfile
 
 if TYPE_CHECKING:
+    import soundfile as sf
+
     from audioldm_daw.engine.request import GenerateRequest
 
 MAX_PATH_BYTES = 4095  # PATH_MAX less its terminating zero (Linux); macOS allows less, never more
@@ -20,6 +22,11 @@ MAX_NAME_BYTES = 255  # NAME_MAX: one folder or file name
 MAX_INPUT_BYTES = 200 * 1024 * 1024
 MAX_INPUT_SECONDS = 60.0
 MIN_INPUT_SECONDS = 0.5
+MAX_DECODED_RATE = 192_000  # the highest rate a studio records at
+MAX_DECODED_CHANNELS = 2
+# Samples (frames x channels) decoded at once: the longest input in stereo at the highest studio rate. The
+# bytes on disk say little (a FLAC of 8 channels at 384 kHz compresses a hundredfold); this bounds memory.
+MAX_DECODED_SAMPLES = int(MAX_INPUT_SECONDS * MAX_DECODED_RATE * MAX_DECODED_CHANNELS)
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a model could take style, band or context from
 
 
@@ -39,6 +46,26 @@ def path_too_long(text: str) -> str | None:
             "check the path"
         )
     return None
+
+
+def decoded_too_big(frames: int, channels: int, rate: int) -> str | None:
+    """Why a file of ``frames`` x ``channels`` at ``rate`` Hz is too much to decode at once, or None.
+
+    Judged from the header, before a sample is read: the decoded size, not the size on disk, is what
+    costs memory.
+    """
+    if frames * max(channels, 1) <= MAX_DECODED_SAMPLES:
+        return None
+    rate = max(int(rate), 1)
+    longest = MAX_DECODED_SAMPLES / (rate * max(channels, 1))
+    stereo = MAX_DECODED_SAMPLES / (rate * 2)
+    return (
+        f"holds {channels} channel(s) x {frames / rate:.1f} s at {rate} Hz, {frames * channels:,} samples to "
+        f"decode; the engine decodes at most {MAX_DECODED_SAMPLES:,} (at most {MAX_DECODED_CHANNELS} channels x "
+        f"{MAX_INPUT_SECONDS:g} s at {MAX_DECODED_RATE // 1000} kHz; at that rate at most {longest:.1f} s of "
+        f"{channels} channel(s), or {stereo:.1f} s of stereo): mix it down to stereo, export it at a lower "
+        "rate, or shorten it"
+    )
 
 
 def _shown_path(p: Path) -> str:
@@ -71,15 +98,19 @@ def check_input_file(path: str | Path, max_seconds: float = MAX_INPUT_SECONDS) -
         raise InputAudioError(f"input: {p} is {size / 2**20:.0f} MB, expected at most {MAX_INPUT_BYTES // 2**20} MB")
     if not os.access(p, os.R_OK):
         raise InputAudioError(f"input: {p} is not readable (no permission); change its permissions or copy it")
+    sf = load_soundfile()
     try:
-        info = sf.info(str(p))
-    except (sf.LibsndfileError, RuntimeError, TypeError, OSError) as exc:
+        info = sf.info(str(p))  # the header only: nothing is decoded before every bound below holds
+    except (RuntimeError, TypeError, OSError) as exc:  # libsndfile's error is a RuntimeError
         raise InputAudioError(
             f"input: {p} is not an audio file soundfile can read (expected WAV, FLAC, AIFF or OGG)"
         ) from exc
     seconds = info.frames / info.samplerate if info.samplerate else 0.0
     if seconds > max_seconds:
         raise InputAudioError(f"input: {p} is {seconds:.1f} s long, expected at most {max_seconds:g} s")
+    too_big = decoded_too_big(info.frames, info.channels, info.samplerate)
+    if too_big:
+        raise InputAudioError(f"input: {p} {too_big}")
     if seconds < MIN_INPUT_SECONDS:
         raise InputAudioError(f"input: {p} is {seconds:.2f} s long, expected at least {MIN_INPUT_SECONDS:g} s")
     return info
@@ -99,8 +130,8 @@ def load_input(path: str | Path, sample_rate: int, max_seconds: float = MAX_INPU
     """Mono float32 at ``sample_rate``; raises InputAudioError for unreadable, too long/short or silent input."""
     check_input_file(path, max_seconds)
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        data, sr = load_soundfile().read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError) as exc:
         raise InputAudioError(
             f"input: {path} could not be decoded (damaged, or changed while it was read); export it again"
         ) from exc

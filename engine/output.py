@@ -4,13 +4,16 @@ A clip and its JSON sidecar are written in full (and fsync'd) under hidden tempo
 into place, sidecar first and WAV last: a program watching the folder for WAVs never sees a partial file,
 and every WAV it sees already has its recall data beside it. A crash can leave hidden ``.part`` files, or
 (between the two renames) a sidecar whose complete WAV is still hidden; :func:`recover_clips` removes the
-first and completes the second, and runs before anything is written into a clips folder. A write that
-fails (disk full, folder gone or read-only, a path too long) raises :class:`OutputError` with a sentence
-that says which folder, what happened and what to do, and leaves nothing behind.
+first and completes the second, in the clips folder and the subfolders below it, and runs before anything
+is written into a clips folder. A write that fails (disk full or out of inodes, a quota used up, folder
+gone or read-only, a path too long) raises :class:`OutputError` with a sentence that says which folder,
+what happened and what to do, and leaves nothing behind. A clip of the clips folder is written only
+inside it: its folder is resolved, links included, when the path is chosen and again at the write.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import io
@@ -24,12 +27,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
-from audioldm_daw.engine.errors import EngineError, InvalidRequest, OutputError
+from audioldm_daw.engine.errors import AudioLibraryError, EngineError, InvalidRequest, OutputError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,27 @@ LOWPASS_WIDTH = 6  # torchaudio's defaults: zero crossings of the sinc on each s
 ROLLOFF = 0.99
 MAX_KERNEL_ELEMENTS = 1 << 20  # torchaudio's table beyond this (8 MB as float64) takes the streaming path
 CHUNK_ELEMENTS = 1 << 18  # outputs x taps per chunk of the streaming path (2 MB per float64 temporary)
+
+
+def load_soundfile() -> ModuleType:
+    """soundfile, or :class:`AudioLibraryError` saying that libsndfile failed to load and how to repair it.
+
+    Imported on first use, so a broken install is a sentence at the request that needs it, not a
+    traceback at import (or libsndfile's words passed off as a disk problem).
+    """
+    try:
+        import soundfile
+    except (ImportError, OSError) as exc:
+        raise AudioLibraryError.failed("soundfile (libsndfile)", "soundfile", exc) from exc
+    return soundfile
+
+
+def _torchaudio_functional() -> ModuleType:
+    try:
+        import torchaudio.functional as AF
+    except (ImportError, OSError, RuntimeError) as exc:  # a torchaudio built for another torch fails to link
+        raise AudioLibraryError.failed("torchaudio", "torchaudio", exc) from exc
+    return AF
 
 
 def torchaudio_kernel_elements(sr_in: int, sr_out: int) -> int:
@@ -68,8 +92,8 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     if torchaudio_kernel_elements(sr_in, sr_out) > MAX_KERNEL_ELEMENTS:
         return resample_streaming(audio, sr_in, sr_out)
     import torch
-    import torchaudio.functional as AF
 
+    AF = _torchaudio_functional()
     return AF.resample(torch.as_tensor(np.asarray(audio, dtype=np.float32)), sr_in, sr_out).numpy()
 
 
@@ -175,12 +199,18 @@ def safe_stem(name: str, fallback: str = "clip") -> str:
     return stem[:80] or fallback
 
 
-def path_in_folder(folder: Path, stem: str, suffix: str = ".wav") -> Path:
+def path_in_folder(folder: Path, stem: str, suffix: str = ".wav", *, root: Path | None = None) -> Path:
     """A path for ``stem`` inside ``folder`` that exists nowhere yet; never outside ``folder``.
 
-    The first call for a folder in this process also repairs what an earlier crash left there
-    (:func:`recover_clips`), so the CLI writing into the clips folder cleans up as ``serve`` does.
+    With ``root`` (the clips folder; ``folder`` is it or a subfolder of it), the folder is created (one
+    level) and then resolved, links included, and must lie inside ``root``: a ``folder`` that is a link
+    out of the clips folder is refused before any work is spent on the clip. :func:`write_clip` checks
+    the same again when it writes. The first call for a folder in this process also repairs what an
+    earlier crash left there (:func:`recover_clips`), so the CLI writing into the clips folder cleans
+    up as ``serve`` does.
     """
+    if root is not None:
+        folder = confined_folder(folder, root)
     folder = folder.resolve()
     recover_once(folder)
     base = safe_stem(stem)
@@ -191,13 +221,67 @@ def path_in_folder(folder: Path, stem: str, suffix: str = ".wav") -> Path:
         candidate = folder / f"{base}-{n}{suffix}"
     if candidate.resolve().parent != folder:
         raise InvalidRequest(f"name: {stem!r} would leave the clips folder")
+    if root is not None:
+        _confine(candidate, Path(root).resolve())
     return candidate
+
+
+_confined: collections.OrderedDict[Path, Path] = collections.OrderedDict()  # path_in_folder's paths -> root
+MAX_CONFINED = 4096  # paths chosen but not yet written (jobs queued); the oldest are forgotten first
+
+
+def _confine(path: Path, root: Path) -> None:
+    """Remember that ``path`` (chosen by :func:`path_in_folder`) must be written inside ``root``."""
+    with _recovered_lock:
+        _confined[path] = root
+        _confined.move_to_end(path)
+        while len(_confined) > MAX_CONFINED:
+            _confined.popitem(last=False)
+
+
+def _confined_root(path: Path) -> Path | None:
+    with _recovered_lock:
+        return _confined.pop(path, None)
+
+
+def inside(path: Path, root: Path) -> bool:
+    """``path`` is ``root`` or lies below it (both already resolved: a comparison of names only)."""
+    return path == root or root in path.parents
+
+
+def confined_folder(folder: Path, root: Path) -> Path:
+    """``folder`` (``root`` or one of its subfolders) created if missing, resolved, and checked to lie
+    inside ``root``; :class:`OutputError` in words otherwise (a link out of the clips folder, a folder
+    that cannot be created)."""
+    root = Path(root).resolve()
+    folder = Path(folder)
+    if folder != root and not folder.is_dir():
+        try:
+            folder.mkdir(exist_ok=True)  # one level: the clips folder itself must exist
+        except OSError as exc:
+            raise OutputError(describe_write_failure(folder, exc, 0)) from exc
+    try:
+        real = folder.resolve()
+    except (OSError, RuntimeError) as exc:  # a link loop
+        raise OutputError(_outside(folder, root)) from exc
+    if not inside(real, root):
+        raise OutputError(_outside(folder, root))
+    return real
+
+
+def _outside(folder: Path, root: Path) -> str:
+    return (
+        f"folder: {folder.name!r} leads outside the clips folder {root} (it is a link to another place); the "
+        "engine writes only inside the clips folder: remove the link or choose another folder name"
+    )
 
 
 # -- writing a clip, and repairing what a crash left -----------------------------------------------------
 # Temporary names: ".<stem>.<pid>-<8 hex>.<wav|json>.part" (older versions wrote no pid). Hidden, so a
 # watcher ignores them; the pid tells a crashed writer's leftovers from a live writer's work in progress.
 _PART = re.compile(r"^\.(?P<stem>.+)\.(?:(?P<pid>\d+)-)?(?P<tag>[0-9a-f]{8})\.(?P<kind>wav|json)\.part$")
+RECOVER_DEPTH = 4  # subfolder levels below the clips folder searched for leftovers (``folder`` makes one)
+MAX_RECOVER_FOLDERS = 10_000  # folders searched at most, whatever else the clips folder holds
 STALE_PART_S = 600.0  # a write takes well under a second: a part this old is a leftover whoever wrote it
 WAV_HEADER_BYTES = 4096  # header, chunks and file-system slack, on top of the samples
 BYTES_PER_SAMPLE = {"float32": 4, "pcm24": 3, "pcm16": 2}
@@ -234,60 +318,104 @@ def free_bytes(folder: Path) -> int | None:
     return st.f_bavail * st.f_frsize
 
 
+def _existing_ancestor(folder: Path) -> Path | None:
+    """The nearest folder on the way to ``folder`` that exists (``folder`` itself if it does)."""
+    for candidate in (folder, *folder.parents):
+        try:
+            if candidate.is_dir():
+                return candidate
+        except OSError:
+            return None
+    return None
+
+
+def out_of_inodes(folder: Path) -> bool:
+    """The disk holding ``folder`` has no file slots (inodes) left for an unprivileged writer, though it
+    may have bytes free: a disk of many small files, or a small tmpfs. File systems without a fixed
+    count report no total (``f_files == 0``); those never run out this way."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_files > 0 and st.f_favail == 0
+
+
 def describe_write_failure(folder: Path, exc: BaseException | None, needed: int, what: str = "the clip") -> str:
     """A sentence for a failed write into ``folder``: what happened and what to do, no exception names.
 
     libsndfile reports every failure as "System error", so the folder itself is examined: gone, not a
-    folder, read-only, not writable, full; the errno of an OSError decides the rest.
+    folder, read-only, not writable, out of file slots (inodes), full; the errno of an OSError decides
+    between a full disk and a full quota, and names a path too long. A folder that does not exist yet
+    (a new ``folder`` subfolder) is judged by the nearest folder that does: a read-only disk says so
+    instead of "no longer exists".
     """
     code = getattr(exc, "errno", None)
-    hint = "free some space or start the engine with another clips folder (--clips or $AUDIOLDM_DAW_CLIPS)"
-    try:
-        st = folder.stat()
-    except FileNotFoundError:
-        return (
-            f"could not write {what}: the folder {folder} no longer exists (deleted, renamed, or its drive was "
-            "unmounted); create it again or restart the engine with an existing clips folder"
-        )
-    except NotADirectoryError:
-        return (
-            f"could not write {what}: a file stands where a folder is expected on the way to {folder}; move the "
-            "file away or restart the engine with another clips folder"
-        )
-    except OSError as e:
-        return f"could not write {what}: the folder {folder} cannot be reached ({e.strerror or e}); check the drive"
-    import stat as _stat
-
-    if not _stat.S_ISDIR(st.st_mode):
-        return (
-            f"could not write {what}: {folder} is a file, not a folder; move the file away or restart the "
-            "engine with another clips folder"
-        )
+    restart = "restart the engine with another clips folder (--clips or $AUDIOLDM_DAW_CLIPS)"
+    hint = f"free some space or {restart}"
     if code == errno.ENAMETOOLONG:
         return (
             f"could not write {what}: the path in {folder} is longer than the file system allows; use a "
-            "shorter name or a clips folder with a shorter path"
+            "shorter name or folder, or a clips folder with a shorter path"
         )
     try:
-        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        st = folder.stat()
+    except FileNotFoundError:
+        st = None
+    except NotADirectoryError:
+        return (
+            f"could not write {what}: a file stands where a folder is expected on the way to {folder}; move the "
+            f"file away or {restart}"
+        )
+    except OSError as e:
+        why = (e.strerror or "no reason given").lower()
+        return (
+            f"could not write {what}: the folder {folder} cannot be reached ({why}); check the drive and its "
+            "connection, then send the request again"
+        )
+    import stat as _stat
+
+    creating = ""
+    target: Path | None = folder
+    if st is None:
+        target = _existing_ancestor(folder.parent)
+        if code in (None, errno.ENOENT) or target is None:
+            return (
+                f"could not write {what}: the folder {folder} no longer exists (deleted, renamed, or its drive was "
+                "unmounted); create it again or restart the engine with an existing clips folder"
+            )
+        creating = f"could not create the folder {folder} for {what}"
+    elif not _stat.S_ISDIR(st.st_mode):
+        return f"could not write {what}: {folder} is a file, not a folder; move the file away or {restart}"
+    assert target is not None
+    lead = creating or f"could not write {what}"
+    try:
+        read_only = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
     except OSError:
         read_only = False
     if read_only or code == errno.EROFS:
+        return f"{lead}: the folder {target} is on a read-only disk; remount it writable or {restart}"
+    if code in (errno.EACCES, errno.EPERM) or not os.access(target, os.W_OK | os.X_OK):
+        return f"{lead}: you have no permission to write in {target}; change its permissions or {restart}"
+    if code == errno.EDQUOT:
         return (
-            f"could not write {what}: the folder {folder} is on a read-only disk; remount it writable or "
-            "restart the engine with another clips folder"
+            f"{lead}: your disk quota on the drive holding {target} is used up (the disk itself may have room); "
+            f"delete files of yours on that drive, ask its administrator for a larger quota, or {restart}"
         )
-    if code in (errno.EACCES, errno.EPERM) or not os.access(folder, os.W_OK | os.X_OK):
+    if out_of_inodes(target):
         return (
-            f"could not write {what}: you have no permission to write in {folder}; change its permissions or "
-            "restart the engine with another clips folder"
+            f"{lead}: the disk holding {target} cannot take any more files (it is out of inodes, the slots each "
+            f"file needs, though it may have bytes free); delete some files there, especially many small ones, or "
+            f"{restart}"
         )
-    free = free_bytes(folder)
-    if code in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < needed):
+    free = free_bytes(target)
+    if code == errno.ENOSPC or (free is not None and free < needed):
         shown = "unknown" if free is None else _mb(free)
-        return f"disk full: {what} needs about {_mb(needed)} and {shown} is free in {folder}; {hint}"
-    reason = getattr(exc, "strerror", None) or str(exc or "unknown reason")
-    return f"could not write {what} into {folder}: {reason}; check the disk and the folder, then try again"
+        return f"disk full: {what} needs about {_mb(needed)} and {shown} is free in {target}; {hint}"
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = f"the disk reported: {exc.strerror.lower()}"
+    else:
+        reason = "the write failed and the audio library gave no reason"
+    return f"{lead} into {target}: {reason}; check the disk and the folder, then send the request again"
 
 
 def write_clip(
@@ -308,10 +436,12 @@ def write_clip(
     """
     if sample_format not in SUBTYPES:
         raise InvalidRequest(f"format: expected one of {', '.join(SUBTYPES)}, got {sample_format!r}")
+    given = Path(path).absolute()
+    root = _confined_root(given)
     try:
-        path = Path(path).resolve()
-    except OSError:
-        path = Path(path).absolute()
+        path = given.resolve() if root is None else given
+    except (OSError, RuntimeError):
+        path = given
     folder = path.parent
     text = json.dumps(sidecar, indent=2, sort_keys=True) + "\n"
     needed = clip_bytes(len(audio), sample_format, text)
@@ -322,16 +452,21 @@ def write_clip(
     try:
         if not folder.is_dir() and not (folder.exists() or folder.is_symlink()):
             folder.mkdir(parents=True, exist_ok=True)  # --out into a new folder; a folder that is a file fails
+        if root is not None:  # a clip of the clips folder: where it lands now, links resolved, must lie inside
+            folder = confined_folder(folder, root)
+            path = folder / path.name
+            tmp_wav, tmp_json, side = (folder / p.name for p in (tmp_wav, tmp_json, side))
         free = free_bytes(folder)
         if free is not None and free < needed:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         if tempo is None:
+            sf = load_soundfile()
             sf.write(tmp_wav, audio, sr, subtype=SUBTYPES[sample_format], format="WAV")
         else:  # the chunks go in before the one write of the hidden file, not by rewriting it
             from audioldm_daw.engine.wav_chunks import with_tempo_chunks
 
             buf = io.BytesIO()
-            sf.write(buf, audio, sr, subtype=SUBTYPES[sample_format], format="WAV")
+            load_soundfile().write(buf, audio, sr, subtype=SUBTYPES[sample_format], format="WAV")
             tmp_wav.write_bytes(with_tempo_chunks(buf.getvalue(), **tempo))
         _fsync(tmp_wav)
         tmp_json.write_text(text)
@@ -339,11 +474,13 @@ def write_clip(
         os.replace(tmp_json, side)  # a crash here is completed by recover_clips: the WAV part is whole
         os.replace(tmp_wav, path)
         _fsync_dir(folder)
-    except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+    except (OSError, RuntimeError) as exc:  # libsndfile's own error is a RuntimeError
         for t in (tmp_wav, tmp_json):
             _unlink_quietly(t)
         if side.exists() and not path.exists():
             _unlink_quietly(side)  # the sidecar made it, the WAV did not: take it back
+        if isinstance(exc, OutputError):
+            raise
         raise OutputError(describe_write_failure(folder, exc, needed)) from exc
     finally:
         for t in (tmp_wav, tmp_json):
@@ -393,23 +530,48 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def recover_clips(folder: Path, *, at_start: bool = False, now: float | None = None) -> Recovery:
-    """Remove the temporary files a crashed writer left in ``folder`` and complete interrupted commits.
+def recover_clips(
+    folder: Path, *, at_start: bool = False, now: float | None = None, depth: int = RECOVER_DEPTH
+) -> Recovery:
+    """Remove the temporary files a crashed writer left in ``folder`` and in its subfolders (the
+    ``folder`` option's, up to ``depth`` levels down), and complete interrupted commits.
 
     A part is a leftover when its writer is gone (its pid is not running), when it is older than
     ``STALE_PART_S``, or, ``at_start`` (a server that has not written anything yet), when it carries this
     process's own pid (a restarted container reuses pids). A hidden WAV part whose sidecar was already
     renamed into place (and whose own sidecar part is gone) was complete when the crash came: it is renamed
-    to its final name. Parts of a writer still at work are left alone.
+    to its final name. Parts of a writer still at work are left alone. The walk never follows a link (a
+    link to another drive is not the clips folder's business) nor enters a hidden folder, and stops after
+    ``MAX_RECOVER_FOLDERS`` folders, so a clips folder on a huge tree costs a bounded start.
     """
     folder = Path(folder)
     rec = Recovery(folder)
     now = time.time() if now is None else now
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return rec
+    todo: list[tuple[Path, int]] = [(folder, 0)]
+    seen = 0
+    while todo and seen < MAX_RECOVER_FOLDERS:
+        here, level = todo.pop()
+        seen += 1
+        try:
+            with os.scandir(here) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        names = []
+        for entry in entries:
+            names.append(entry.name)
+            if level < depth and not entry.name.startswith("."):
+                with contextlib.suppress(OSError):
+                    if entry.is_dir(follow_symlinks=False):
+                        todo.append((Path(entry.path), level + 1))
+        _recover_in(here, names, rec, at_start, now)
+    return rec
+
+
+def _recover_in(folder: Path, names: list[str], rec: Recovery, at_start: bool, now: float) -> None:
+    """:func:`recover_clips` for the entries ``names`` of one folder."""
     present = set(names)
+    changed = False
     for name in sorted(names):
         m = _PART.match(name)
         if m is None:
@@ -417,7 +579,7 @@ def recover_clips(folder: Path, *, at_start: bool = False, now: float | None = N
         part = folder / name
         pid = int(m["pid"]) if m["pid"] else None
         try:
-            age = now - part.stat().st_mtime
+            age = now - part.lstat().st_mtime
         except OSError:
             continue
         own = pid == os.getpid()
@@ -433,19 +595,20 @@ def recover_clips(folder: Path, *, at_start: bool = False, now: float | None = N
                 if side.exists() and not final.exists() and _readable_wav(part):
                     os.replace(part, final)
                     rec.completed.append(final)
+                    changed = True
                     continue
             part.unlink()
             rec.removed.append(part)
+            changed = True
         except OSError as exc:
-            rec.errors.append(f"{part.name}: {exc.strerror or exc}")
-    if rec.completed or rec.removed:
+            rec.errors.append(f"{part.name}: {exc.strerror or 'no reason given'}")
+    if changed:
         _fsync_dir(folder)
-    return rec
 
 
 def _readable_wav(path: Path) -> bool:
     try:
-        info = sf.info(str(path))
+        info = load_soundfile().info(str(path))
     except Exception:
         return False
     return info.frames > 0

@@ -229,25 +229,29 @@ def test_a_stalled_input_read_never_freezes_the_front_door(tiny_engine, tmp_path
     sf.write(str(clip), np.sin(np.arange(16000) / 5.0) * 0.3, 16000)
     srv = OscServer(engine, host="127.0.0.1", port=0, reply_port=9, clips_dir=tmp_path / "c", check_time_limit=1.5)
     srv.start()
-    client = Client(srv.address)
+    client, other = Client(srv.address), Client(srv.address)
     try:
         client.send("/audioldm/transfer", "stalled", str(clip), "a choir", "steps", 2)
         client.send("/audioldm/generate", "behind", "a pad", *SHORT)
-        for _ in range(5):  # ping, status and cancel answer at once while the read hangs
-            assert client.ask("/audioldm/ping", timeout=0.5)[0] == "/audioldm/pong"
-        assert client.ask("/audioldm/status", timeout=0.5)[0] == "/audioldm/status"
-        fail = client.replies.next(5)
-        assert fail[0] == "/audioldm/fail" and fail[1][0] == "stalled", fail
-        assert "did not finish within 1.5 s" in fail[1][1] and "copy the file to a local disk" in fail[1][1]
-        # the request behind it was held back so that answers keep arrival order, then queued
+        # the request behind it waits only a moment for the stalled one's answer (the client's order), then
+        # is queued before the stalled check's limit ends it (the next reply): a stalled ticket holds no other
         assert client.replies.next(5) == ("/audioldm/queued", ["behind", 0])
+        for _ in range(5):  # ping and status answer at once while the read hangs (another socket: no job replies)
+            assert other.ask("/audioldm/ping", timeout=0.5)[0] == "/audioldm/pong"
+        assert other.ask("/audioldm/status", timeout=0.5)[0] == "/audioldm/status"
+        per = client.replies.jobs(["stalled", "behind"], timeout=120)  # "behind" may finish first: it waits for none
+        fail = per["stalled"][-1]
+        assert fail[0] == "/audioldm/fail" and len(per["stalled"]) == 1, per["stalled"]
+        assert "did not finish within 1.5 s" in fail[1][1] and "copy the file to a local disk" in fail[1][1]
+        assert per["behind"][-1][0] == "/audioldm/done"
+        assert srv.door.stalled() == 1  # its thread is abandoned, not reused
         engine.release.set()
-        assert client.replies.job("behind")[-1][0] == "/audioldm/done"
         assert client.replies.quiet(0.5) == []  # the late check result is dropped: one answer per request
         assert srv.door.timeouts == 1
     finally:
         engine.release.set()
         client.close()
+        other.close()
         srv.close()
 
 
@@ -328,13 +332,15 @@ def test_the_queue_is_bounded_per_client_and_in_all(tmp_path):
     engine = SlowEngine()
     q = JobQueue(engine, tmp_path, lambda c, a, args: sent.append((c, a, args)), max_waiting=4, max_per_client=3)
     try:
-        a, b = ("127.0.0.1", 1), ("127.0.0.1", 2)
+        a, b = ("127.0.0.1", 1), ("127.0.0.2", 2)  # the cap counts per host: b is another one
         q.submit(GenerateRequest("x", steps=500), "a0", a)
         assert engine.started.wait(10)  # a0 runs: 0 waiting
         for i in range(1, 3):
             q.submit(GenerateRequest("x", steps=500), f"a{i}", a)
         with pytest.raises(Exception, match="too many jobs from this client: 3 are waiting or running"):
             q.submit(GenerateRequest("x", steps=500), "a3", a)
+        with pytest.raises(Exception, match="at most 3 per computer"):  # another port of a's host: the same cap
+            q.submit(GenerateRequest("x", steps=500), "a3", ("127.0.0.1", 9))
         for i in range(2):  # 2 of a and 2 of b wait
             q.submit(GenerateRequest("x", steps=500), f"b{i}", b)
         with pytest.raises(Exception, match=r"the queue is full: 4 jobs are waiting \(at most 4\)"):

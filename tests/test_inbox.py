@@ -8,7 +8,6 @@ with the reason beside it; a watcher killed mid-job loses nothing.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -25,9 +24,8 @@ FAST = {"steps": 2, "duration": 0.5}
 
 
 def write(path: Path, content: str | dict) -> Path:
+    """A request file, written whole (the watcher takes it once it has looked the same twice, ``--settle`` apart)."""
     path.write_text(content if isinstance(content, str) else json.dumps(content))
-    old = time.time() - 5  # settled: the watcher waits for files still being written
-    os.utime(path, (old, old))
     return path
 
 

@@ -87,13 +87,18 @@ def oscsend(port: int, address: str, types: str = "", *values: object) -> None:
     subprocess.run(args, check=True, timeout=10)
 
 
-def test_oscsend_with_ints_and_oscdump(server):
+def test_oscsend_with_ints_and_oscdump(tiny_engine, tmp_path):
+    from audioldm_daw.bridge.osc_server import OscServer
+
     assert shutil.which("oscsend"), "liblo-tools is needed: apt-get install liblo-tools"
     dump = OscDump()
+    # oscsend sends from a new socket each time, and a registration covers only the socket that made it (never
+    # the host's other sockets: docs/OSC.md, "Transport"), so its replies come on the reply port: oscdump's here
+    server = OscServer(tiny_engine, host="127.0.0.1", port=0, reply_port=dump.port, clips_dir=tmp_path / "clips")
+    server.start()
     try:
         time.sleep(0.3)  # oscdump binds its port after it starts
         port = server.address[1]
-        # oscsend sends from a new socket each time: the registration applies to the whole host
         oscsend(port, "/audioldm/notify", "i", dump.port)
         assert dump.wait("/audioldm/notified", timeout=20)[1:] == ("i", [str(dump.port)])
         oscsend(port, "/audioldm/ping")
@@ -105,7 +110,7 @@ def test_oscsend_with_ints_and_oscdump(server):
         assert done[1] == "ssfiis"  # the sixth argument: a warning, "" here
         _, path, seconds, rate, seed, _warning = done[2]
         assert (float(seconds), int(rate), int(seed)) == (1.0, 48000, 3)
-        assert sf.info(path).frames == 48000 and Path(path).parent == server.clips.resolve()
+        assert sf.info(path).frames == 48000 and Path(path).parent == server.clips_dir
         progress = [m[2] for m in dump.messages if m[0] == "/audioldm/progress" and m[2][0] == "liblo-1"]
         assert progress == [["liblo-1", "1", "2"], ["liblo-1", "2", "2"]]
         # floats where ints are expected are fine; a number where a string belongs is a /fail
@@ -116,10 +121,12 @@ def test_oscsend_with_ints_and_oscdump(server):
         assert "argument 3: expected an option key" in dump.wait("/audioldm/fail", "liblo-4")[2][1]
         oscsend(port, "/audioldm/generate", "sis", "liblo-3", 5, "x")
         assert "prompt: expected a string, got int 5" in dump.wait("/audioldm/fail", "liblo-3")[2][1]
+        # a job belongs to the socket that sent it: another oscsend (another socket) may not cancel it
         oscsend(port, "/audioldm/cancel", "s", "liblo-1")
-        assert "already finished" in dump.wait("/audioldm/fail", "liblo-1")[2][1]
+        assert "sent by another client" in dump.wait("/audioldm/fail", "liblo-1")[2][1]
     finally:
         dump.close()
+        server.close()
 
 
 @pytest.mark.parametrize(("pd_rate", "clip_rate"), [(44100, 44100), (96000, 96000), (24000, 32000)])

@@ -472,7 +472,7 @@ def test_serve_refuses_to_listen_beyond_loopback_without_allow():
         check_network("0.0.0.0", 0, 9001, [])
     with pytest.raises(InvalidRequest, match="--allow: expected an address or network"):
         check_network("0.0.0.0", 0, 9001, ["not-a-net"])
-    assert check_network("0.0.0.0", 0, 9001, ["10.0.0.0/8"])[0] == "0.0.0.0"
+    assert check_network("0.0.0.0", 0, 9001, ["10.0.0.0/8"], token_file="engine.key")[0] == "0.0.0.0"
     assert check_network(None, 0, 9001, [])[0] == "127.0.0.1"
     # the command itself refuses before it loads any model
     from audioldm_daw.bridge.cli import build_parser

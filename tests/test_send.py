@@ -161,3 +161,63 @@ def test_input_modes_take_relative_paths_and_report_engine_errors(
     assert r.returncode == 2
     assert "start_s: 5 is past the input's end" in json.loads(r.stdout)["error"]
     assert "audioldm-daw send: error: start_s: 5 is past" in r.stderr
+
+
+def test_a_prompt_too_long_for_one_message_is_a_sentence_not_errno_text(engine: tuple[str, int, Path]) -> None:
+    """A 70 kB prompt once gave "[Errno 90] Message too long"; the largest that fits is still sent and rendered."""
+    from audioldm_daw.bridge.client import (
+        MAX_DATAGRAM,
+        EngineClient,
+        RequestTooLarge,
+        Result,
+        Take,
+        encode,
+        request_args,
+    )
+
+    host, port, _clips = engine
+    common = ["--host", host, "--port", str(port), "--steps", "2", "--duration", "0.5"]
+    r = send(["generate", "warm pad " * 7800, *common])
+    assert r.returncode == 2, r.stderr
+    assert f"more than one OSC message to the engine can carry ({MAX_DATAGRAM} bytes" in r.stderr, r.stderr
+    assert "shorten the prompt" in r.stderr and "Errno" not in r.stderr and "Message too long" not in r.stderr
+    j = send(["generate", "warm pad " * 7800, "--json", *common])
+    assert j.returncode == 2 and "shorten the prompt" in json.loads(j.stdout)["error"]
+
+    def take(n: int) -> Take:
+        args = request_args("generate", {"prompt": "a" * n, "steps": 2, "duration": 0.5, "seed": 1}, "edge-job", "e")
+        return Take("generate", "edge-job", args, "a" * n)
+
+    def size(n: int) -> int:
+        return len(encode(take(n).address, take(n).args))
+
+    longest = max(n for n in range(MAX_DATAGRAM - 200, MAX_DATAGRAM) if size(n) <= MAX_DATAGRAM)
+    assert MAX_DATAGRAM - 4 < size(longest) <= MAX_DATAGRAM  # the limit is the datagram's, to the padding
+    with EngineClient(host, port) as client:  # the largest message that fits is sent, and the engine takes it
+        client.connect()
+        with pytest.raises(RequestTooLarge):
+            client.submit(take(longest + 4))
+        client.submit(take(longest))
+        res = client.wait(["edge-job"], timeout=120)["edge-job"]
+    assert isinstance(res, Result) and res.warning, res  # rendered; the engine says it read only the start
+
+
+def test_the_client_checks_the_size_before_the_socket_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import socket
+
+    from audioldm_daw.bridge.client import MAX_DATAGRAM, EngineClient, RequestTooLarge
+
+    with EngineClient("127.0.0.1", free_udp_port()) as client:
+        with pytest.raises(
+            RequestTooLarge, match=f"more than one OSC message to the engine can carry \\({MAX_DATAGRAM}"
+        ):
+            client.send("/audioldm/generate", "job", "x" * MAX_DATAGRAM)
+
+        def small_limit(self: socket.socket, data: bytes) -> int:  # a system whose own datagram limit is lower
+            raise OSError(errno.EMSGSIZE, "Message too long")
+
+        monkeypatch.setattr(socket.socket, "send", small_limit)
+        with pytest.raises(RequestTooLarge, match="more than this system lets one UDP datagram carry") as caught:
+            client.send("/audioldm/generate", "job", "x" * 20000)
+        assert "Errno" not in str(caught.value) and "shorten the prompt" in str(caught.value)
