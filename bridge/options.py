@@ -165,7 +165,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="replay the denoising steps from CUDA graphs (default: on with a CUDA GPU; --no-graphs runs "
-        "diffusers' scheduler step by step)",
+        "the same steps uncaptured)",
     )
     p.add_argument(
         "--compile",

@@ -41,7 +41,7 @@ from audioldm_daw.engine.output import finish, read_sidecar, write_clip
 from audioldm_daw.engine.params import DEFAULT_DURATION_S, ORIGINAL_CANDIDATES
 from audioldm_daw.engine.plans import Context, Plan, make_plan
 from audioldm_daw.engine.request import GenerateRequest, TextToAudio, Variation
-from audioldm_daw.engine.sampling import CancelFn, ProgressFn, denoise, step_kwargs
+from audioldm_daw.engine.sampling import CancelFn, ProgressFn
 from audioldm_daw.engine.schedulers import make_scheduler
 
 log = logging.getLogger(__name__)
@@ -77,25 +77,23 @@ class RenderResult:
     clip: Clip
 
 
-LOOPS = ("scheduler", "table", "graphs")
+LOOPS = ("table", "graphs")
 WARM_UP_SECONDS = (DEFAULT_DURATION_S, 10.24)  # the default length and the original model's: captured before serving
 
 
 class Engine:
     """A loaded model plus its decode backend; thread-compatible (one generation at a time per engine).
 
-    ``loop`` is how the denoising steps run: ``scheduler`` calls diffusers' scheduler each step (the
-    reference, and the default off CUDA, where a step's host work costs nothing next to the UNet);
-    ``table`` runs each step as one fixed tensor program (engine/fast_sampling.py) and ``graphs`` replays
-    that program from a CUDA graph captured per latent shape (the default on CUDA). Requests the table does
-    not express (a clamped x0) run on the scheduler whatever ``loop`` says.
+    ``loop`` is how the denoising steps run; the step is the same either way (engine/fast_sampling.py's
+    table, one fixed tensor program): ``table`` runs it as is (the default off CUDA) and ``graphs`` replays it
+    from a CUDA graph captured per latent shape (the default on CUDA).
     """
 
     def __init__(self, model: AudioLDMModel, decoder: DecodeBackend | None = None, loop: str | None = None) -> None:
         self.model = model
         self.decoder: DecodeBackend = decoder or TorchDecoder(model.vae, model.vocoder)
         cuda = model.device.type == "cuda"
-        loop = loop or ("graphs" if cuda else "scheduler")
+        loop = loop or ("graphs" if cuda else "table")
         if loop not in LOOPS:
             raise ValueError(f"loop: expected one of {', '.join(LOOPS)}, got {loop!r}")
         if loop == "graphs" and not cuda:
@@ -132,7 +130,7 @@ class Engine:
         m = load_model(model, device=device, dtype=dtype, vocoder=vocoder)
         if compile_unet:
             m.unet = ShapeCompiled(m.unet, name="UNet", background=compile_in_background)
-        loop = None if graphs is None else ("graphs" if graphs else "scheduler")
+        loop = None if graphs is None else ("graphs" if graphs else "table")
         t0 = time.perf_counter()
         decoder = decoder_factory(m) if decoder_factory else None
         if compile_decode and (decoder is None or isinstance(decoder, TorchDecoder)):
@@ -189,8 +187,10 @@ class Engine:
     def check(self, request: GenerateRequest) -> None:
         """Refuse, before any model work, what this model or the input file cannot serve: candidates or a
         variation without a CLAP audio tower, an input that is missing or unreadable, a span past the
-        input's end. The OSC server calls this before it queues a job."""
+        input's end, a sampler the model folder's scheduler config does not allow. The OSC server calls this
+        before it queues a job."""
         source = request.source
+        make_scheduler(request.scheduler, self.model.scheduler_config, request.steps, request.recipe)
         if request.candidates is not None and request.candidates > 1:
             require_clap(self.model, "re-ranking candidates (candidates > 1)")
         if isinstance(source, Variation):
@@ -240,21 +240,8 @@ class Engine:
     def _denoise(
         self, plan: Plan, scheduler: Any, progress: ProgressFn | None, cancel: CancelFn | None
     ) -> torch.Tensor:
-        """The plan's denoising loop, run as :attr:`loop` says."""
-        req = plan.request
-        table = step_table(scheduler, plan.start, req.eta) if self.loop != "scheduler" else None
-        if table is None:
-            return denoise(
-                plan.unet,
-                scheduler,
-                plan.latents,
-                plan.conditioning,
-                start=plan.start,
-                extra_step=step_kwargs(scheduler, plan.generator, req.eta),
-                progress=progress,
-                cancel=cancel,
-                after_step=plan.after_step,
-            )
+        """The plan's denoising loop on the scheduler's step table, run as :attr:`loop` says."""
+        table = step_table(scheduler, plan.start, plan.request.eta)
         generator_state = plan.generator.get_state() if plan.generator is not None else None
         try:
             return self._table_denoise(plan, table, progress, cancel, self.graphs)

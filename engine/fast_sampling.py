@@ -1,5 +1,5 @@
-"""The denoising loop as one fixed-shape step that runs with no host synchronisation and that CUDA graphs
-can capture and replay.
+"""Every sampler's step arithmetic, once: a table of numbers per step, applied by one fixed-shape tensor
+program that runs with no host synchronisation and that CUDA graphs can capture and replay.
 
 diffusers' schedulers do their arithmetic on the host (timestep lookups, step counters, Python branches on
 the solver order), so every step waits for the GPU and none can be captured. Both samplers this engine
@@ -16,8 +16,12 @@ one row in float32 and casts back to the latents' dtype. One step reads its row 
 that the step itself advances, so the same tensor program serves every step and the whole loop is
 captured once per latent shape (:class:`StepGraphs`).
 
-Same seed, same clip: the table path agrees with the scheduler path to float32 rounding (fp32) and to fp16
-rounding in half precision (diffusers' DDIM computes its step in the model's dtype, this one in float32).
+This is the step on every path: CPU and CUDA, run as is or replayed from a graph, every mode (the
+manipulations add their known-region overwrite between steps through ``after_step``). diffusers' schedulers
+stay the source of the timesteps, alphas, sigmas and noising; their ``step`` is the oracle the tests hold
+this table to (float32 rounding in fp32; fp16 rounding in half precision, where diffusers' DDIM computes in
+the model's dtype and this step in float32). A scheduler configuration the rows cannot express is refused
+where the sampler is made (:func:`unsupported`, called by :func:`audioldm_daw.engine.schedulers.make_scheduler`).
 """
 
 from __future__ import annotations
@@ -51,21 +55,53 @@ class StepTable:
         return int(self.timesteps.shape[0])
 
 
-def _x0_from_output(prediction: str, alpha: float, sigma: float) -> tuple[float, float] | None:
+PREDICTIONS = ("epsilon", "v_prediction", "sample")  # what the UNet's output may be read as
+
+
+def _x0_from_output(prediction: str, alpha: float, sigma: float) -> tuple[float, float]:
     """(P, Q) of ``x0 = P x + Q out`` for a sample at noise level (alpha, sigma), alpha^2 + sigma^2 = 1."""
     if prediction == "epsilon":
         return 1.0 / alpha, -sigma / alpha
     if prediction == "v_prediction":
         return alpha, -sigma
-    if prediction == "sample":
-        return 0.0, 1.0
+    return 0.0, 1.0  # sample
+
+
+def unsupported(scheduler: Any) -> str | None:
+    """What in ``scheduler``'s type or configuration the rows cannot express, as a phrase that names the
+    setting and the value expected; None when :func:`step_table` serves it.
+
+    Only the configuration decides, so a sampler is refused when it is made, before any model work."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+    cfg = scheduler.config
+    if type(scheduler) is DDIMScheduler:
+        if cfg.thresholding:
+            return "thresholding is on (a clamp of x0 is not linear; expected thresholding false)"
+        if cfg.clip_sample:
+            return "clip_sample is on (a clamp of x0 is not linear; expected clip_sample false)"
+    elif type(scheduler) is DPMSolverMultistepScheduler:
+        expected = {
+            "algorithm_type": "dpmsolver++",
+            "solver_type": "midpoint",
+            "thresholding": False,
+            "use_flow_sigmas": False,
+            "variance_type": None,
+        }
+        for key, want in expected.items():
+            if getattr(cfg, key, want) != want:
+                return f"{key} is {getattr(cfg, key)!r} (expected {want!r})"
+        if cfg.solver_order not in (1, 2):
+            return f"solver_order is {cfg.solver_order} (expected 1 or 2)"
+    else:
+        return f"{type(scheduler).__name__} is not a sampler this engine runs (expected DDIM or DPM-Solver++)"
+    if cfg.prediction_type not in PREDICTIONS:
+        return f"prediction_type is {cfg.prediction_type!r} (expected one of {', '.join(PREDICTIONS)})"
     return None
 
 
-def _ddim_rows(s: Any, start: int, eta: float) -> list[Row] | None:
+def _ddim_rows(s: Any, start: int, eta: float) -> list[Row]:
     cfg = s.config
-    if cfg.thresholding or cfg.clip_sample:
-        return None  # a clamp of x0 is not linear
     ac = s.alphas_cumprod.double()
     final = float(s.final_alpha_cumprod)
     ratio = cfg.num_train_timesteps // s.num_inference_steps  # diffusers' DDIM steps back by this, always
@@ -78,8 +114,6 @@ def _ddim_rows(s: Any, start: int, eta: float) -> list[Row] | None:
         std = eta * math.sqrt((1 - ap) / (1 - a) * (1 - a / ap))
         d = math.sqrt(max(1 - ap - std * std, 0.0))
         pq = _x0_from_output(cfg.prediction_type, r, sg)
-        if pq is None:
-            return None
         # next = sqrt(ap) * x0 + d * eps + std * noise, with x0 and eps written in x and the output directly
         if cfg.prediction_type == "epsilon":
             a_x, d_out = math.sqrt(ap) / r, d - math.sqrt(ap) * sg / r
@@ -91,17 +125,8 @@ def _ddim_rows(s: Any, start: int, eta: float) -> list[Row] | None:
     return rows
 
 
-def _dpm_rows(s: Any, start: int) -> list[Row] | None:
+def _dpm_rows(s: Any, start: int) -> list[Row]:
     cfg = s.config
-    if (
-        cfg.algorithm_type != "dpmsolver++"
-        or cfg.solver_order not in (1, 2)
-        or cfg.solver_type != "midpoint"
-        or cfg.thresholding
-        or getattr(cfg, "use_flow_sigmas", False)
-        or cfg.variance_type is not None
-    ):
-        return None
     sigmas = s.sigmas.double().tolist()
     n = len(s.timesteps)
 
@@ -121,8 +146,6 @@ def _dpm_rows(s: Any, start: int) -> list[Row] | None:
         a_s, s_s = alpha_sigma(sigmas[k])
         a_t, s_t = alpha_sigma(sigmas[k + 1])
         pq = _x0_from_output(cfg.prediction_type, a_s, s_s)
-        if pq is None:
-            return None
         h = lam(a_t, s_t) - lam(a_s, s_s)
         em1 = math.expm1(-h) if math.isfinite(h) else -1.0  # exp(-h) - 1; a final sigma of 0 gives x0 itself
         a_x = s_t / s_s
@@ -132,30 +155,32 @@ def _dpm_rows(s: Any, start: int) -> list[Row] | None:
             h0 = lam(a_s, s_s) - lam(*alpha_sigma(sigmas[k - 1]))
             r0 = h0 / h
             b, c = -a_t * em1 * (1 + 0.5 / r0), 0.5 * a_t * em1 / r0
-        if not all(math.isfinite(v) for v in (a_x, b, c)):
-            return None
         rows.append((*pq, a_x, b, c, 0.0, 0.0))
         done = min(done + 1, cfg.solver_order)
     return rows
 
 
-def step_table(scheduler: Any, start: int = 0, eta: float = 0.0) -> StepTable | None:
+def step_table(scheduler: Any, start: int = 0, eta: float = 0.0) -> StepTable:
     """The steps from index ``start`` of a scheduler whose timesteps are set, as a :class:`StepTable`.
 
-    None for a scheduler or configuration outside what the rows express (a clamped or thresholded x0,
-    another solver); the engine then runs the scheduler's own ``step``.
+    ``eta`` is DDIM's (DPM-Solver++ takes none). Raises ValueError for a scheduler :func:`unsupported` names
+    (which :func:`audioldm_daw.engine.schedulers.make_scheduler` refuses before it gets here) and for
+    noise levels that give no finite step.
     """
-    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+    reason = unsupported(scheduler)
+    if reason is not None:
+        raise ValueError(f"scheduler: {reason}; make it with audioldm_daw.engine.schedulers.make_scheduler")
+    from diffusers import DDIMScheduler
 
     if type(scheduler) is DDIMScheduler:
-        rows = _ddim_rows(scheduler, start, eta)
-        noisy = eta > 0
-    elif type(scheduler) is DPMSolverMultistepScheduler:
-        rows, noisy = _dpm_rows(scheduler, start), False
+        rows, noisy = _ddim_rows(scheduler, start, eta), eta > 0
     else:
-        return None
-    if rows is None:
-        return None
+        rows, noisy = _dpm_rows(scheduler, start), False
+    if not all(math.isfinite(v) for row in rows for v in row):
+        raise ValueError(
+            "scheduler: its noise levels give a step with an infinite or undefined coefficient; "
+            "expected every noise level above 0 but the last"
+        )
     coef = torch.tensor(rows, dtype=torch.float64).reshape(-1, len(COLUMNS)).float()
     return StepTable(coef, scheduler.timesteps[start:].to("cpu", torch.int64), noisy)
 
@@ -175,7 +200,8 @@ def table_step(
 
 def step_noise(table: StepTable, generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor | None:
     """Every step's DDIM noise, drawn up front on the CPU in the order diffusers draws it step by step
-    (``randn`` on the seed's generator in the model's dtype), so eta > 0 keeps the scheduler path's clip.
+    (``randn`` on the seed's generator in the model's dtype), so that eta > 0 makes the clip diffusers' DDIM
+    makes from the same seed.
     Pinned on a CUDA machine so that each step's slice reaches the GPU without the host waiting."""
     if not table.noisy:
         return None
@@ -293,8 +319,10 @@ def table_denoise(
     cancel: CancelFn | None = None,
     after_step: AfterStepFn | None = None,
 ) -> torch.Tensor:
-    """:func:`audioldm_daw.engine.sampling.denoise` on a :class:`StepTable`: the same clip, with every step
-    one fixed tensor program: replayed from a CUDA graph when ``graphs`` is given, else run as is.
+    """Run ``table``'s steps over ``latents`` (the scheduler's timesteps from index ``start`` to the end) and
+    return the clean latents. Every step is one fixed tensor program: replayed from a CUDA graph when
+    ``graphs`` is given, else run as is. ``generator`` is the seed's, which DDIM with eta > 0 goes on drawing
+    from.
 
     ``cancel`` is polled before each step and ``progress`` called after each; on a GPU the host queues at
     most :data:`LOOKAHEAD` steps ahead of the ones finished, so both stay within that many steps of the GPU.

@@ -343,8 +343,6 @@ def _transfer(source: Transfer, ctx: Context, req: GenerateRequest, scheduler: A
         plan.latents = z0.clone()  # nothing to denoise: the input's reconstruction
     elif init < steps:
         plan.latents = noised(scheduler, z0, noise, scheduler.timesteps[plan.start])
-        if hasattr(scheduler, "set_begin_index"):
-            scheduler.set_begin_index(plan.start)
     return plan  # strength 1: pure noise, independent of the input
 
 

@@ -1,20 +1,18 @@
-"""Denoising loops as plain functions over (unet, scheduler, latents, conditioning, callbacks).
+"""What the denoising loop is written over: the conditioning, the UNet as the loop calls it, the callbacks,
+and the seed's initial noise.
 
-One guided step function serves every loop: text-to-audio starts from pure noise at the first
-timestep; the manipulations start later (style transfer) or overwrite a known region after each step
-(inpainting, super-resolution) through the ``after_step`` hook.
+The loop itself, one guided step function for every mode, is :func:`audioldm_daw.engine.fast_sampling.table_denoise`:
+text-to-audio starts from pure noise at the first timestep; the manipulations start later (style transfer) or
+overwrite a known region after each step (inpainting, super-resolution) through the ``after_step`` hook.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
-
-from audioldm_daw.engine.errors import Cancelled
 
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
@@ -65,65 +63,3 @@ def initial_noise(
     gen = torch.Generator("cpu").manual_seed(int(seed))
     noise = torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype)
     return noise, gen
-
-
-def step_kwargs(scheduler: Any, generator: torch.Generator | None, eta: float) -> dict[str, Any]:
-    """Only pass what the scheduler's ``step`` accepts (DDIM takes eta, DPM-Solver does not)."""
-    params = set(inspect.signature(scheduler.step).parameters)
-    kwargs: dict[str, Any] = {}
-    if "eta" in params:
-        kwargs["eta"] = eta
-    if "generator" in params:
-        kwargs["generator"] = generator
-    return kwargs
-
-
-def guided_prediction(
-    unet: DenoisingUNet, scheduler: Any, latents: torch.Tensor, t: torch.Tensor, c: Conditioning
-) -> torch.Tensor:
-    """The UNet's guided output at timestep ``t`` (classifier-free guidance in one batched call).
-
-    What the output is (noise, or velocity for a v-prediction model) is the scheduler's business: its
-    ``step`` reads the model's ``prediction_type`` from the same config, so the loop never needs to know.
-    """
-    if c.guided:
-        x = scheduler.scale_model_input(torch.cat([latents, latents]), t)
-        labels = torch.cat([c.uncond, c.cond])
-        out = unet(x, t, encoder_hidden_states=None, class_labels=labels).sample
-        out_u, out_c = out.chunk(2)
-        return out_u + c.scale * (out_c - out_u)
-    x = scheduler.scale_model_input(latents, t)
-    return unet(x, t, encoder_hidden_states=None, class_labels=c.cond).sample
-
-
-@torch.no_grad()
-def denoise(
-    unet: DenoisingUNet,
-    scheduler: Any,
-    latents: torch.Tensor,
-    conditioning: Conditioning,
-    *,
-    start: int = 0,
-    extra_step: dict[str, Any] | None = None,
-    progress: ProgressFn | None = None,
-    cancel: CancelFn | None = None,
-    after_step: AfterStepFn | None = None,
-) -> torch.Tensor:
-    """Run the scheduler's timesteps from index ``start`` to the end and return the clean latents.
-
-    ``cancel`` is polled before every step (so a cancel lands within one step); ``progress`` is called
-    after every step with (done, total); ``after_step(latents, index, t)`` may rewrite the latents
-    (known-region replacement for inpainting and super-resolution).
-    """
-    timesteps = scheduler.timesteps[start:]
-    total = len(timesteps)
-    for i, t in enumerate(timesteps):
-        if cancel is not None and cancel():
-            raise Cancelled(f"cancelled before step {i + 1} of {total}")
-        prediction = guided_prediction(unet, scheduler, latents, t, conditioning)
-        latents = scheduler.step(prediction, t, latents, **(extra_step or {})).prev_sample
-        if after_step is not None:
-            latents = after_step(latents, start + i, t)
-        if progress is not None:
-            progress(i + 1, total)
-    return latents

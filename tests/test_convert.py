@@ -135,7 +135,8 @@ def test_ddim_waveform_matches_the_original(setup: dict[str, Any], model: Any) -
     """10 deterministic DDIM steps with guidance from the same noise, decoded: the engine's own loop."""
     from audioldm_daw.engine.conditioning import text_embeddings
     from audioldm_daw.engine.decode import TorchDecoder
-    from audioldm_daw.engine.sampling import Conditioning, denoise, initial_noise, step_kwargs
+    from audioldm_daw.engine.fast_sampling import step_table, table_denoise
+    from audioldm_daw.engine.sampling import Conditioning, initial_noise
     from audioldm_daw.engine.schedulers import make_scheduler
 
     noise, gen = initial_noise((1, 8, 16, 16), seed=11, device=torch.device("cpu"), dtype=torch.float32)
@@ -143,7 +144,7 @@ def test_ddim_waveform_matches_the_original(setup: dict[str, Any], model: Any) -
     scheduler = make_scheduler("ddim", model.scheduler_config, 10)
     scheduler.set_timesteps(10)
     cond = Conditioning(text_embeddings(model, [PROMPTS[1]]), text_embeddings(model, [""]), 2.5)
-    latents = denoise(model.unet, scheduler, noise, cond, extra_step=step_kwargs(scheduler, gen, 0.0))
+    latents = table_denoise(model.unet, step_table(scheduler), noise, cond, generator=gen)
     wave = TorchDecoder(model.vae, model.vocoder).decode(latents)
     errs = {"latents": rel_err(latents, theirs_latents), "waveform": rel_err(wave, theirs_wave)}
     print("DDIM 10 steps, max relative error:", {k: f"{v:.2e}" for k, v in errs.items()})

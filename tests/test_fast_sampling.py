@@ -1,16 +1,19 @@
-"""The table loop (engine/fast_sampling.py) against diffusers' own schedulers.
+"""The step table (engine/fast_sampling.py), the engine's only step, against diffusers' own schedulers'
+``step``, which stays the oracle here.
 
 The arithmetic is checked over the matrix that could hide a difference, with a cheap stand-in for the UNet
 (a fixed non-linear function of the latents and the timestep): both samplers, eta 0 and 1, epsilon, v and
-sample prediction, leading and trailing spacing, first steps past 0 (style transfer), step counts on both
-sides of DPM-Solver's 15-step rule, fp32 and fp16. Then whole requests, every mode, through the engine's
-three loops on the tiny models; the CUDA-graph replay itself is checked where there is a GPU.
+sample prediction, leading and trailing spacing, odd step counts, first steps past 0 (style transfer), step
+counts on both sides of DPM-Solver's 15-step rule, fp32 and fp16. Then whole requests, every mode, through the
+engine against the same engine with diffusers' step in its loop, on the tiny models; configurations the table
+cannot express are refused where the sampler is made; the CUDA-graph replay is checked where there is a GPU.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,11 +24,18 @@ from audioldm_daw.engine import Engine, GenerateRequest
 from audioldm_daw.engine.architecture import SCHEDULER_CONFIG
 from audioldm_daw.engine.cuda_graphs import program_key
 from audioldm_daw.engine.decode import TorchDecoder
-from audioldm_daw.engine.errors import Cancelled, ModelLoadError
-from audioldm_daw.engine.fast_sampling import StepGraphs, step_table, table_denoise
-from audioldm_daw.engine.plans import CircularUNet
+from audioldm_daw.engine.errors import Cancelled, InvalidRequest, ModelLoadError
+from audioldm_daw.engine.fast_sampling import StepGraphs, step_table, table_denoise, unsupported
+from audioldm_daw.engine.plans import CircularUNet, Plan
 from audioldm_daw.engine.request import build_request
-from audioldm_daw.engine.sampling import Conditioning, denoise, initial_noise, step_kwargs
+from audioldm_daw.engine.sampling import (
+    AfterStepFn,
+    CancelFn,
+    Conditioning,
+    DenoisingUNet,
+    ProgressFn,
+    initial_noise,
+)
 from audioldm_daw.engine.schedulers import make_scheduler
 
 SHAPE = (2, 8, 13, 16)  # two candidates, an odd latent length
@@ -59,24 +69,75 @@ def _config(prediction: str) -> dict[str, object]:
     return {**SCHEDULER_CONFIG, "prediction_type": prediction}
 
 
-def _both(name: str, prediction: str, steps: int, eta: float, start: int, dtype: torch.dtype, guided: bool = True):
-    """(scheduler loop, table loop) from the same noise, seed and stand-in UNet."""
+@torch.no_grad()
+def scheduler_denoise(
+    unet: DenoisingUNet,
+    scheduler: Any,
+    latents: torch.Tensor,
+    c: Conditioning,
+    *,
+    start: int = 0,
+    generator: torch.Generator | None = None,
+    eta: float = 0.0,
+    after_step: AfterStepFn | None = None,
+) -> torch.Tensor:
+    """The oracle: diffusers' own ``scheduler.step`` from index ``start``, step by step, after the UNet's
+    output guided as diffusers' pipelines guide it (both branches in one batched call)."""
+    from diffusers import DDIMScheduler
+
+    if hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(start)
+    extra = {"eta": eta, "generator": generator} if isinstance(scheduler, DDIMScheduler) else {}
+    for i, t in enumerate(scheduler.timesteps[start:]):
+        if c.guided:
+            x = scheduler.scale_model_input(torch.cat([latents, latents]), t)
+            out = unet(x, t, encoder_hidden_states=None, class_labels=torch.cat([c.uncond, c.cond])).sample
+            out_u, out_c = out.chunk(2)
+            out = out_u + c.scale * (out_c - out_u)
+        else:
+            x = scheduler.scale_model_input(latents, t)
+            out = unet(x, t, encoder_hidden_states=None, class_labels=c.cond).sample
+        latents = scheduler.step(out, t, latents, **extra).prev_sample
+        if after_step is not None:
+            latents = after_step(latents, start + i, t)
+    return latents
+
+
+class OracleEngine(Engine):
+    """The engine with diffusers' ``scheduler.step`` in its denoising loop in place of the step table:
+    everything else (plans, noise, known-region overwrite, decode, ranking) is the engine's own."""
+
+    def _denoise(
+        self, plan: Plan, scheduler: Any, progress: ProgressFn | None, cancel: CancelFn | None
+    ) -> torch.Tensor:
+        return scheduler_denoise(
+            plan.unet,
+            scheduler,
+            plan.latents,
+            plan.conditioning,
+            start=plan.start,
+            generator=plan.generator,
+            eta=plan.request.eta,
+            after_step=plan.after_step,
+        )
+
+
+def _both(
+    name: str, prediction: str, steps: int, eta: float, start: int, dtype: torch.dtype, guided: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(diffusers' scheduler.step, the step table) from the same noise, seed and stand-in UNet."""
     results = []
     for kind in ("scheduler", "table"):
         s = make_scheduler(name, _config(prediction), steps)
         s.set_timesteps(steps)
         noise, gen = initial_noise(SHAPE, 11, torch.device("cpu"), dtype)
         x = noise * s.init_noise_sigma
-        if start and hasattr(s, "set_begin_index"):
-            s.set_begin_index(start)
         c = _conditioning(dtype, guided)
         if kind == "scheduler":
-            results.append(denoise(FakeUNet(), s, x, c, start=start, extra_step=step_kwargs(s, gen, eta)))
+            results.append(scheduler_denoise(FakeUNet(), s, x, c, start=start, generator=gen, eta=eta))
         else:
-            table = step_table(s, start, eta)
-            assert table is not None
-            results.append(table_denoise(FakeUNet(), table, x, c, generator=gen, start=start))
-    return results
+            results.append(table_denoise(FakeUNet(), step_table(s, start, eta), x, c, generator=gen, start=start))
+    return results[0], results[1]
 
 
 MATRIX = [
@@ -86,6 +147,9 @@ MATRIX = [
     ("ddim", "v_prediction", 25, 0.0, 9),  # style transfer: starts at step 9
     ("ddim", "sample", 3, 0.5, 0),
     ("ddim", "epsilon", 1, 0.0, 0),
+    ("ddim", "epsilon", 13, 1.0, 5),  # transfer with fresh noise every step, an odd count
+    ("ddim", "v_prediction", 9, 0.0, 0),
+    ("ddim", "v_prediction", 11, 1.0, 3),
     ("dpm", "epsilon", 25, 0.0, 0),
     ("dpm", "v_prediction", 14, 0.0, 0),  # under 15 steps: DPM-Solver's lower-order rules
     ("dpm", "v_prediction", 15, 0.0, 0),
@@ -93,6 +157,17 @@ MATRIX = [
     ("dpm", "epsilon", 1, 0.0, 0),
     ("dpm", "v_prediction", 50, 0.0, 17),  # transfer on DPM-Solver: a first-order first step at index 17
     ("dpm", "sample", 9, 0.0, 0),
+    ("dpm", "epsilon", 23, 0.0, 7),  # an odd count past 15 steps, from step 7
+    ("dpm", "v_prediction", 13, 0.0, 4),  # under 15 steps, from step 4: a first-order last step
+]
+HALF = [
+    ("ddim", "epsilon", 7, 1.0, 0),
+    ("ddim", "v_prediction", 25, 0.0, 9),
+    ("ddim", "epsilon", 13, 1.0, 5),
+    ("ddim", "v_prediction", 11, 1.0, 3),
+    ("dpm", "epsilon", 25, 0.0, 0),
+    ("dpm", "v_prediction", 14, 0.0, 0),
+    ("dpm", "epsilon", 23, 0.0, 7),
 ]
 
 
@@ -101,17 +176,17 @@ def test_table_matches_the_scheduler_fp32(name: str, prediction: str, steps: int
     ref, got = _both(name, prediction, steps, eta, start, torch.float32)
     assert torch.isfinite(got).all()
     scale = ref.abs().max().item()
-    assert (got - ref).abs().max().item() <= 2e-5 * max(scale, 1.0), (ref.abs().max(), (got - ref).abs().max())
+    assert (got - ref).abs().max().item() <= 5e-6 * max(scale, 1.0), (ref.abs().max(), (got - ref).abs().max())
 
 
-@pytest.mark.parametrize(("name", "prediction", "steps", "eta", "start"), [MATRIX[1], MATRIX[3], MATRIX[6], MATRIX[7]])
+@pytest.mark.parametrize(("name", "prediction", "steps", "eta", "start"), HALF)
 def test_table_matches_the_scheduler_fp16(name: str, prediction: str, steps: int, eta: float, start: int) -> None:
     """In half precision diffusers' DDIM computes in fp16 and the table in fp32: they agree to fp16 rounding."""
     ref, got = _both(name, prediction, steps, eta, start, torch.float16)
     assert got.dtype == torch.float16 and torch.isfinite(got).all()
     r, g = ref.float().flatten(), got.float().flatten()
     assert torch.corrcoef(torch.stack([r, g]))[0, 1] > 0.999
-    assert (g - r).abs().max().item() < 0.02 * max(r.abs().max().item(), 1.0)
+    assert (g - r).abs().max().item() < 0.01 * max(r.abs().max().item(), 1.0)
 
 
 def test_unguided_steps_match() -> None:
@@ -119,10 +194,64 @@ def test_unguided_steps_match() -> None:
     assert torch.allclose(ref, got, atol=2e-5)
 
 
-def test_a_clamped_x0_stays_on_the_scheduler() -> None:
-    s = make_scheduler("ddim", {**SCHEDULER_CONFIG, "clip_sample": True}, 10)
-    s.set_timesteps(10)
-    assert step_table(s) is None
+@pytest.mark.parametrize(
+    ("name", "setting", "phrase"),
+    [
+        ("ddim", {"clip_sample": True}, "clip_sample is on"),
+        ("ddim", {"thresholding": True}, "thresholding is on"),
+        ("dpm", {"solver_type": "heun"}, "solver_type is 'heun' (expected 'midpoint')"),
+        ("dpm", {"prediction_type": "flow_prediction"}, "prediction_type is 'flow_prediction'"),
+    ],
+)
+def test_what_the_table_cannot_express_is_refused_when_the_sampler_is_made(
+    name: str, setting: dict[str, object], phrase: str
+) -> None:
+    """No second implementation to fall back on: a configuration outside the rows is a request error that
+    names the setting, and the other sampler, which reads none of it, still serves the folder."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+    config = {**SCHEDULER_CONFIG, **setting}
+    with pytest.raises(InvalidRequest, match=re.escape(phrase)) as caught:
+        make_scheduler(name, config, 10)
+    assert caught.value.field == "scheduler" and "scheduler_config.json" in str(caught.value)
+    direct = (DDIMScheduler if name == "ddim" else DPMSolverMultistepScheduler).from_config(config)
+    direct.set_timesteps(10)
+    assert unsupported(direct) is not None
+    with pytest.raises(ValueError, match=re.escape(phrase)):
+        step_table(direct)
+    if "clip_sample" in setting:  # DPM-Solver reads no clip_sample: it samples this folder
+        other = make_scheduler("dpm", config, 10)
+        other.set_timesteps(10)
+        assert unsupported(other) is None and len(step_table(other)) == 10
+
+
+def test_the_engine_refuses_a_sampler_its_folder_does_not_allow_at_the_door(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = tiny_engine.model
+    monkeypatch.setattr(m, "scheduler_config", {**m.scheduler_config, "clip_sample": True})
+    req = GenerateRequest("a bell", duration=1.0, steps=3, seed=1)
+    with pytest.raises(InvalidRequest, match="clip_sample is on"):
+        tiny_engine.check(req)
+    with pytest.raises(InvalidRequest, match="choose dpm"):
+        tiny_engine.generate(req)
+    assert len(tiny_engine.generate(GenerateRequest("a bell", duration=1.0, steps=3, seed=1, scheduler="dpm")).audio)
+
+
+def test_the_engine_never_calls_a_scheduler_step(
+    tiny_engine: Engine, inputs: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One implementation of the step: the schedulers give timesteps, alphas and sigmas, never a step."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("the engine called a scheduler's step")
+
+    for cls in (DDIMScheduler, DPMSolverMultistepScheduler):
+        monkeypatch.setattr(cls, "step", refuse)
+    for mode, values in [REQUESTS[1], REQUESTS[6], REQUESTS[7]]:
+        clip = tiny_engine.generate(_request(mode, values, inputs, seed=5))
+        assert np.isfinite(clip.audio).all() and len(clip.audio) > 0
 
 
 def test_table_rows_and_timesteps() -> None:
@@ -158,7 +287,10 @@ def test_circular_unets_of_one_unet_share_a_captured_step() -> None:
 def test_graphs_need_cuda(tiny_model_dir: Path) -> None:
     with pytest.raises(ModelLoadError, match="CUDA graphs need a CUDA device"):
         Engine.load(tiny_model_dir, device="cpu", graphs=True)
-    assert Engine.load(tiny_model_dir, device="cpu").loop == "scheduler"
+    assert Engine.load(tiny_model_dir, device="cpu").loop == "table"
+    assert Engine.load(tiny_model_dir, device="cpu", graphs=False).loop == "table"
+    with pytest.raises(ValueError, match="loop: expected one of table, graphs"):
+        Engine(Engine.load(tiny_model_dir, device="cpu").model, loop="scheduler")
 
 
 # -- whole requests through the engine ------------------------------------------------------------------
@@ -202,14 +334,16 @@ def _request(mode: str, values: dict, inputs: dict[str, str], seed: int) -> Gene
 
 @pytest.mark.parametrize(("mode", "values"), REQUESTS, ids=[f"{m}-{i}" for i, (m, _) in enumerate(REQUESTS)])
 @pytest.mark.parametrize("levels", [2, 4])
-def test_every_mode_same_clip_on_the_table_loop(
+def test_every_mode_same_clip_as_diffusers_steps(
     tiny_model_dir: Path, tiny4_engine: Engine, inputs: dict[str, str], mode: str, values: dict, levels: int
 ) -> None:
+    """The engine's clip, every mode, against the same engine with diffusers' ``step`` in its loop (the
+    oracle): the same clip to float32 rounding, the same candidate chosen."""
     base = tiny4_engine if levels == 4 else Engine.load(tiny_model_dir, device="cpu")
     req = _request(mode, values, inputs, seed=21)
-    ref = base.generate(req)
-    table = Engine(base.model, base.decoder, loop="table")
-    got = table.generate(req)
+    ref = OracleEngine(base.model, base.decoder).generate(req)
+    got = base.generate(req)
+    assert base.loop == "table"
     assert len(got.audio) == len(ref.audio) and got.chosen == ref.chosen
     err = float(np.max(np.abs(got.audio - ref.audio)))
     assert err <= 1e-4 * max(1.0, float(np.max(np.abs(ref.audio)))), err
@@ -223,9 +357,10 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 @pytest.mark.cuda
 @cuda
 @pytest.mark.parametrize("dtype", ["fp16", "fp32"])
-def test_graphs_same_clip_as_the_scheduler_on_cuda(tiny4_engine: Engine, inputs: dict[str, str], dtype: str) -> None:
+def test_graphs_same_clip_as_diffusers_steps_on_cuda(tiny4_engine: Engine, inputs: dict[str, str], dtype: str) -> None:
     path = tiny4_engine.model.path
-    ref = Engine.load(path, device="cuda", dtype=dtype, graphs=False)
+    plain = Engine.load(path, device="cuda", dtype=dtype, graphs=False)
+    ref = OracleEngine(plain.model, plain.decoder, loop="table")
     fast = Engine.load(path, device="cuda", dtype=dtype)
     assert fast.loop == "graphs" and fast.graphs is not None
     for mode, values in REQUESTS:
@@ -263,7 +398,7 @@ def test_serve_warms_up_before_it_says_ready(tiny_model_dir: Path, tmp_path: Pat
         loaded = next(i for i, line in enumerate(s.lines) if line.startswith("model loaded in "))
         warm = next(i for i, line in enumerate(s.lines) if line.startswith("warmed up in "))
         ready = next(i for i, line in enumerate(s.lines) if line.startswith("listening on udp://"))
-        assert loaded < warm < ready and "(scheduler loop)" in s.lines[warm], out
+        assert loaded < warm < ready and "(table loop)" in s.lines[warm], out
         # where the loading's time went, each part timed (a slow start's cause, e.g. a first ONNX export)
         split = re.fullmatch(r"model loaded in ([\d.]+) s \((.+)\)", s.lines[loaded])
         assert split, s.lines[loaded]
