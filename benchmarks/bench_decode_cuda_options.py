@@ -167,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             say_failed(name, exc)
 
-    # Channels-last memory was measured slower on an H100 for both halves: the VAE's NHWC weights (2026-11-27:
-    # 14.9 vs 13.3 ms uncompiled, 9.00 vs 9.11 ms compiled, a wash) and the vocoder's 1-D convolutions run as 2-D
-    # ones in channels-last memory throughout (2026-11-28: 48.5 vs 13.2 ms uncompiled, 44.3 vs 9.2 ms compiled).
+    # Channels-last memory was measured slower on a GPU for both halves (docs/benchmarks.md), so it has no row.
     # Most telling rows first: each prints when measured, so a time limit cuts off the least.
     replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, CUDA graph")
     # Inductor's settings that have sped up other convolutional diffusion models at inference, untried here:
@@ -212,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         voc_ref,
     )
     torch.backends.cudnn.benchmark = True  # the convolutions stay cuDNN's under inductor: let cuDNN time its own
-    # last: measured on an H100 as a wash (9.15 against 9.12 ms, 2026-11-28)
+    # last: measured as a wash before (docs/benchmarks.md)
     replayed(torch.compile(dec.decode_eager, dynamic=False), "torch fp16, compiled, cudnn.benchmark, CUDA graph")
     torch.backends.cudnn.benchmark = False
     if args.autotune:  # inductor times its own kernels (convolutions included) against cuDNN's: minutes, not seconds

@@ -2,10 +2,9 @@
 the background while the plain module serves, and inductor's cache where a reboot keeps it.
 
 Compiling fuses the many small kernels of a UNet step or of the decode stage (normalisations, activations,
-residual adds) and, under CUDA graphs, leaves little but the matrix and convolution kernels. On one H100
-(benchmarks/results/gpu_speed-h100-2026-11-27-*): 200 DDIM steps of a 10.24 s S-full clip 1.04 -> 0.65 s,
-and the decode stage 13.2 -> 9.1 ms. But each new shape compiles once, about a minute for the S UNet there,
-which a server cannot spend before it says it is ready, nor on the request that first asks for a new clip
+residual adds) and, under CUDA graphs, leaves little but the matrix and convolution kernels (what it gains on a
+GPU: docs/benchmarks.md). But each new shape compiles once, for a long time on a full-size UNet, which a server
+cannot spend before it says it is ready, nor on the request that first asks for a new clip
 length. :class:`ShapeCompiled` therefore compiles each shape the first time it is seen, and in the background
 mode does so on its own thread while the callers of that shape go on with the plain module; the shape switches
 to the compiled code once it is built (the engine then captures its CUDA graphs again, :attr:`ShapeCompiled.version`

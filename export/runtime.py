@@ -89,9 +89,9 @@ def cuda_provider(device_index: int, cuda_graph: bool) -> tuple[str, dict[str, s
     """CUDA EP options: exhaustive cuDNN search (shapes are static per bucket), CUDA graphs on request, and
     channels-last convolutions.
 
-    Measured on one H100 (``benchmarks/bench_decode_cuda_options.py``, S-full decode stage, fp16, 10.24 s
-    latent, medians of 50): 14.3 ms without ``prefer_nhwc``, 12.4 ms with it (torch fp16: 15.1 ms). cuDNN's
-    ``HEURISTIC`` search fails outright on the vocoder's dilated 1x7 convolutions, hence ``EXHAUSTIVE``.
+    ``prefer_nhwc`` measured faster on a GPU (``benchmarks/bench_decode_cuda_options.py``; the figures are in
+    docs/benchmarks.md). cuDNN's ``HEURISTIC`` search fails outright on the vocoder's dilated 1x7 convolutions,
+    hence ``EXHAUSTIVE``.
     """
     return (
         "CUDAExecutionProvider",
