@@ -76,9 +76,8 @@ CUDA_ONLY = {
 DECODERS = (*TORCH_DECODERS, "onnx")  # every decode backend the bench times: a new torch one is judged too
 PARTS = (*(f"decode_{d}" for d in DECODERS), "serve", "serve_compiled")  # what runs besides the variants
 #: Run in this order: the plain variants, the decode and serve parts, the slow ones (compilation), ``serve
-#: --compile``, then the extras (figures measured once already, kept when time is left: on one H100 the step
-#: loop without graphs was 5.8x slower and bf16 as fast as fp16). The compiled variant warms up at the
-#: measured length only: each length costs about a minute and a half of compilation there.
+#: --compile``, then the extras (figures measured once already, kept when time is left; docs/benchmarks.md has
+#: them). The compiled variant warms up at the measured length only: each length costs a long compilation.
 DEFAULT_VARIANTS: list[dict[str, Any]] = [
     {"name": "default", "kwargs": {}},
     {
@@ -306,7 +305,7 @@ SHAPE_LINE = re.compile(r"^compile: (compiled the \S+ for .+ in [0-9.]+ s|compil
 def _serve_jobs(port: int, settings: Settings) -> dict[str, Any]:
     """:data:`SERVED_JOBS` sent to the server at ``port`` one after another: {key: [seconds, ...]} from the
     request to its ``/audioldm/done`` (what a patch waits), or {key: "failed: ..."}."""
-    from audioldm_daw.bridge.client import EngineClient, takes_for
+    from audioldm_daw.bridge.clients.client import EngineClient, takes_for
 
     out: dict[str, Any] = {}
     with EngineClient(port=port) as client:

@@ -109,7 +109,7 @@ def answers(sock: socket.socket, want: int, seconds: float) -> dict[str, list[st
 def quick_cases(model: Path, clips: Path, env: dict[str, str], args: argparse.Namespace) -> int:
     """``--burst`` and ``--sockets`` on one server; returns 0 when every request had exactly one answer
     and the cap held per host."""
-    from audioldm_daw.bridge.jobs import MAX_PER_CLIENT
+    from audioldm_daw.bridge.server.jobs import MAX_PER_CLIENT
 
     ok = True
     request = ("a test tone", "duration", 0.5, "steps", 1000)  # long: the first job still runs at the end

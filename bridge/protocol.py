@@ -6,7 +6,7 @@ Python API use, so the three doors cannot drift. Every request address lists its
 type, range), which ``key value`` options it takes and which replies it answers with; every reply address
 lists its arguments. :func:`parse_request` turns an incoming OSC message into checked Python values (or a
 :class:`ProtocolError` whose message names the argument and what was expected), :func:`check_shape`
-checks what a patch sends, and ``docs.py`` renders the same tables for people. Change the contract only
+checks what a patch sends, and ``server/docs.py`` renders the same tables for people. Change the contract only
 by adding rows or trailing arguments, never by renaming or reordering.
 """
 

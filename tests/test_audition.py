@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 from osc_helpers import JACK_NAME, Client, shared_server
 
-from audioldm_daw.bridge.audition import JACK_API, Audition, AuditionError
+from audioldm_daw.bridge.server.audition import JACK_API, Audition, AuditionError
 
 
 @pytest.fixture(scope="module")

@@ -156,7 +156,7 @@ def test_generate_json_prints_one_object_with_the_send_keys(tiny_model_dir: Path
 
 def test_step_bar_rate_counts_only_steps_timed_since_it_opened(capsys: pytest.CaptureFixture[str]) -> None:
     """The engine first reports after step 1; the bar must not time that step from its own opening (~1e5 step/s)."""
-    from audioldm_daw.bridge.progress import StepBar
+    from audioldm_daw.bridge.cli.progress import StepBar
 
     bar = StepBar("denoising")
     for done in range(1, 6):

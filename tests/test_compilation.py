@@ -213,7 +213,7 @@ def test_the_compiled_stand_in_reads_attributes_through(tiny_engine: Engine) -> 
 def test_compile_option_decodes_in_torch_unless_another_backend_is_named() -> None:
     """``--compile`` with ``--decoder auto`` skips the torch-vs-ONNX measurement (that compares the uncompiled
     torch stage) and decodes in compiled torch; ``--decoder onnx`` named outright still wins."""
-    from audioldm_daw.bridge import options
+    from audioldm_daw.bridge.cli import options
 
     seen: dict[str, object] = {}
 
@@ -297,8 +297,8 @@ class FakeEngine:
 
 
 def test_compile_wait_holds_ready_and_background_reports_the_end(capsys: pytest.CaptureFixture[str]) -> None:
-    from audioldm_daw.bridge.cmd_serve import watch_compilation
-    from audioldm_daw.bridge.progress import Stopwatch
+    from audioldm_daw.bridge.cli.progress import Stopwatch
+    from audioldm_daw.bridge.cli.serve import watch_compilation
 
     watch_compilation(FakeEngine(FakeCompiler(2, 0.2), FakeCompiler(2, 0.1)), Stopwatch(), wait=True)  # type: ignore[arg-type]
     out = capsys.readouterr().out
@@ -370,7 +370,7 @@ def test_serve_compiles_by_default_on_a_cuda_gpu_with_triton(
     elsewhere; what was said wins. The one-shot commands compile only when asked."""
     import importlib.util
 
-    from audioldm_daw.bridge import options
+    from audioldm_daw.bridge.cli import options
     from audioldm_daw.engine import model as model_module
 
     p = argparse.ArgumentParser()

@@ -22,8 +22,8 @@ import soundfile as sf
 from test_patches import parse_maxpat, problems
 
 from audioldm_daw.bridge import protocol
-from audioldm_daw.bridge.osc_server import parse_packet
 from audioldm_daw.bridge.protocol import parse_request
+from audioldm_daw.bridge.server.osc_server import parse_packet
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = ROOT / "max_patch" / "device"

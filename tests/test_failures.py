@@ -21,9 +21,9 @@ import pytest
 import soundfile as sf
 from osc_helpers import Client
 
-from audioldm_daw.bridge.jobs import JobQueue, describe_job_error
-from audioldm_daw.bridge.journal import Journal
-from audioldm_daw.bridge.osc_server import OscServer
+from audioldm_daw.bridge.server.jobs import JobQueue, describe_job_error
+from audioldm_daw.bridge.server.journal import Journal
+from audioldm_daw.bridge.server.osc_server import OscServer
 from audioldm_daw.engine import output
 from audioldm_daw.engine.errors import Cancelled, OutputError
 from audioldm_daw.engine.request import GenerateRequest

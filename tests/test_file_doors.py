@@ -32,11 +32,11 @@ import soundfile as sf
 from osc_helpers import Client
 
 from audioldm_daw.bridge import protocol
-from audioldm_daw.bridge.check_door import CheckDoor
-from audioldm_daw.bridge.input_files import check_input_audio, input_folders
-from audioldm_daw.bridge.jobs import JobQueue
-from audioldm_daw.bridge.journal import Journal
-from audioldm_daw.bridge.osc_server import OscServer
+from audioldm_daw.bridge.server.check_door import CheckDoor
+from audioldm_daw.bridge.server.input_files import check_input_audio, input_folders
+from audioldm_daw.bridge.server.jobs import JobQueue
+from audioldm_daw.bridge.server.journal import Journal
+from audioldm_daw.bridge.server.osc_server import OscServer
 from audioldm_daw.engine import input_audio, output
 from audioldm_daw.engine.errors import AudioLibraryError, Cancelled, InputAudioError, OutputError
 
@@ -497,7 +497,7 @@ def test_osc_variation_of_a_system_file_says_the_same_as_for_a_missing_one(stub_
 def test_serve_takes_input_dir_repeatable():
     import argparse
 
-    from audioldm_daw.bridge import cmd_serve
+    from audioldm_daw.bridge.cli import serve as cmd_serve
 
     parser = argparse.ArgumentParser()
     cmd_serve.configure(parser)
@@ -507,7 +507,7 @@ def test_serve_takes_input_dir_repeatable():
 
 
 def test_audition_paths_are_judged_as_written_and_never_show_where_a_link_leads(tmp_path):
-    from audioldm_daw.bridge.input_files import check_clip_path
+    from audioldm_daw.bridge.server.input_files import check_clip_path
 
     clips, secret = tmp_path / "clips", tmp_path / "secret"
     clips.mkdir()
@@ -526,7 +526,7 @@ def test_serve_restarts_clean_subfolders_and_announce_a_lost_job_once(tiny_model
     import osc_helpers
     from osc_helpers import Replies, Serve
 
-    from audioldm_daw.bridge.journal import state_dir
+    from audioldm_daw.bridge.server.journal import state_dir
 
     clips = tmp_path / "clips"
     (clips / "live-set").mkdir(parents=True)

@@ -38,7 +38,7 @@ def wait_for(pred, timeout: float = 120.0, what: str = "") -> None:
 
 
 def test_request_files_are_read_with_the_osc_names(tmp_path: Path) -> None:
-    from audioldm_daw.bridge.inbox import BadRequest, read_request
+    from audioldm_daw.bridge.clients.inbox import BadRequest, read_request
 
     p = tmp_path / "a.json"
     assert read_request(tmp_path / "x.txt", "  warm\n pad \n") == ("generate", {"prompt": "warm pad"}, None)

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from audioldm_daw.bridge import inbox as inbox_mod
-from audioldm_daw.bridge.client import MAX_DATAGRAM
-from audioldm_daw.bridge.inbox import MAX_JSON_BYTES, Inbox
+from audioldm_daw.bridge.clients import inbox as inbox_mod
+from audioldm_daw.bridge.clients.client import MAX_DATAGRAM
+from audioldm_daw.bridge.clients.inbox import MAX_JSON_BYTES, Inbox
 from tests.osc_helpers import Serve, serve_env, shared_server
 
 FAST = {"steps": 2, "duration": 0.5}
@@ -400,7 +400,7 @@ def test_serve_says_when_its_inbox_thread_stops(tiny_model_dir: Path, tmp_path: 
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(
-        "from audioldm_daw.bridge import inbox\n"
+        "from audioldm_daw.bridge.clients import inbox\n"
         "def _dies(self, **kw):\n"
         "    raise RuntimeError('injected watcher fault')\n"
         "inbox.Inbox.run = _dies\n"

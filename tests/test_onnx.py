@@ -147,7 +147,7 @@ def test_polyphase_upsampler_matches_conv_transpose() -> None:
 
 # -- engine end to end -------------------------------------------------------------------------------
 def test_engine_with_onnx_backend_matches_torch(tiny_engine: Engine, exported: Path) -> None:
-    from audioldm_daw.bridge.backends import decoder_factory
+    from audioldm_daw.bridge.cli.backends import decoder_factory
 
     factory = decoder_factory("onnx")
     assert factory is not None

@@ -88,7 +88,7 @@ def oscsend(port: int, address: str, types: str = "", *values: object) -> None:
 
 
 def test_oscsend_with_ints_and_oscdump(tiny_engine, tmp_path):
-    from audioldm_daw.bridge.osc_server import OscServer
+    from audioldm_daw.bridge.server.osc_server import OscServer
 
     assert shutil.which("oscsend"), "liblo-tools is needed: apt-get install liblo-tools"
     dump = OscDump()
@@ -138,8 +138,8 @@ def test_pd_patch_sends_every_request_the_table_accepts(tmp_path, pd_rate, clip_
     octave up."""
     import socket
 
-    from audioldm_daw.bridge.osc_server import parse_packet
     from audioldm_daw.bridge.protocol import parse_request
+    from audioldm_daw.bridge.server.osc_server import parse_packet
 
     assert shutil.which("pd"), "Pure Data is needed: apt-get install puredata-core"
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -25,7 +25,7 @@ from osc_helpers import Client
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from audioldm_daw.bridge import protocol
-from audioldm_daw.bridge.osc_server import OscServer
+from audioldm_daw.bridge.server.osc_server import OscServer
 
 N_PACKETS = 10_000
 KINDS = 13

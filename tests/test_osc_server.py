@@ -24,7 +24,7 @@ from osc_helpers import FINAL, Client, Replies, Serve, shared_server
 
 from audioldm_daw import __version__
 from audioldm_daw.bridge import protocol
-from audioldm_daw.bridge.jobs import JobQueue, ProgressThrottle
+from audioldm_daw.bridge.server.jobs import JobQueue, ProgressThrottle
 from audioldm_daw.engine.errors import Cancelled, InvalidRequest
 from audioldm_daw.engine.request import GenerateRequest, Inpaint
 
@@ -361,7 +361,7 @@ def test_a_second_server_on_the_same_clips_folder_or_a_clips_file_is_refused(tin
 
 # -- without a model process -----------------------------------------------------------------------
 def test_every_request_has_a_handler_and_documented_replies():
-    from audioldm_daw.bridge.docs import render
+    from audioldm_daw.bridge.server.docs import render
 
     doc = render()
     for spec in protocol.ADDRESSES.values():
@@ -373,10 +373,10 @@ def test_every_request_has_a_handler_and_documented_replies():
 
 
 def test_committed_docs_match_the_table():
-    from audioldm_daw.bridge.docs import render
+    from audioldm_daw.bridge.server.docs import render
 
     committed = Path(__file__).resolve().parents[1] / "docs" / "OSC.md"
-    assert committed.read_text() == render(), "regenerate: python -m audioldm_daw.bridge.docs > docs/OSC.md"
+    assert committed.read_text() == render(), "regenerate: python -m audioldm_daw.bridge.server.docs > docs/OSC.md"
 
 
 def test_osc_float32_values_are_taken_as_typed():
@@ -466,7 +466,7 @@ def test_throttle_waits_out_the_interval_for_the_final_step():
 
 
 def test_serve_refuses_to_listen_beyond_loopback_without_allow():
-    from audioldm_daw.bridge.cmd_serve import check_network
+    from audioldm_daw.bridge.cli.serve import check_network
 
     with pytest.raises(InvalidRequest, match="--allow"):
         check_network("0.0.0.0", 0, 9001, [])
@@ -494,7 +494,7 @@ def _outward_ip() -> str | None:
 
 
 def test_allow_list_drops_and_counts(tiny_engine, tmp_path):
-    from audioldm_daw.bridge.osc_server import OscServer
+    from audioldm_daw.bridge.server.osc_server import OscServer
 
     ip = _outward_ip()
     nets = [ipaddress.ip_network(n) for n in ("203.0.113.0/24", "198.51.100.0/24")]

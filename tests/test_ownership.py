@@ -25,9 +25,9 @@ import pytest
 from osc_helpers import Client, Replies
 from pythonosc.osc_message_builder import OscMessageBuilder
 
-from audioldm_daw.bridge import osc_server as osc
-from audioldm_daw.bridge.jobs import MAX_PER_CLIENT, MAX_PROGRESS_PER_JOB, JobQueue
-from audioldm_daw.bridge.osc_server import KEY_NEEDED, OscServer, build_message
+from audioldm_daw.bridge.server import osc_server as osc
+from audioldm_daw.bridge.server.jobs import MAX_PER_CLIENT, MAX_PROGRESS_PER_JOB, JobQueue
+from audioldm_daw.bridge.server.osc_server import KEY_NEEDED, OscServer, build_message
 from audioldm_daw.engine.errors import Cancelled, InvalidRequest
 from audioldm_daw.engine.request import GenerateRequest
 
@@ -212,7 +212,7 @@ def test_a_restart_keeps_keyed_registrations_only_with_the_same_key(tmp_path):
 # -- serve's command line -----------------------------------------------------------------------------------
 def test_serve_beyond_loopback_needs_a_key_file_and_makes_one(tmp_path, capsys):
     from audioldm_daw.bridge.cli import build_parser
-    from audioldm_daw.bridge.cmd_serve import check_network, load_key
+    from audioldm_daw.bridge.cli.serve import check_network, load_key
 
     with pytest.raises(InvalidRequest, match="needs a key: add --token-file FILE"):
         check_network("0.0.0.0", 0, 9001, ["10.0.0.0/8"])
@@ -233,7 +233,7 @@ def test_serve_beyond_loopback_needs_a_key_file_and_makes_one(tmp_path, capsys):
 
 @pytest.mark.parametrize("net", ["0.0.0.0/0", "8.8.8.0/24", "10.0.0.0/7", "::/0", "2001:db8::/32"])
 def test_allow_beyond_the_private_ranges_needs_allow_public_and_warns(net, capsys):
-    from audioldm_daw.bridge.cmd_serve import check_network
+    from audioldm_daw.bridge.cli.serve import check_network
 
     with pytest.raises(InvalidRequest, match=r"reaches beyond the private network ranges.*--allow-public"):
         check_network("127.0.0.1", 0, 9001, [net])
@@ -242,7 +242,7 @@ def test_allow_beyond_the_private_ranges_needs_allow_public_and_warns(net, capsy
 
 
 def test_private_networks_are_taken_without_a_word(capsys):
-    from audioldm_daw.bridge.cmd_serve import check_network
+    from audioldm_daw.bridge.cli.serve import check_network
 
     nets = ["10.1.0.0/16", "172.16.5.0/24", "192.168.1.0/24", "169.254.0.0/16", "fd00::/8", "fe80::/64", "127.0.0.1"]
     assert len(check_network("127.0.0.1", 0, 9001, nets)[1]) == len(nets)
@@ -384,7 +384,7 @@ def test_the_receive_buffer_is_asked_for_in_full_and_read_back():
 
 
 def test_the_client_proves_the_key_it_is_given(tmp_path, monkeypatch):
-    from audioldm_daw.bridge.client import TOKEN_FILE_ENV, EngineClient
+    from audioldm_daw.bridge.clients.client import TOKEN_FILE_ENV, EngineClient
 
     srv = OscServer(StepEngine(), host="127.0.0.1", port=0, reply_port=9, clips_dir=tmp_path / "c", key=KEY)
     srv.start()
@@ -410,9 +410,9 @@ def test_send_and_inbox_take_the_key_from_token_file(tmp_path, monkeypatch):
     file that cannot be read is a sentence naming the option, not a traceback."""
     import argparse
 
-    from audioldm_daw.bridge.client import TOKEN_FILE_ENV, EngineUnavailable
-    from audioldm_daw.bridge.cmd_inbox import run as inbox_run
-    from audioldm_daw.bridge.cmd_send import add_client_options, client_key
+    from audioldm_daw.bridge.cli.inbox import run as inbox_run
+    from audioldm_daw.bridge.cli.send import add_client_options, client_key
+    from audioldm_daw.bridge.clients.client import TOKEN_FILE_ENV, EngineUnavailable
 
     p = argparse.ArgumentParser()
     add_client_options(p)

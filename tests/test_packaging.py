@@ -5,6 +5,10 @@ The arrows (../shared/DESIGN.md, "The house"): bridge -> workbench -> engine, br
 engine. The engine is the runtime a DAW talks to and imports none of the others; the export package builds on the
 engine alone; the workbench (training, dataset, conversion, evaluation) builds on the engine (and may use the export
 package) but never on the bridge, whose commands are its only callers.
+
+Inside the bridge, the groups (bridge/__init__.py): cli -> server, cli -> clients, and all three -> the shared modules
+at the top of bridge/ (protocol.py, the OSC contract; param_text.py). Nothing imports cli; server and clients never
+import each other, since they meet only over the wire.
 """
 
 from __future__ import annotations
@@ -154,6 +158,85 @@ def test_packages_import_each_other_only_along_the_design_arrows() -> None:
     assert not missing, f"arrows the design names but no module makes: {sorted(missing)}"
 
 
+#: The bridge's groups (subpackages) and what each may import of the bridge besides itself. ``shared`` is every module
+#: directly in bridge/ (protocol.py, param_text.py): what all the groups read, importing none of them.
+BRIDGE_GROUPS = ("cli", "server", "clients")
+BRIDGE_MAY_IMPORT = {
+    "cli": {"server", "clients", "shared"},
+    "server": {"shared"},
+    "clients": {"shared"},
+    "shared": set(),
+}
+BRIDGE_DESIGN_ARROWS = {("cli", "server"), ("cli", "clients"), ("cli", "shared"), ("server", "shared"),
+                        ("clients", "shared")}  # fmt: skip
+
+
+def _bridge_group(name: str) -> str | None:
+    """``audioldm_daw.bridge.server.jobs`` -> ``server``; ``audioldm_daw.bridge.protocol.osc_name`` -> ``shared``;
+    None outside the bridge and for the bridge package itself (``from audioldm_daw.bridge import protocol`` names
+    it beside the module it imports)."""
+    parts = name.split(".")
+    if parts[:2] != ["audioldm_daw", "bridge"] or len(parts) < 3:
+        return None
+    return parts[2] if parts[2] in BRIDGE_GROUPS else "shared"
+
+
+def bridge_arrows(modules: list[tuple[str, str, bool]]) -> dict[tuple[str, str], set[str]]:
+    """(importing group, imported group) -> the modules that make that arrow, over ``modules`` as (module name,
+    source, is a package's ``__init__``), lazy imports and string module paths included."""
+    arrows: dict[tuple[str, str], set[str]] = {}
+    for module, source, is_package in modules:
+        group = "shared" if module == "audioldm_daw.bridge" else _bridge_group(module)
+        assert group is not None, f"{module} is not a bridge module"
+        for name in imported_modules(source, module, is_package):
+            target = _bridge_group(name)
+            if target is not None and target != group:
+                arrows.setdefault((group, target), set()).add(module)
+    return arrows
+
+
+def _bridge_modules() -> list[tuple[str, str, bool]]:
+    paths = [p for p in (ROOT / "bridge").rglob("*.py") if "__pycache__" not in p.parts]
+    for group in BRIDGE_GROUPS:
+        assert any(p.parent == ROOT / "bridge" / group for p in paths), f"bridge/{group}/ holds no modules"
+    return [(_module_name(p), p.read_text(), p.name == "__init__.py") for p in paths]
+
+
+def wrong_bridge_arrows(arrows: dict[tuple[str, str], set[str]]) -> dict[tuple[str, str], list[str]]:
+    return {arrow: sorted(mods) for arrow, mods in arrows.items() if arrow[1] not in BRIDGE_MAY_IMPORT[arrow[0]]}
+
+
+def test_bridge_groups_import_each_other_only_along_the_design_arrows() -> None:
+    """Inside bridge/: the command line may use the server, the clients and the shared modules; the server and the
+    clients use only the shared modules (never each other, never the command line); the shared modules import no
+    group; and every arrow the design names is still made by some module."""
+    arrows = bridge_arrows(_bridge_modules())
+    wrong = wrong_bridge_arrows(arrows)
+    assert not wrong, f"imports against the bridge's arrows (importer group, imported group): {wrong}"
+    assert not any(target == "cli" for _, target in arrows), "nothing in the bridge imports the command line"
+    missing = BRIDGE_DESIGN_ARROWS - set(arrows)
+    assert not missing, f"bridge arrows the design names but no module makes: {sorted(missing)}"
+
+
+def test_the_bridge_check_catches_a_wrong_arrow_wherever_it_hides() -> None:
+    """A server module reaching a client lazily, a client module importing the command line, the command line
+    table naming a server module by string, and a shared module importing a group: the wrong ones are all found,
+    the allowed one (cli -> server) is not."""
+    modules = [
+        ("audioldm_daw.bridge.server.jobs", "def f():\n    from audioldm_daw.bridge.clients import client\n", False),
+        ("audioldm_daw.bridge.clients.inbox", "from ..cli.options import converter\n", False),
+        ("audioldm_daw.bridge.cli", 'TABLE = {"serve": "audioldm_daw.bridge.server.osc_server"}\n', True),
+        ("audioldm_daw.bridge.protocol", "from audioldm_daw.bridge import server\n", False),
+    ]
+    arrows = bridge_arrows(modules)
+    assert wrong_bridge_arrows(arrows) == {
+        ("server", "clients"): ["audioldm_daw.bridge.server.jobs"],
+        ("clients", "cli"): ["audioldm_daw.bridge.clients.inbox"],
+        ("shared", "server"): ["audioldm_daw.bridge.protocol"],
+    }
+    assert arrows[("cli", "server")] == {"audioldm_daw.bridge.cli"}
+
+
 def test_wheel_has_one_import_root_and_imports(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
@@ -166,7 +249,16 @@ def test_wheel_has_one_import_root_and_imports(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert tops == {"audioldm_daw"}
-    for sub in ("engine/engine.py", "bridge/cli.py", "export/__init__.py", "workbench/training/loop.py"):
+    for sub in (
+        "engine/engine.py",
+        "bridge/protocol.py",
+        "bridge/cli/__init__.py",
+        "bridge/cli/__main__.py",  # python -m audioldm_daw.bridge.cli
+        "bridge/server/osc_server.py",
+        "bridge/clients/client.py",
+        "export/__init__.py",
+        "workbench/training/loop.py",
+    ):
         assert f"audioldm_daw/{sub}" in names
     entry = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "audioldm-daw = audioldm_daw.bridge.cli:main" in entry

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from audioldm_daw.bridge import protocol
-from audioldm_daw.bridge.options import add_request_arguments, takes_from_args
+from audioldm_daw.bridge.cli.options import add_request_arguments, takes_from_args
 from audioldm_daw.engine.errors import InvalidRequest
 from audioldm_daw.engine.params import CHOICE, FLAG, INT, LEVEL, MODES, PARAMS, Param, params_for
 from audioldm_daw.engine.request import SOURCES, GenerateRequest, build_takes

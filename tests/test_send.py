@@ -23,7 +23,7 @@ from tests.osc_helpers import free_udp_port, shared_server
 
 EXE = [sys.executable, "-m", "audioldm_daw.bridge.cli"]
 HEAVY = {"torch", "numpy", "scipy", "diffusers", "transformers", "onnxruntime"}
-NO_ENGINE_LIMIT_S = 1.0  # generous for a shared CI machine; measured ~0.15-0.25 s (printed with -s / -rP)
+NO_ENGINE_LIMIT_S = 1.0  # generous for a shared CI machine (the time is printed with -s / -rP)
 
 
 def send(args: list[str], cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -55,10 +55,10 @@ def test_no_engine_is_a_fast_clear_error_without_heavy_imports(tmp_path: Path) -
 
 
 def test_takes_the_arguments_of_the_full_command() -> None:
-    from audioldm_daw.bridge import cmd_send
-    from audioldm_daw.bridge.cmd_generate import GENERATE
-    from audioldm_daw.bridge.cmd_manipulate import COMMANDS
-    from audioldm_daw.bridge.options import add_model_options
+    from audioldm_daw.bridge.cli import send as cmd_send
+    from audioldm_daw.bridge.cli.generate import GENERATE
+    from audioldm_daw.bridge.cli.manipulate import COMMANDS
+    from audioldm_daw.bridge.cli.options import add_model_options
 
     for mode, full in {"generate": GENERATE, **COMMANDS}.items():
         p_full, p_send = argparse.ArgumentParser(), argparse.ArgumentParser()
@@ -97,7 +97,7 @@ def test_bad_arguments_are_refused_locally_in_the_full_commands_words(extra: lis
 def test_osc_arguments_parse_back_to_the_same_request(mode: str) -> None:
     """What the client puts on the wire is what the engine's parser reads: the same values, every mode."""
     from audioldm_daw.bridge import protocol
-    from audioldm_daw.bridge.client import request_args
+    from audioldm_daw.bridge.clients.client import request_args
 
     values: dict = {"steps": 3, "seed": 2**40, "guidance": 3.3, "normalize_db": None, "sample_rate": 44100}
     values |= {
@@ -165,7 +165,7 @@ def test_input_modes_take_relative_paths_and_report_engine_errors(
 
 def test_a_prompt_too_long_for_one_message_is_a_sentence_not_errno_text(engine: tuple[str, int, Path]) -> None:
     """A 70 kB prompt once gave "[Errno 90] Message too long"; the largest that fits is still sent and rendered."""
-    from audioldm_daw.bridge.client import (
+    from audioldm_daw.bridge.clients.client import (
         MAX_DATAGRAM,
         EngineClient,
         RequestTooLarge,
@@ -206,7 +206,7 @@ def test_the_client_checks_the_size_before_the_socket_does(monkeypatch: pytest.M
     import errno
     import socket
 
-    from audioldm_daw.bridge.client import MAX_DATAGRAM, EngineClient, RequestTooLarge
+    from audioldm_daw.bridge.clients.client import MAX_DATAGRAM, EngineClient, RequestTooLarge
 
     with EngineClient("127.0.0.1", free_udp_port()) as client:
         with pytest.raises(

@@ -2,7 +2,7 @@
 
 Why it matters: a DAW script or a user mistyping an option should get an answer at once, not after the
 second and hundreds of MB that torch, diffusers and transformers cost. The lazy package namespaces
-(engine/__init__.py, export/__init__.py) and the explicit command table (bridge/cli.py) make that so;
+(engine/__init__.py, export/__init__.py) and the explicit command table (bridge/cli/__init__.py) make that so;
 these tests keep it that way.
 """
 
@@ -114,7 +114,7 @@ def test_every_registered_command_imports_and_builds_its_parser() -> None:
 
 
 def test_train_preset_names_match_the_architectures() -> None:
-    from audioldm_daw.bridge.cmd_train import DEFAULT_PRESET, PRESET_NAMES
+    from audioldm_daw.bridge.cli.train import DEFAULT_PRESET, PRESET_NAMES
     from audioldm_daw.engine.architecture import PRESETS
 
     assert set(PRESET_NAMES) == set(PRESETS)

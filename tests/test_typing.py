@@ -33,8 +33,8 @@ PACKAGES = ("engine", "bridge", "export", "workbench")
 pytest.importorskip("mypy", reason="mypy is in the test extras: pip install -e '.[test]'")
 
 PROBE = """\
-from audioldm_daw.bridge.audition import Audition
-from audioldm_daw.bridge.ports import AuditionPort, EnginePort
+from audioldm_daw.bridge.server.audition import Audition
+from audioldm_daw.bridge.server.ports import AuditionPort, EnginePort
 from audioldm_daw.engine.engine import Engine
 from audioldm_daw.engine.request import GenerateRequest
 from audioldm_daw.export.runtime import OrtDecoder

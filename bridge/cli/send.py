@@ -7,7 +7,7 @@ OSC request, shows the engine's progress on stderr, and prints the clip's path o
 ``--json`` one JSON object per clip. It imports no torch and no numpy: with no engine running it says so,
 and how to start one, within a fraction of a second. A request too long for one OSC message (a prompt far
 longer than the model reads) is refused here, before any engine is asked, with a sentence that names the
-limit and what to do (bridge/client.py; the inbox gives the same sentence).
+limit and what to do (bridge/clients/client.py; the inbox gives the same sentence).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from audioldm_daw.bridge.client import DEFAULT_HOST, DEFAULT_PORT
-from audioldm_daw.bridge.options import add_request_arguments, cli_name
+from audioldm_daw.bridge.cli.options import add_request_arguments, cli_name
+from audioldm_daw.bridge.clients.client import DEFAULT_HOST, DEFAULT_PORT
 from audioldm_daw.engine.params import MODES, PARAMS
 
 HELP = "send a request to a running `audioldm-daw serve` (no model loaded here) and print the clip's path"
@@ -56,7 +56,7 @@ def add_client_options(p: argparse.ArgumentParser) -> None:
 
 def client_key(args: argparse.Namespace) -> str | None:
     """The key ``--token-file`` holds, or None (the client then falls back to $AUDIOLDM_DAW_TOKEN_FILE)."""
-    from audioldm_daw.bridge.client import read_key
+    from audioldm_daw.bridge.clients.client import read_key
 
     return read_key(args.token_file) if getattr(args, "token_file", None) else None
 
@@ -79,10 +79,10 @@ def _values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audioldm_daw.bridge.client import EngineClient, JobFailed, takes_for
-    from audioldm_daw.bridge.cmd_generate import output_path
-    from audioldm_daw.bridge.options import cli_error
-    from audioldm_daw.bridge.progress import Stopwatch
+    from audioldm_daw.bridge.cli.generate import output_path
+    from audioldm_daw.bridge.cli.options import cli_error
+    from audioldm_daw.bridge.cli.progress import Stopwatch
+    from audioldm_daw.bridge.clients.client import EngineClient, JobFailed, takes_for
     from audioldm_daw.engine.errors import InvalidRequest
 
     mode = args.send_mode
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         takes = takes_for(mode, _values(args), name=args.name, namer=cli_name)
         outs = None
         if args.out is not None:
-            from audioldm_daw.bridge.cmd_generate import _numbered
+            from audioldm_daw.bridge.cli.generate import _numbered
 
             outs = [output_path(args.out if i == 0 else _numbered(args.out, i + 1), "") for i in range(len(takes))]
     except InvalidRequest as exc:
@@ -175,7 +175,7 @@ class Progress:
         self.tty = sys.stderr.isatty()
 
     def __call__(self, address: str, args: list[Any]) -> None:
-        from audioldm_daw.bridge.progress import StepBar, announce
+        from audioldm_daw.bridge.cli.progress import StepBar, announce
 
         job = args[0]
         if address == "/audioldm/queued" and len(args) > 1 and int(args[1]) > 0:

@@ -8,7 +8,7 @@ before every denoising step, so it lands within one step; a cancelled job never 
 The queue is bounded, in all and per client host (the source address, not its port: a program that opens
 a fresh socket per request is still one client), so one packet or one runaway patch cannot queue without
 limit; past a bound the request is refused in words. Several programs on one computer share its cap.
-With a :class:`~audioldm_daw.bridge.journal.Journal` every job's life is written down, so that after a
+With a :class:`~audioldm_daw.bridge.server.journal.Journal` every job's life is written down, so that after a
 crash the jobs it interrupted answer "lost" instead of being forgotten. A job that fails says what
 happened and what to do (disk full, folder gone, out of GPU memory, a model folder changed on disk),
 never an exception's class name.
@@ -30,8 +30,8 @@ from audioldm_daw.bridge.protocol import osc_name
 from audioldm_daw.engine.errors import Cancelled, EngineError, InvalidRequest
 
 if TYPE_CHECKING:
-    from audioldm_daw.bridge.journal import Journal, LostJob
-    from audioldm_daw.bridge.ports import EnginePort
+    from audioldm_daw.bridge.server.journal import Journal, LostJob
+    from audioldm_daw.bridge.server.ports import EnginePort
     from audioldm_daw.engine.request import GenerateRequest
 
 log = logging.getLogger(__name__)

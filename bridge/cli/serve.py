@@ -28,15 +28,15 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from audioldm_daw.bridge.journal import StateLock
-from audioldm_daw.bridge.options import add_model_options, compile_choice, load_engine
+from audioldm_daw.bridge.cli.options import add_model_options, compile_choice, load_engine
+from audioldm_daw.bridge.server.journal import StateLock
 from audioldm_daw.engine.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from audioldm_daw.bridge.progress import Stopwatch
+    from audioldm_daw.bridge.cli.progress import Stopwatch
     from audioldm_daw.engine.engine import Engine
 
-ACCESS_LOG = "audioldm_daw.access"  # the request/job lines; bridge/osc_server.py and bridge/jobs.py write them
+ACCESS_LOG = "audioldm_daw.access"  # the request/job lines; server/osc_server.py and server/jobs.py write them
 HELP = "serve the OSC protocol for Max, Pd and DAW scripts (UDP; see docs/OSC.md)"
 DEFAULT_HOST = "127.0.0.1"
 
@@ -122,7 +122,7 @@ def check_network(
 ) -> tuple[str, list]:
     """Refuse, before the (slow) model load: a non-loopback bind without an allow-list or without a key, an
     allow-list wider than the private ranges without ``--allow-public`` (with it: a warning), bad ports."""
-    from audioldm_daw.bridge.osc_server import is_loopback, is_private, parse_networks
+    from audioldm_daw.bridge.server.osc_server import is_loopback, is_private, parse_networks
 
     try:
         networks = parse_networks(allow)
@@ -236,7 +236,7 @@ def check_clips(clips: Path) -> Path:
 
 def lock_state(clips: Path) -> tuple[Path, StateLock]:
     """One server per clips folder: a second one is refused, naming the first one's pid."""
-    from audioldm_daw.bridge.journal import state_dir
+    from audioldm_daw.bridge.server.journal import state_dir
 
     folder = state_dir(clips)
     lock = StateLock(folder)
@@ -271,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
     )
     args.key = load_key(args.token_file) if args.token_file else None
     clips = check_clips(Path(args.clips) if args.clips else default_clips_dir())
-    from audioldm_daw.bridge.input_files import input_folders
+    from audioldm_daw.bridge.server.input_files import input_folders
 
     try:
         input_folders(args.input_dir, clips)  # a system folder is refused before the model load
@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, state: Path, sock: socket.socket) -> int:
     """Repair the clips folder, load the model, serve until a signal; the checks above have all passed."""
-    from audioldm_daw.bridge.osc_server import OscServer
+    from audioldm_daw.bridge.server.osc_server import OscServer
     from audioldm_daw.engine.output import mark_recovered, recover_clips
 
     repaired = recover_clips(clips, at_start=True)
@@ -300,7 +300,7 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
             print(f"  completed {p.name}", flush=True)
         for p in repaired.removed:
             print(f"  removed {p.name}", flush=True)
-    from audioldm_daw.bridge.progress import Stopwatch, announce_loading
+    from audioldm_daw.bridge.cli.progress import Stopwatch, announce_loading
 
     clock = Stopwatch()
     announce_loading(args.model, args.device)
@@ -315,7 +315,7 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
         watch_compilation(engine, clock, wait=True)
     audition = None
     if not args.no_audition:
-        from audioldm_daw.bridge.audition import Audition
+        from audioldm_daw.bridge.server.audition import Audition
 
         device = args.output_device
         audition = Audition(int(device) if device is not None and device.isdigit() else device)
@@ -363,7 +363,7 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
     if engine.compilers and not args.compile_wait:
         watch_compilation(engine, clock, wait=False)
     if args.inbox:
-        from audioldm_daw.bridge.inbox import Inbox, start_watcher
+        from audioldm_daw.bridge.clients.inbox import Inbox, start_watcher
 
         local = "127.0.0.1" if bound_host in ("0.0.0.0", "::") else bound_host
         inbox = Inbox(

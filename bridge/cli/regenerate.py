@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from audioldm_daw.bridge.cmd_generate import add_output_options, output_path, render_and_report, start_loading
-from audioldm_daw.bridge.options import add_model_options, converter, load_engine
+from audioldm_daw.bridge.cli.generate import add_output_options, output_path, render_and_report, start_loading
+from audioldm_daw.bridge.cli.options import add_model_options, load_engine
+from audioldm_daw.bridge.param_text import converter
 from audioldm_daw.engine.params import PARAMS
 
 HELP = "re-render a clip from its JSON sidecar (same model + seed + parameters = same audio)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audioldm_daw.bridge.cmd_train import PRESET_NAMES
+from audioldm_daw.bridge.cli.train import PRESET_NAMES
 
 HELP = "write a model folder with RANDOM weights (benchmarks, smoke tests; it makes noise, not music)"
 

@@ -1,6 +1,6 @@
 """``audioldm-daw generate PROMPT`` and the manipulations: one command per request mode.
 
-Each command's arguments are derived from the request parameters (bridge/options.py), its request is
+Each command's arguments are derived from the request parameters (bridge/cli/options.py), its request is
 checked before the model loads (a bad argument answers at once), and it writes a WAV with a JSON sidecar
 that regenerates it exactly.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audioldm_daw.bridge.options import (
+from audioldm_daw.bridge.cli.options import (
     add_model_options,
     add_request_arguments,
     cli_error,
@@ -90,7 +90,7 @@ def render_and_report(
     """Render with a progress bar on stderr, then print where the clip went; the exit status."""
     import time
 
-    from audioldm_daw.bridge.progress import StepBar
+    from audioldm_daw.bridge.cli.progress import StepBar
 
     bar = StepBar(label)
     t0 = time.perf_counter()
@@ -118,7 +118,7 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
 def start_loading(args: argparse.Namespace) -> Any:
     """Say what happens first (loading the model; one-off ONNX export or calibration when they run) and
     start the clock whose total the command prints at the end."""
-    from audioldm_daw.bridge.progress import Stopwatch, announce_loading
+    from audioldm_daw.bridge.cli.progress import Stopwatch, announce_loading
 
     clock = Stopwatch()
     announce_loading(args.model, args.device)

@@ -12,12 +12,12 @@ Nothing here imports torch: ``--help`` and a refused argument answer at once.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from dataclasses import MISSING, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from audioldm_daw.bridge.param_text import converter
 from audioldm_daw.engine.errors import InvalidRequest
-from audioldm_daw.engine.params import CHOICE, FLAG, INT, LEVEL, NUMBER, OFF, PARAMS, Param
+from audioldm_daw.engine.params import FLAG, OFF, PARAMS, Param
 from audioldm_daw.engine.request import SOURCES, GenerateRequest, build_takes
 
 if TYPE_CHECKING:
@@ -35,31 +35,6 @@ def cli_name(field: str) -> str:
 def cli_error(exc: InvalidRequest) -> InvalidRequest:
     """The same error, with every parameter named as it is typed on the command line."""
     return InvalidRequest(exc.message(cli_name))
-
-
-def converter(param: Param) -> Callable[[str], Any]:
-    """The argparse ``type`` of a parameter: the text as the value the engine checks, or a message in the
-    engine's words (argparse puts the option's name in front)."""
-
-    def convert(text: str) -> Any:
-        value: Any = text
-        numeric = param.kind in (INT, NUMBER, LEVEL) or (
-            param.kind == CHOICE and all(isinstance(c, int) for c in param.choices or ())
-        )
-        if numeric and not (param.kind == LEVEL and text.strip().lower() == OFF):
-            try:
-                value = float(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"expected {param.expected()}, got {text!r}") from None
-            if value.is_integer() and param.kind != NUMBER:
-                value = int(value)
-        try:
-            return param.check(value)
-        except InvalidRequest as exc:
-            raise argparse.ArgumentTypeError(exc.detail) from None
-
-    convert.__name__ = param.kind  # argparse names the type in some messages
-    return convert
 
 
 def _help(param: Param) -> str:
@@ -210,7 +185,7 @@ def load_engine(args: argparse.Namespace, compile_in_background: bool = False) -
     from audioldm_daw.engine.model import default_model
 
     model = args.model or default_model()  # no model anywhere: said before the heavy imports
-    from audioldm_daw.bridge.backends import decoder_factory
+    from audioldm_daw.bridge.cli.backends import decoder_factory
     from audioldm_daw.engine.engine import Engine
 
     return Engine.load(

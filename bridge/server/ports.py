@@ -1,6 +1,6 @@
 """What the OSC server and its job queue need from the objects they are handed, as small Protocols.
 
-:class:`~audioldm_daw.engine.engine.Engine` and :class:`~audioldm_daw.bridge.audition.Audition` satisfy
+:class:`~audioldm_daw.engine.engine.Engine` and :class:`~audioldm_daw.bridge.server.audition.Audition` satisfy
 them (tests/test_typing.py has the type checker prove it); so can a test's stand-in, without inheriting
 from anything. Nothing here is imported at run time beyond ``typing``: the engine and audition types are
 for the type checker only, so importing this module costs no torch.
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import torch
 
-    from audioldm_daw.bridge.audition import OutputDevice, Playback
+    from audioldm_daw.bridge.server.audition import OutputDevice, Playback
     from audioldm_daw.engine.engine import RenderResult
     from audioldm_daw.engine.request import GenerateRequest
     from audioldm_daw.engine.sampling import CancelFn, ProgressFn

@@ -1,7 +1,7 @@
 """``audioldm-daw inbox DIR``: render request files dropped into a folder, on a running ``serve``.
 
 For hosts and tools that can write a file but not send OSC (a Bitwig or Live user with a file-writing
-script, a shell loop, a batch job): see bridge/inbox.py for the file formats and where results go.
+script, a shell loop, a batch job): see bridge/clients/inbox.py for the file formats and where results go.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from audioldm_daw.bridge.cmd_send import add_client_options, client_key
+from audioldm_daw.bridge.cli.send import add_client_options, client_key
 
 HELP = "watch a folder for request files (.json with OSC option names, .txt with a prompt) and render them"
 
@@ -28,7 +28,7 @@ what is refused (moved to FOLDER/failed with NAME.error.txt saying why, never re
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    from audioldm_daw.bridge.inbox import SETTLE_S
+    from audioldm_daw.bridge.clients.inbox import SETTLE_S
 
     p.epilog = EPILOG
     p.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -58,8 +58,8 @@ def _seconds(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     import signal
 
-    from audioldm_daw.bridge.client import EngineUnavailable
-    from audioldm_daw.bridge.inbox import Inbox
+    from audioldm_daw.bridge.clients.client import EngineUnavailable
+    from audioldm_daw.bridge.clients.inbox import Inbox
 
     def on_term(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # the request being rendered goes back to the inbox

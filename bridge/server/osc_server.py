@@ -8,7 +8,7 @@ exact addresses of the table in ``protocol.py`` do anything. So this module pars
 Handlers return None and never raise out of the server: a bug answers ``/audioldm/fail``, never a crash.
 
 The thread that reads packets never waits on a file: a request naming an input file is checked by a
-pool of threads (:class:`~audioldm_daw.bridge.check_door.CheckDoor`) with a time limit, and answered in
+pool of threads (:class:`~audioldm_daw.bridge.server.check_door.CheckDoor`) with a time limit, and answered in
 each client's arrival order, so a stalled network or FUSE drive costs that one request a /fail, never the
 pings, status, cancels and healthy files of every client. Packets are parsed without recursion, with
 bounded bundle depth and element count, and every reply is cut to fit one datagram, so every packet that
@@ -28,7 +28,7 @@ Who may do what (the threat: other programs on the computer, other computers on 
 - The key (``serve --token-file``) is needed from other computers: a non-loopback client's requests are
   refused, with one /fail saying how to give the key, until its socket registered with it. On this computer
   it is optional, so patches that send ``/audioldm/notify PORT`` keep working.
-- The caps of the job queue count per host (see bridge/jobs.py).
+- The caps of the job queue count per host (see bridge/server/jobs.py).
 """
 
 from __future__ import annotations
@@ -54,22 +54,22 @@ from pythonosc.parsing import osc_types
 
 from audioldm_daw import __version__
 from audioldm_daw.bridge import protocol
-from audioldm_daw.bridge.check_door import CHECK_TIME_LIMIT_S, MAX_PENDING_CHECKS, CheckDoor
-from audioldm_daw.bridge.input_files import (
+from audioldm_daw.bridge.protocol import MAX_JOB_ID_CHARS, ProtocolError, Request, osc_name
+from audioldm_daw.bridge.server.check_door import CHECK_TIME_LIMIT_S, MAX_PENDING_CHECKS, CheckDoor
+from audioldm_daw.bridge.server.input_files import (
     check_clip_path,
     check_input_audio,
     check_path_text,
     client_text_path,
     input_folders,
 )
-from audioldm_daw.bridge.jobs import DONE, MAX_WAITING, Client, JobError, JobQueue
-from audioldm_daw.bridge.journal import Journal, Registrations
-from audioldm_daw.bridge.protocol import MAX_JOB_ID_CHARS, ProtocolError, Request, osc_name
+from audioldm_daw.bridge.server.jobs import DONE, MAX_WAITING, Client, JobError, JobQueue
+from audioldm_daw.bridge.server.journal import Journal, Registrations
 from audioldm_daw.engine.errors import EngineError, InvalidRequest
 
 if TYPE_CHECKING:
-    from audioldm_daw.bridge.audition import Playback
-    from audioldm_daw.bridge.ports import AuditionPort, EnginePort
+    from audioldm_daw.bridge.server.audition import Playback
+    from audioldm_daw.bridge.server.ports import AuditionPort, EnginePort
 
 log = logging.getLogger(__name__)
 access = logging.getLogger("audioldm_daw.access")  # one line per request; `serve` shows them

@@ -7,7 +7,7 @@ arguments come from the request parameters, like ``generate``'s.
 
 from __future__ import annotations
 
-from audioldm_daw.bridge.cmd_generate import RequestCommand
+from audioldm_daw.bridge.cli.generate import RequestCommand
 
 COMMANDS = {
     "variation": RequestCommand(

@@ -1,4 +1,8 @@
-"""``audioldm-daw``: one command with subcommands, each living in its own module.
+"""``audioldm-daw``: one command with subcommands, each living in its own module of this package.
+
+This package is the command line and nothing else: it may use the OSC server (``serve``), the clients (``send``,
+``inbox``) and the contract, and nothing in the bridge imports it. ``python -m audioldm_daw.bridge.cli`` runs
+:func:`main` through ``__main__.py``.
 
 Every subcommand module exposes ``HELP`` (one line), ``configure(parser)`` and ``run(args) -> int``
 (or a ``COMMANDS`` dict of such objects, for families like the manipulations). :data:`SUBCOMMANDS` lists
@@ -25,22 +29,22 @@ from audioldm_daw import __version__
 # Command name -> ``module`` (a module with HELP/configure/run) or ``module:key`` (one of its COMMANDS).
 # The synthetic dataset is not a command: it renders with ``python -m audioldm_daw.workbench.dataset``.
 SUBCOMMANDS: dict[str, str] = {
-    "generate": "audioldm_daw.bridge.cmd_generate",
-    "regenerate": "audioldm_daw.bridge.cmd_regenerate",
-    "serve": "audioldm_daw.bridge.cmd_serve",
-    "export-onnx": "audioldm_daw.bridge.cmd_export",
-    "train": "audioldm_daw.bridge.cmd_train",
-    "finetune": "audioldm_daw.bridge.cmd_finetune",
-    "evaluate": "audioldm_daw.bridge.cmd_evaluate",
-    "build-random-model": "audioldm_daw.bridge.cmd_random_model",
-    "convert": "audioldm_daw.bridge.cmd_convert",
-    "variation": "audioldm_daw.bridge.cmd_manipulate:variation",
-    "transfer": "audioldm_daw.bridge.cmd_manipulate:transfer",
-    "inpaint": "audioldm_daw.bridge.cmd_manipulate:inpaint",
-    "upsample": "audioldm_daw.bridge.cmd_manipulate:upsample",
-    "continue": "audioldm_daw.bridge.cmd_manipulate:continue",
-    "send": "audioldm_daw.bridge.cmd_send",
-    "inbox": "audioldm_daw.bridge.cmd_inbox",
+    "generate": "audioldm_daw.bridge.cli.generate",
+    "regenerate": "audioldm_daw.bridge.cli.regenerate",
+    "serve": "audioldm_daw.bridge.cli.serve",
+    "export-onnx": "audioldm_daw.bridge.cli.export",
+    "train": "audioldm_daw.bridge.cli.train",
+    "finetune": "audioldm_daw.bridge.cli.finetune",
+    "evaluate": "audioldm_daw.bridge.cli.evaluate",
+    "build-random-model": "audioldm_daw.bridge.cli.random_model",
+    "convert": "audioldm_daw.bridge.cli.convert",
+    "variation": "audioldm_daw.bridge.cli.manipulate:variation",
+    "transfer": "audioldm_daw.bridge.cli.manipulate:transfer",
+    "inpaint": "audioldm_daw.bridge.cli.manipulate:inpaint",
+    "upsample": "audioldm_daw.bridge.cli.manipulate:upsample",
+    "continue": "audioldm_daw.bridge.cli.manipulate:continue",
+    "send": "audioldm_daw.bridge.cli.send",
+    "inbox": "audioldm_daw.bridge.cli.inbox",
 }
 
 # Libraries whose loggers and progress bars are quieted unless --verbose: (module, verbosity variable).
@@ -106,7 +110,3 @@ def _quiet_libraries(verbose: bool) -> None:
         if lib is not None:
             lib.utils.logging.set_verbosity_error()
             lib.utils.logging.disable_progress_bar()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

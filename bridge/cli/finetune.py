@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from audioldm_daw.bridge.cmd_train import add_common_options, report, train_config
+from audioldm_daw.bridge.cli.train import add_common_options, report, train_config
 
 HELP = "fine-tune a model's UNet on a folder of your own (uncaptioned) audio; writes a new model folder"
 

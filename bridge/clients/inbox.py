@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audioldm_daw.bridge.client import (
+from audioldm_daw.bridge.clients.client import (
     MAX_DATAGRAM,
     EngineClient,
     EngineUnavailable,
@@ -211,7 +211,7 @@ def _value(param: Any, value: Any) -> Any:
     import argparse
 
     from audioldm_daw.bridge import protocol
-    from audioldm_daw.bridge.options import converter
+    from audioldm_daw.bridge.param_text import converter
 
     try:
         if isinstance(value, str) and param.kind not in ("text", "path", "string", "choice"):

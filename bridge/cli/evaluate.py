@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from audioldm_daw.bridge.options import add_vocoder_option
+from audioldm_daw.bridge.cli.options import add_vocoder_option
 
 HELP = "score a model on held-out prompts: classifier accuracy, FD, KL, IS and an independent CLAP score"
 
