@@ -21,6 +21,7 @@ from typing import Any
 
 from audioldm_daw.engine import params as P
 from audioldm_daw.engine.errors import InvalidRequest
+from audioldm_daw.engine.names import windows_reserved
 from audioldm_daw.engine.params import PARAMS
 from audioldm_daw.engine.request import SOURCES, GenerateRequest, build_request, build_takes
 
@@ -246,6 +247,13 @@ ADDRESSES: dict[str, Address] = {
             "choose the audition device",
             ("/audioldm/output_device", "/audioldm/fail"),
         ),
+        Address(
+            "/audioldm/models",
+            (),
+            "lists the models on the engine's machine (`audioldm-daw models`); the engine serves the one it was "
+            "started with: another one needs a restart with `serve --model MODEL`",
+            ("/audioldm/model", "/audioldm/models_end", "/audioldm/fail"),
+        ),
     )
 }
 
@@ -335,6 +343,19 @@ REPLIES: dict[str, Reply] = {
             (Arg("index", INT, "device index"), Arg("name", STRING, "device name")),
             "the audition device now in use",
         ),
+        Reply(
+            "/audioldm/model",
+            (
+                Arg("name", STRING, "the model's name: its folder's name, or its hub id"),
+                Arg("licence", STRING, 'e.g. MIT or CC BY-NC-SA 4.0; "" when nothing states it'),
+                Arg("knows", STRING, 'what it was trained on (its knows.json kinds, comma-separated); "" if unsaid'),
+                Arg("default", FLAG, "1 for the model `serve` uses when started without --model"),
+                Arg("loaded", FLAG, "1 for the model this engine serves now"),
+                Arg("model", STRING, "what `serve --model` takes for it: a folder path or the hub id"),
+            ),
+            "one per model, answering /audioldm/models",
+        ),
+        Reply("/audioldm/models_end", (), "after the last /audioldm/model"),
     )
 }
 
@@ -593,8 +614,10 @@ NAME_SUFFIX_ROOM = 40  # what a clip's file name adds to ``name``: "-2" per take
 def check_name(name: str, key: str = "name") -> None:
     """``name`` (a file-name stem) and ``folder`` (one subfolder level): refuse paths, parent references,
     hidden names, control characters (a newline or tab in a folder name is a mistake, and breaks the
-    lines of every tool that lists the folder) and names longer than the file system takes, at the door,
-    instead of guessing a meaning or failing after the job has run."""
+    lines of every tool that lists the folder), what Windows cannot store (its device names, trailing dots
+    and spaces, and ``<>:"|?*`` in a folder; a name's are replaced by the engine's safe stem), on every
+    system, so a session moved between systems finds its clips, and names longer than the file system
+    takes, at the door, instead of guessing a meaning or failing after the job has run."""
     what = "a file-name stem" if key == "name" else "one folder name"
     if "/" in name or "\\" in name or name.strip() in ("", ".", "..") or name.startswith("."):
         raise ValueError(f"{key}: expected {what} without slashes or a leading dot, got {_shown(name)}")
@@ -603,6 +626,22 @@ def check_name(name: str, key: str = "name") -> None:
         raise ValueError(
             f"{key}: expected {what} of printable characters, got {_shown(name)}, which holds the control or "
             f"invisible character U+{ord(bad):04X}; leave it out"
+        )
+    if name != name.rstrip(" ."):
+        raise ValueError(
+            f"{key}: expected {what} that does not end in a dot or a space (Windows drops them, so two names "
+            f"would become one file), got {_shown(name)}; leave them out"
+        )
+    bad = next((c for c in name if c in '<>:"|?*'), None) if key == "folder" else None  # names: safe_stem's
+    if bad is not None:
+        raise ValueError(
+            f'{key}: expected {what} without any of < > : " | ? * (Windows cannot store them in a folder name), '
+            f"got {_shown(name)}; leave the {bad!r} out"
+        )
+    if windows_reserved(name):
+        raise ValueError(
+            f"{key}: {_shown(name)} is a device name on Windows (CON, PRN, AUX, NUL, COM1-9 and LPT1-9, with any "
+            "extension, in any case), which no file there can take; choose another name"
         )
     limit = NAME_MAX_BYTES - (NAME_SUFFIX_ROOM if key == "name" else 0)
     size = len(name.encode("utf-8", "surrogatepass"))

@@ -35,12 +35,13 @@ from audioldm_daw.engine.cuda_graphs import CaptureBusy, CaptureError
 from audioldm_daw.engine.decode import DecodeBackend, TorchDecoder
 from audioldm_daw.engine.errors import ModelLoadError
 from audioldm_daw.engine.fast_sampling import StepGraphs, StepTable, step_table, table_denoise
-from audioldm_daw.engine.input_audio import check_request_input
+from audioldm_daw.engine.input_audio import check_request_input, content_hash
+from audioldm_daw.engine.knowledge import Knowledge, load_knowledge
 from audioldm_daw.engine.model import AudioLDMModel, load_model
-from audioldm_daw.engine.output import finish, read_sidecar, write_clip
+from audioldm_daw.engine.output import finish, normalize_peak, read_sidecar, write_clip
 from audioldm_daw.engine.params import DEFAULT_DURATION_S, ORIGINAL_CANDIDATES
 from audioldm_daw.engine.plans import Context, Plan, make_plan
-from audioldm_daw.engine.request import GenerateRequest, TextToAudio, Variation
+from audioldm_daw.engine.request import Continuation, GenerateRequest, Inpaint, TextToAudio, Variation
 from audioldm_daw.engine.sampling import CancelFn, ProgressFn
 from audioldm_daw.engine.schedulers import make_scheduler
 
@@ -49,10 +50,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Clip:
-    """A finished clip in memory: mono float32 audio at ``sample_rate``, and what made it.
+    """A finished clip in memory: float32 audio at ``sample_rate`` (mono, or (samples, channels) for an edit
+    of a take, which keeps the take's channels), and what made it.
 
     ``warnings`` are things the caller should know but that did not stop the clip (a prompt longer
     than the text encoder reads); ``prompt_used`` is the part of the prompt the model saw when it was cut.
+    ``subtype`` is the WAV subtype an edit keeps from its take (None: ``request.sample_format``'s);
+    ``input_sha256`` the content hash of the input file, recorded so that recall can tell a changed take.
     """
 
     audio: np.ndarray
@@ -62,6 +66,8 @@ class Clip:
     chosen: int = 0
     warnings: list[str] = field(default_factory=list)
     prompt_used: str | None = None
+    subtype: str | None = None
+    input_sha256: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -100,6 +106,11 @@ class Engine:
             raise ModelLoadError(f"graphs: CUDA graphs need a CUDA device; this model is on {model.device}")
         self.loop = loop
         self.graphs = StepGraphs() if loop == "graphs" else None
+        #: what the folder's knows.json says the model was trained on; far prompts get a warning (engine/knowledge.py)
+        t0 = time.perf_counter()
+        self.knowledge: Knowledge | None = load_knowledge(model)
+        if self.knowledge is not None:
+            model.load_seconds["knowledge"] = time.perf_counter() - t0
         self._warming = False
         if loop != "graphs" and isinstance(self.decoder, TorchDecoder):
             self.decoder.graphs = False  # --no-graphs: no captured graph anywhere
@@ -136,7 +147,8 @@ class Engine:
         if compile_decode and (decoder is None or isinstance(decoder, TorchDecoder)):
             decoder = TorchDecoder(m.vae, m.vocoder, compiled=True, background=compile_in_background)
         engine = cls(m, decoder, loop=loop)
-        m.load_seconds["decoder"] = time.perf_counter() - t0  # an ONNX export or calibration on a first start
+        # an ONNX export or calibration on a first start; the knowledge's captions are timed on their own
+        m.load_seconds["decoder"] = time.perf_counter() - t0 - m.load_seconds.get("knowledge", 0.0)
         return engine
 
     @property
@@ -195,10 +207,11 @@ class Engine:
             require_clap(self.model, "re-ranking candidates (candidates > 1)")
         if isinstance(source, Variation):
             require_clap(self.model, "variation (conditioning on the input's CLAP audio embedding)")
-        check_request_input(request)
+        check_request_input(request, self.model.geometry.cell_seconds)
 
     def prompt_warnings(self, request: GenerateRequest) -> tuple[list[str], str | None]:
-        """Warnings about text the text encoder cuts off, and the part of the prompt it keeps (or None)."""
+        """Warnings about text the text encoder cuts off and about a prompt far from all the model knows
+        (engine/knowledge.py), and the part of the prompt the encoder keeps (or None)."""
         warnings: list[str] = []
         used = None
         for name, text in (("prompt", request.prompt), ("negative", request.negative)):
@@ -210,7 +223,8 @@ class Engine:
                 )
                 if name == "prompt":
                     used = cut.kept
-        return warnings, used
+        far = self.knowledge.warning(self.model, used or request.prompt) if self.knowledge is not None else None
+        return [*warnings, far] if far else warnings, used
 
     # -- generation -----------------------------------------------------------------------------
     def generate(
@@ -231,6 +245,8 @@ class Engine:
         if plan.post is not None:
             waves = np.stack([plan.post(w) for w in waves])
         clip = self._pick(plan, waves)
+        if req.input_path is not None:
+            clip.input_sha256 = content_hash(req.input_path)
         warnings, clip.prompt_used = self.prompt_warnings(req)
         clip.warnings = notes + warnings
         if not self._warming:  # background compilation from the first clip on (after a warm-up's last clip)
@@ -304,8 +320,12 @@ class Engine:
             else:
                 scores = clap_scores_against_audio(self.model, list(waves), sr, plan.reference)
             chosen = int(np.argmax(scores))
-        audio = finish(waves[chosen], sr, req.sample_rate, plan.seconds, normalize_db=req.normalize_db, loop=req.loop)
-        return Clip(audio, req.sample_rate, req, scores, chosen)
+        if plan.deliver is not None:  # an edit of a take: the take's own samples around the new audio
+            audio = normalize_peak(plan.deliver(waves[chosen]), req.normalize_db)
+            return Clip(audio, int(plan.out_rate or sr), req, scores, chosen, subtype=plan.subtype)
+        rate = int(req.sample_rate or sr)
+        audio = finish(waves[chosen], sr, rate, plan.seconds, normalize_db=req.normalize_db, loop=req.loop)
+        return Clip(audio, rate, req, scores, chosen)
 
     # -- files ----------------------------------------------------------------------------------
     def sidecar(self, clip: Clip) -> dict[str, Any]:
@@ -328,7 +348,21 @@ class Engine:
             "decoder": self.decoder.name,
             "vocoder": m.vocoder_name,
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        }
+        } | self._input_record(clip)
+
+    @staticmethod
+    def _input_record(clip: Clip) -> dict[str, Any]:
+        """The sidecar's ``input``: the take's path, content hash and the span the edit changed."""
+        req = clip.request
+        if req.input_path is None:
+            return {}
+        source = req.typed_source
+        record: dict[str, Any] = {"path": req.input_path, "sha256": clip.input_sha256}
+        if isinstance(source, Inpaint):
+            record["span"] = [source.start, source.end]
+        elif isinstance(source, Continuation):
+            record["span"] = [round(clip.seconds - source.seconds, 6), round(clip.seconds, 6)]
+        return {"input": record}
 
     def render(
         self,
@@ -346,7 +380,15 @@ class Engine:
 
             beats = beats_for(req.bars, req.beats_per_bar)
             tempo = {"bpm": req.bpm, "beats": beats, "loop": req.loop, "numerator": round(req.beats_per_bar)}
-        path = write_clip(Path(out_path), clip.audio, clip.sample_rate, self.sidecar(clip), req.sample_format, tempo)
+        path = write_clip(
+            Path(out_path),
+            clip.audio,
+            clip.sample_rate,
+            self.sidecar(clip),
+            req.sample_format or "float32",
+            tempo,
+            subtype=clip.subtype,
+        )
         return RenderResult(path, path.with_suffix(".json"), clip)
 
     def request_from_sidecar(self, sidecar_path: str | os.PathLike[str]) -> GenerateRequest:
@@ -360,4 +402,16 @@ class Engine:
                 want[:12],
                 self.model.content_hash[:12],
             )
-        return GenerateRequest.from_dict(data["request"])
+        request = GenerateRequest.from_dict(data["request"])
+        recorded = (data.get("input") or {}).get("sha256")
+        path = request.input_path
+        now = content_hash(path) if isinstance(recorded, str) and path and Path(path).is_file() else None
+        if now is not None and isinstance(recorded, str) and now != recorded:
+            log.warning(
+                "sidecar: the input %s has changed since the clip was made (content hash %s..., now %s...): "
+                "audio will differ",
+                request.input_path,
+                recorded[:12],
+                now[:12],
+            )
+        return request

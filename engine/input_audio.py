@@ -1,9 +1,15 @@
 """Reading a user's clip for the manipulations: any soundfile-readable file, any rate and channel count,
-converted to mono at the model's rate, with limits that fail early and say why."""
+converted to mono at the model's rate, with limits that fail early and say why.
+
+A take may be long (up to :data:`MAX_INPUT_SECONDS`): the edits read only a window of it
+(:func:`read_window`, soundfile seeks), so their cost follows the edited span, not the take.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +17,7 @@ import numpy as np
 
 from audioldm_daw.engine.errors import InputAudioError
 from audioldm_daw.engine.output import load_soundfile
+from audioldm_daw.engine.params import MAX_DURATION_S, MAX_INPUT_SECONDS
 
 if TYPE_CHECKING:
     import soundfile as sf
@@ -19,14 +26,33 @@ if TYPE_CHECKING:
 
 MAX_PATH_BYTES = 4095  # PATH_MAX less its terminating zero (Linux); macOS allows less, never more
 MAX_NAME_BYTES = 255  # NAME_MAX: one folder or file name
-MAX_INPUT_BYTES = 200 * 1024 * 1024
-MAX_INPUT_SECONDS = 60.0
+MAX_INPUT_BYTES = 2048 * 1024 * 1024  # the longest take as 32-bit float stereo at 192 kHz fits; its decode is bounded
 MIN_INPUT_SECONDS = 0.5
-MAX_DECODED_RATE = 192_000  # the highest rate a studio records at
-MAX_DECODED_CHANNELS = 2
-# Samples (frames x channels) decoded at once: the longest input in stereo at the highest studio rate. The
-# bytes on disk say little (a FLAC of 8 channels at 384 kHz compresses a hundredfold); this bounds memory.
-MAX_DECODED_SAMPLES = int(MAX_INPUT_SECONDS * MAX_DECODED_RATE * MAX_DECODED_CHANNELS)
+WINDOWED_MODES = ("inpaint", "continue")  # the modes that read a window of the take, not all of it
+
+
+@dataclass(frozen=True)
+class DecodeBound:
+    """At most ``channels`` x ``seconds`` at ``rate`` Hz of samples (frames x channels) held decoded.
+
+    The bytes on disk say little (a FLAC of 8 channels at 384 kHz compresses a hundredfold): this, judged
+    from the header before a sample is read, is what bounds the memory an input costs."""
+
+    seconds: float
+    rate: int
+    channels: int = 2
+
+    @property
+    def samples(self) -> int:
+        return int(self.seconds * self.rate * self.channels)
+
+
+#: A file decoded whole (transfer, variation, upsample): the longest such input in stereo at the highest
+#: rate a studio records at.
+WHOLE_DECODE = DecodeBound(MAX_DURATION_S, 192_000)
+#: A take that inpaint and continue hear in windows but deliver whole (its samples are copied into the result):
+#: the longest take in stereo at 48 kHz.
+TAKE_DECODE = DecodeBound(MAX_INPUT_SECONDS, 48_000)
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a model could take style, band or context from
 
 
@@ -48,24 +74,32 @@ def path_too_long(text: str) -> str | None:
     return None
 
 
-def decoded_too_big(frames: int, channels: int, rate: int) -> str | None:
-    """Why a file of ``frames`` x ``channels`` at ``rate`` Hz is too much to decode at once, or None.
+def decoded_too_big(frames: int, channels: int, rate: int, bound: DecodeBound = WHOLE_DECODE) -> str | None:
+    """Why a file of ``frames`` x ``channels`` at ``rate`` Hz is more than ``bound`` allows, or None.
 
     Judged from the header, before a sample is read: the decoded size, not the size on disk, is what
     costs memory.
     """
-    if frames * max(channels, 1) <= MAX_DECODED_SAMPLES:
+    if frames * max(channels, 1) <= bound.samples:
         return None
     rate = max(int(rate), 1)
-    longest = MAX_DECODED_SAMPLES / (rate * max(channels, 1))
-    stereo = MAX_DECODED_SAMPLES / (rate * 2)
+    longest = bound.samples / (rate * max(channels, 1))
+    stereo = bound.samples / (rate * 2)
     return (
         f"holds {channels} channel(s) x {frames / rate:.1f} s at {rate} Hz, {frames * channels:,} samples to "
-        f"decode; the engine decodes at most {MAX_DECODED_SAMPLES:,} (at most {MAX_DECODED_CHANNELS} channels x "
-        f"{MAX_INPUT_SECONDS:g} s at {MAX_DECODED_RATE // 1000} kHz; at that rate at most {longest:.1f} s of "
-        f"{channels} channel(s), or {stereo:.1f} s of stereo): mix it down to stereo, export it at a lower "
-        "rate, or shorten it"
+        f"decode; the engine decodes at most {bound.samples:,} (at most {bound.channels} channels x "
+        f"{_length_words(bound.seconds)} at {bound.rate / 1000:g} kHz; at this file's rate at most "
+        f"{_length_words(longest)} of {channels} channel(s), or {_length_words(stereo)} of stereo): mix it down "
+        "to stereo, export it at a lower rate, or shorten it"
     )
+
+
+def _length_words(seconds: float) -> str:
+    """A length as people say it: "61.0 s", or "20 minutes" / "21.5 minutes" from two minutes on."""
+    if seconds < 120:
+        return f"{seconds:.1f} s" if not float(seconds).is_integer() else f"{seconds:g} s"
+    minutes = seconds / 60
+    return f"{minutes:g} minutes" if float(minutes).is_integer() else f"{minutes:.1f} minutes"
 
 
 def _shown_path(p: Path) -> str:
@@ -73,7 +107,9 @@ def _shown_path(p: Path) -> str:
     return text if len(text) <= 200 else text[:100] + "..." + text[-60:]
 
 
-def check_input_file(path: str | Path, max_seconds: float = MAX_INPUT_SECONDS) -> sf._SoundFileInfo:
+def check_input_file(
+    path: str | Path, max_seconds: float = MAX_INPUT_SECONDS, bound: DecodeBound = TAKE_DECODE
+) -> sf._SoundFileInfo:
     """Validate without decoding the samples (the OSC server calls this before queueing a job)."""
     p = Path(path)
     too_long = path_too_long(str(p))
@@ -107,8 +143,10 @@ def check_input_file(path: str | Path, max_seconds: float = MAX_INPUT_SECONDS) -
         ) from exc
     seconds = info.frames / info.samplerate if info.samplerate else 0.0
     if seconds > max_seconds:
-        raise InputAudioError(f"input: {p} is {seconds:.1f} s long, expected at most {max_seconds:g} s")
-    too_big = decoded_too_big(info.frames, info.channels, info.samplerate)
+        raise InputAudioError(
+            f"input: {p} is {_length_words(seconds)} long, expected at most {_length_words(max_seconds)}"
+        )
+    too_big = decoded_too_big(info.frames, info.channels, info.samplerate, bound)
     if too_big:
         raise InputAudioError(f"input: {p} {too_big}")
     if seconds < MIN_INPUT_SECONDS:
@@ -116,19 +154,70 @@ def check_input_file(path: str | Path, max_seconds: float = MAX_INPUT_SECONDS) -
     return info
 
 
-def check_request_input(request: GenerateRequest) -> None:
+def check_request_input(request: GenerateRequest, cell_seconds: float = 0.0) -> None:
     """The request's input file is readable audio within limits, and the source's rules that need its
-    length hold (an inpaint span inside it, a continuation within the maximum). Nothing heavy is loaded,
-    so every door can call this before the model: a bad path fails at once."""
+    length hold (an inpaint span inside it, at least ``cell_seconds`` long, not the whole take; a
+    continuation within the maximum). Nothing heavy is loaded, so every door can call this before the
+    model: a bad path fails at once."""
     if request.input_path is None:
         return
     info = check_input_file(request.input_path)
-    request.typed_source.check_input(info.frames / info.samplerate)
+    seconds = info.frames / info.samplerate
+    if request.recipe < 3 and seconds > MAX_DURATION_S:
+        raise InputAudioError(
+            f"input: {request.input_path} is {_length_words(seconds)} long; clips recalled under recipe "
+            f"{request.recipe} took at most {MAX_DURATION_S:g} s"
+        )
+    if request.mode not in WINDOWED_MODES and seconds > MAX_DURATION_S:
+        raise InputAudioError(
+            f"input: {request.input_path} is {_length_words(seconds)} long; {request.mode} takes at most "
+            f"{MAX_DURATION_S:g} s of input (inpaint and continue take up to {_length_words(MAX_INPUT_SECONDS)}): "
+            "cut the passage you want out of the take"
+        )
+    whole = request.mode not in WINDOWED_MODES or request.recipe < 3  # decoded whole, not in windows
+    too_big = decoded_too_big(info.frames, info.channels, info.samplerate, WHOLE_DECODE) if whole else None
+    if too_big:
+        raise InputAudioError(f"input: {request.input_path} {too_big}")
+    request.typed_source.check_input(seconds, cell_seconds)
+
+
+def content_hash(path: str | Path) -> str:
+    """sha256 of the file's bytes (recorded in the sidecar: recall can tell whether the take changed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_window(path: str | Path, start: int, frames: int) -> np.ndarray:
+    """``frames`` frames of the file from frame ``start`` (fewer at its end), float32, (frames, channels).
+
+    soundfile seeks, so a window of a long take costs the window, not the take. PCM_16 and PCM_24 samples
+    are exact in float32 and are written back exactly, which is what keeps the take's own samples."""
+    try:
+        with load_soundfile().SoundFile(str(path)) as f:
+            f.seek(max(int(start), 0))
+            data = f.read(max(int(frames), 0), dtype="float32", always_2d=True)
+    except (RuntimeError, OSError) as exc:
+        raise InputAudioError(
+            f"input: {path} could not be decoded (damaged, or changed while it was read); export it again"
+        ) from exc
+    if not np.all(np.isfinite(data)):
+        raise InputAudioError(f"input: {path} contains NaN or infinite samples")
+    return data
+
+
+def model_mono(window: np.ndarray, sr_in: int, sample_rate: int) -> np.ndarray:
+    """A window of the take as the model hears it: the channels' mean, at the model's rate."""
+    from audioldm_daw.engine.output import resample
+
+    return resample(window.mean(axis=1).astype(np.float32), int(sr_in), sample_rate)
 
 
 def load_input(path: str | Path, sample_rate: int, max_seconds: float = MAX_INPUT_SECONDS) -> np.ndarray:
     """Mono float32 at ``sample_rate``; raises InputAudioError for unreadable, too long/short or silent input."""
-    check_input_file(path, max_seconds)
+    check_input_file(path, max_seconds, WHOLE_DECODE)
     try:
         data, sr = load_soundfile().read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError) as exc:

@@ -31,6 +31,8 @@ REQUIRED_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "vocoder", "schedu
 #: The public checkpoints have no such file and are sampled exactly as released.
 CONDITIONING_FILE = "conditioning.json"
 ENV_DEFAULT_MODEL = "AUDIOLDM_DAW_MODEL"
+#: The bundled model's folder name, under ``models/`` in the checkout and ``audioldm_daw/models/`` when installed.
+BUNDLED_MODEL = "audioldm-daw-mini"
 
 
 @dataclass
@@ -78,17 +80,30 @@ class AudioLDMModel:
 
 
 def default_model() -> str:
-    """The model used when none is given: ``$AUDIOLDM_DAW_MODEL``, else the bundled model folder.
+    """The model used when none is given: ``$AUDIOLDM_DAW_MODEL``, else the default chosen with
+    ``audioldm-daw models default`` (engine/models_catalog.py), else the bundled model folder.
 
     Checked before anything heavy is imported, so a machine without either hears the ways out at once."""
     env = os.environ.get(ENV_DEFAULT_MODEL)
     if env:
         return env
+    from audioldm_daw.engine.models_catalog import configured_default
+
+    chosen = configured_default()
+    if chosen and Path(chosen).is_absolute() and not Path(chosen).is_dir():
+        raise ModelLoadError(
+            f"model: the default chosen with 'audioldm-daw models default' is the folder {chosen}, which is gone; "
+            "choose another with 'audioldm-daw models default NAME', or go back to the bundled model with "
+            "'audioldm-daw models default --clear'"
+        )
+    if chosen:
+        return chosen
     bundled = bundled_model_dir()
     if not (bundled / "model_index.json").is_file():
         raise ModelLoadError(
-            f"model: none given, and the bundled model is not at {bundled}. Three ways out: use a checkout of "
-            "the project that has models/audioldm-daw-mini, pass --model cvssp/audioldm-s-full-v2 "
+            f"model: none given, and the bundled model is not at {bundled}. Three ways out: reinstall audioldm-daw "
+            "from a wheel or sdist that carries it (or use a checkout with models/audioldm-daw-mini), pass --model "
+            "cvssp/audioldm-s-full-v2 "
             f"(downloaded once, offline afterwards) or any model folder, or set {ENV_DEFAULT_MODEL} to a folder "
             "or hub id"
         )
@@ -96,8 +111,24 @@ def default_model() -> str:
 
 
 def bundled_model_dir() -> Path:
-    """Where the bundled small model lives in a source checkout (``models/audioldm-daw-mini``)."""
-    return Path(__file__).resolve().parent.parent / "models" / "audioldm-daw-mini"
+    """Where the bundled small model is: package data of ``audioldm_daw.models``, found through
+    ``importlib.resources`` in an installed wheel and in an editable install alike.
+
+    A strict editable install reaches the checkout through a tree of links made when it was installed; the folder
+    its links point to is returned, ``models/audioldm-daw-mini`` of the checkout itself, so that a file added to the
+    model later is seen and a clip's sidecar names the folder people know. Without the package (an install older
+    than it), the checkout's folder beside this package is the answer."""
+    from importlib.resources import files
+
+    try:
+        resource = files("audioldm_daw.models").joinpath(BUNDLED_MODEL)
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "models" / BUNDLED_MODEL
+    folder = Path(str(resource))
+    index = folder / "model_index.json"
+    if index.is_symlink():
+        return index.resolve().parent
+    return folder
 
 
 def resolve_model_dir(model: str | os.PathLike[str]) -> tuple[str, Path]:

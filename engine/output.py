@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from audioldm_daw.engine.errors import AudioLibraryError, EngineError, InvalidRequest, OutputError
+from audioldm_daw.engine.names import not_reserved
 
 log = logging.getLogger(__name__)
 
@@ -193,10 +194,13 @@ _STEM_BAD = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
 def safe_stem(name: str, fallback: str = "clip") -> str:
-    """A file-name stem from user text: no folders, no dots at the start, no odd characters."""
+    """A file-name stem from user text (a prompt, a name): no folders, no dots at the start or end, no odd
+    characters, and none of Windows' device names (a prompt "con" gives "con_"), so the file can be
+    written, and later opened, on every system."""
     stem = _STEM_BAD.sub("_", os.path.basename(str(name).replace("\\", "/"))).strip(" ._")
     stem = re.sub(r"\.wav$", "", stem, flags=re.IGNORECASE)
-    return stem[:80] or fallback
+    stem = stem[:80].rstrip(" .")  # Windows drops trailing dots and spaces, so "a." and "a" would collide
+    return not_reserved(stem) or fallback
 
 
 def path_in_folder(folder: Path, stem: str, suffix: str = ".wav", *, root: Path | None = None) -> Path:
@@ -310,12 +314,14 @@ def _mb(n: int) -> str:
 
 
 def free_bytes(folder: Path) -> int | None:
-    """Bytes an unprivileged writer may still use on the disk holding ``folder`` (None if unknown)."""
+    """Bytes an unprivileged writer may still use on the disk holding ``folder`` (None if unknown).
+    shutil asks each system its own way (statvfs's f_bavail, Windows' bytes free to the caller)."""
+    import shutil
+
     try:
-        st = os.statvfs(folder)
+        return shutil.disk_usage(folder).free
     except OSError:
         return None
-    return st.f_bavail * st.f_frsize
 
 
 def _existing_ancestor(folder: Path) -> Path | None:
@@ -332,7 +338,9 @@ def _existing_ancestor(folder: Path) -> Path | None:
 def out_of_inodes(folder: Path) -> bool:
     """The disk holding ``folder`` has no file slots (inodes) left for an unprivileged writer, though it
     may have bytes free: a disk of many small files, or a small tmpfs. File systems without a fixed
-    count report no total (``f_files == 0``); those never run out this way."""
+    count report no total (``f_files == 0``); those never run out this way, nor do Windows' (no statvfs)."""
+    if not hasattr(os, "statvfs"):
+        return False
     try:
         st = os.statvfs(folder)
     except OSError:
@@ -352,7 +360,7 @@ def describe_write_failure(folder: Path, exc: BaseException | None, needed: int,
     code = getattr(exc, "errno", None)
     restart = "restart the engine with another clips folder (--clips or $AUDIOLDM_DAW_CLIPS)"
     hint = f"free some space or {restart}"
-    if code == errno.ENAMETOOLONG:
+    if code == errno.ENAMETOOLONG or getattr(exc, "winerror", None) == 206:  # Windows: ERROR_FILENAME_EXCED_RANGE
         return (
             f"could not write {what}: the path in {folder} is longer than the file system allows; use a "
             "shorter name or folder, or a clips folder with a shorter path"
@@ -388,8 +396,8 @@ def describe_write_failure(folder: Path, exc: BaseException | None, needed: int,
         return f"could not write {what}: {folder} is a file, not a folder; move the file away or {restart}"
     assert target is not None
     lead = creating or f"could not write {what}"
-    try:
-        read_only = bool(os.statvfs(target).f_flag & os.ST_RDONLY)
+    try:  # Windows has no statvfs: a read-only drive shows as EROFS or EACCES there
+        read_only = hasattr(os, "statvfs") and bool(os.statvfs(target).f_flag & os.ST_RDONLY)
     except OSError:
         read_only = False
     if read_only or code == errno.EROFS:
@@ -425,6 +433,8 @@ def write_clip(
     sidecar: dict[str, Any],
     sample_format: str = "float32",
     tempo: dict[str, Any] | None = None,
+    *,
+    subtype: str | None = None,
 ) -> Path:
     """Write ``path`` (WAV) and ``path.with_suffix('.json')``; returns the WAV path.
 
@@ -432,7 +442,9 @@ def write_clip(
     last, so a WAV never appears without its sidecar and never half-written. Enough free space is
     checked first; any failure raises :class:`OutputError` (a sentence) and removes what it wrote.
     ``tempo`` (keywords of :func:`audioldm_daw.engine.wav_chunks.with_tempo_chunks`) adds the ACID and
-    ``smpl`` chunks DAWs read a loop's tempo and length from, before the WAV becomes visible.
+    ``smpl`` chunks DAWs read a loop's tempo and length from, before the WAV becomes visible. ``subtype``
+    (a soundfile WAV subtype) overrides ``sample_format``: an edit of a take is written as the take was.
+    ``audio`` is (samples,) or (samples, channels).
     """
     if sample_format not in SUBTYPES:
         raise InvalidRequest(f"format: expected one of {', '.join(SUBTYPES)}, got {sample_format!r}")
@@ -444,7 +456,8 @@ def write_clip(
         path = given
     folder = path.parent
     text = json.dumps(sidecar, indent=2, sort_keys=True) + "\n"
-    needed = clip_bytes(len(audio), sample_format, text)
+    needed = clip_bytes(int(np.size(audio)), sample_format, text)
+    wav_subtype = subtype or SUBTYPES[sample_format]
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp_wav = folder / f".{path.stem}.{tag}.wav.part"
     tmp_json = folder / f".{path.stem}.{tag}.json.part"
@@ -461,12 +474,12 @@ def write_clip(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         if tempo is None:
             sf = load_soundfile()
-            sf.write(tmp_wav, audio, sr, subtype=SUBTYPES[sample_format], format="WAV")
+            sf.write(tmp_wav, audio, sr, subtype=wav_subtype, format="WAV")
         else:  # the chunks go in before the one write of the hidden file, not by rewriting it
             from audioldm_daw.engine.wav_chunks import with_tempo_chunks
 
             buf = io.BytesIO()
-            load_soundfile().write(buf, audio, sr, subtype=SUBTYPES[sample_format], format="WAV")
+            load_soundfile().write(buf, audio, sr, subtype=wav_subtype, format="WAV")
             tmp_wav.write_bytes(with_tempo_chunks(buf.getvalue(), **tempo))
         _fsync(tmp_wav)
         tmp_json.write_text(text)

@@ -1,7 +1,7 @@
 """Every request parameter, declared once: name as users type it, type, default, range, doc, modes.
 
 The engine's validation (:mod:`audioldm_daw.engine.request`), the command line's options
-(``bridge/options.py``), the OSC table (``bridge/protocol.py``) and ``docs/OSC.md`` are all derived from
+(``bridge/cli/options.py``), the OSC table (``bridge/protocol.py``) and ``docs/OSC.md`` are all derived from
 :data:`PARAMS`, so the three doors accept the same set with the same ranges and cannot drift. This module
 imports nothing heavy: the command line builds its parser from it before torch is loaded.
 """
@@ -18,6 +18,9 @@ from audioldm_daw.engine.errors import InvalidRequest
 MODES = ("generate", "variation", "transfer", "inpaint", "upsample", "continue")
 INPUT_MODES = MODES[1:]
 LENGTH_MODES = ("generate", "variation")  # the modes whose length the caller chooses (others follow the input)
+# The edits of a take: what they do not change is the input's own samples, so by default they also keep its rate,
+# sample format and level (no peak normalisation of kept audio).
+EDIT_MODES = ("inpaint", "continue", "upsample")
 
 SCHEDULERS = ("ddim", "dpm")
 # Every rate a DAW or Pd session commonly runs at, so a clip can match its host (Pd plays a table at its own
@@ -25,7 +28,8 @@ SCHEDULERS = ("ddim", "dpm")
 OUTPUT_SAMPLE_RATES = (16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
 SAMPLE_FORMATS = ("float32", "pcm24", "pcm16")
 MIN_DURATION_S = 0.5
-MAX_DURATION_S = 60.0
+MAX_DURATION_S = 60.0  # the longest clip made in one piece (generate, a continuation, an inpainted span)
+MAX_INPUT_SECONDS = 20 * 60.0  # the longest take the manipulations read (edits work on a window of it)
 DEFAULT_DURATION_S = 10.0
 MAX_SEED = 2**63 - 1
 OFF = "off"  # the word that turns peak normalisation off on the doors that cannot send None
@@ -77,6 +81,11 @@ class Param:
     auto: bool = False  # None is allowed and means "the engine decides" (recorded resolved in the sidecar)
     shown_default: str | None = None  # the default in words, where ``default`` is None but means something
     when_optional: str = ""  # what leaving out a positional parameter does, where a mode makes it optional
+    mode_defaults: tuple[tuple[str, Any], ...] = ()  # (mode, default) where a mode's default differs from ``default``
+
+    def default_for(self, mode: str) -> Any:
+        """The default of this parameter for ``mode`` (the edits keep the input's rate, format and level)."""
+        return dict(self.mode_defaults).get(mode, self.default)
 
     def expected(self) -> str:
         """What a valid value looks like, in words (used in error messages and the docs)."""
@@ -188,7 +197,7 @@ PARAMS: dict[str, Param] = {
             NUMBER,
             "start of the span to regenerate, seconds",
             lo=0,
-            hi=MAX_DURATION_S,
+            hi=MAX_INPUT_SECONDS,
             modes=("inpaint",),
             positional=True,
             source=True,
@@ -197,9 +206,9 @@ PARAMS: dict[str, Param] = {
             "end",
             "end_s",
             NUMBER,
-            "end of the span to regenerate, seconds (after start_s)",
+            "end of the span to regenerate, seconds (after start_s, at most the input's end)",
             lo=0,
-            hi=MAX_DURATION_S,
+            hi=MAX_INPUT_SECONDS,
             modes=("inpaint",),
             positional=True,
             source=True,
@@ -247,12 +256,24 @@ PARAMS: dict[str, Param] = {
             source=True,
             shown_default="detected",
         ),
+        Param(
+            "crossfade_ms",
+            "crossfade",
+            NUMBER,
+            "length of each crossfade between kept and new audio, milliseconds; it lies inside the new part "
+            "(at most a quarter of an inpainted span)",
+            default=20.0,
+            lo=0,
+            hi=1000,
+            modes=("inpaint", "continue"),
+            source=True,
+        ),
         # -- length ------------------------------------------------------------------------------
         Param(
             "duration",
             "duration",
             NUMBER,
-            "length in seconds (the other modes take the input's length)",
+            "length in seconds (variation without it, and the other modes: the input's length)",
             lo=MIN_DURATION_S,
             hi=MAX_DURATION_S,
             modes=LENGTH_MODES,
@@ -334,8 +355,21 @@ PARAMS: dict[str, Param] = {
             "output sample rate in Hz",
             default=48000,
             choices=OUTPUT_SAMPLE_RATES,
+            auto=True,
+            mode_defaults=tuple((m, None) for m in EDIT_MODES),
+            shown_default="48000; inpaint, continue, upsample: the input's (upsample of a file below 16000 Hz: 48000)",
         ),
-        Param("sample_format", "format", CHOICE, "WAV sample format", default="float32", choices=SAMPLE_FORMATS),
+        Param(
+            "sample_format",
+            "format",
+            CHOICE,
+            "WAV sample format",
+            default="float32",
+            choices=SAMPLE_FORMATS,
+            auto=True,
+            mode_defaults=tuple((m, None) for m in EDIT_MODES),
+            shown_default="float32; inpaint, continue, upsample: the input's",
+        ),
         Param(
             "normalize_db",
             "normalize",
@@ -344,6 +378,8 @@ PARAMS: dict[str, Param] = {
             default=-1.0,
             lo=-60,
             hi=0,
+            mode_defaults=tuple((m, None) for m in EDIT_MODES),
+            shown_default=f"-1; inpaint, continue, upsample: {OFF} (the take keeps its level)",
         ),
     )
 }

@@ -10,10 +10,19 @@ known-region replacement, loop wrap-around, and what happens to the waveform aft
   input's own low band below the cutoff (spliced back in the spectrum).
 - loop: the UNet and the decoder see the latent circularly padded along time, so the last sample
   flows into the first; the period is then resampled to the exact length.
+
+Recipe 3 (the edits keep the take): inpaint and continue give the model a window of the take around the
+span (or at its end), read from the file alone, and deliver the take's own samples outside what they change,
+in every channel, at the take's rate (or the take resampled by :func:`~audioldm_daw.engine.output.resample`
+where another rate was asked for); the new audio, level-matched per channel, meets them through crossfades
+that lie inside the new part. Upsample delivers the take through a crossover: its own band below the
+cutoff, the model's between the cutoff and the model's Nyquist frequency, the take's again above that.
+Recipes 1 and 2 keep their splices of the model's reconstruction, so their sidecars recall exactly.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import singledispatch
@@ -27,10 +36,12 @@ from audioldm_daw.engine.cuda_graphs import program_key, program_version
 from audioldm_daw.engine.decode import DecodeBackend
 from audioldm_daw.engine.errors import InputAudioError, InvalidRequest
 from audioldm_daw.engine.geometry import Geometry
-from audioldm_daw.engine.input_audio import load_input
+from audioldm_daw.engine.input_audio import check_input_file, load_input, model_mono, read_window
 from audioldm_daw.engine.model import AudioLDMModel
+from audioldm_daw.engine.output import SUBTYPES, fit_length, load_soundfile, resample
 from audioldm_daw.engine.params import MAX_DURATION_S, MIN_DURATION_S
 from audioldm_daw.engine.request import (
+    MAX_CROSSFADE_PART,
     RECIPE,
     Continuation,
     GenerateRequest,
@@ -45,7 +56,11 @@ from audioldm_daw.engine.request import (
 from audioldm_daw.engine.sampling import AfterStepFn, Conditioning, DenoisingUNet, initial_noise
 
 LOOP_CONTEXT_CELLS = 8  # latent cells of wrap-around context each side (0.32 s at the public geometry)
-SPLICE_RAMP_S = 0.01  # crossfade between the reconstruction and the generated span
+SPLICE_RAMP_S = 0.01  # crossfade between the reconstruction and the generated span (recipes 1 and 2)
+CONTEXT_S = 8.0  # seconds of the take each side of an inpainted span (before a continuation) that the model hears
+LEVEL_CONTEXT_S = 0.5  # the take just outside a span whose RMS the new audio is matched to, each side
+SILENT_RMS = 1e-5  # -100 dBFS: context this quiet sets no level; the new audio keeps the model's, at the take's
+FADE_OUT_S = 0.005  # the end of a continuation (a generated clip's own fade)
 
 
 @dataclass
@@ -78,6 +93,11 @@ class Plan:
     after_step: AfterStepFn | None = None
     post: Callable[[np.ndarray], np.ndarray] | None = None
     reference: np.ndarray | None = None  # the input audio, which candidates are ranked against without a prompt
+    # Recipe 3's edits: the chosen decoded waveform (model rate) -> the delivered take, (samples, channels) at
+    # ``out_rate``, written as ``subtype``; None: the generated clip is finished as a new clip.
+    deliver: Callable[[np.ndarray], np.ndarray] | None = None
+    out_rate: int | None = None
+    subtype: str | None = None
 
 
 def noised(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
@@ -323,7 +343,8 @@ def _variation(source: Variation, ctx: Context, req: GenerateRequest, scheduler:
     require_clap(ctx.model, "variation (conditioning on the input's CLAP audio embedding)")
     inp = _input(ctx, source, req)
     cond = audio_condition(ctx.model, inp.wave, req.negative, req.guidance, req.candidates)
-    plan = _noise_plan(ctx, req, scheduler, cond, req.seconds, loop=req.loop)  # type: ignore[arg-type]
+    seconds = req.seconds if req.seconds is not None else _input_seconds(ctx, inp)  # recipe 3: the input's
+    plan = _noise_plan(ctx, req, scheduler, cond, seconds, loop=req.loop)
     plan.reference = inp.wave
     return plan
 
@@ -376,6 +397,8 @@ def _keep_outside(ctx: Context, plan: Plan, inp: InputAudio, start_s: float, end
 
 @make_plan.register
 def _inpaint(source: Inpaint, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    if req.recipe >= 3:
+        return _inpaint_take(source, ctx, req, scheduler)
     inp = _input(ctx, source, req)
     seconds = _input_seconds(ctx, inp)
     source.check_input(seconds)
@@ -390,6 +413,8 @@ def _inpaint(source: Inpaint, ctx: Context, req: GenerateRequest, scheduler: Any
 
 @make_plan.register
 def _continue(source: Continuation, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    if req.recipe >= 3:
+        return _continue_take(source, ctx, req, scheduler)
     inp = _input(ctx, source, req)
     g = ctx.geometry
     source.check_input(len(inp.raw) / g.sample_rate)
@@ -405,22 +430,236 @@ def _continue(source: Continuation, ctx: Context, req: GenerateRequest, schedule
 
 @make_plan.register
 def _upsample(source: Upsample, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    if req.recipe >= 3:
+        return _upsample_take(source, ctx, req, scheduler)
     inp = _input(ctx, source, req)
     g = ctx.geometry
     sr = g.sample_rate
     plan, mask = _known_region(ctx, req, scheduler, inp, _input_seconds(ctx, inp))
     cutoff = float(source.cutoff_hz) if source.cutoff_hz else detect_cutoff(inp.raw, sr)
-    bins = known_mel_bins(cutoff, g.mel_bins, sr) // g.vae_factor
-    if bins < 1:
-        raise InvalidRequest.about(
-            "cutoff_hz", f"{cutoff:.0f} Hz leaves no known band to keep; expected a higher cutoff"
-        )
-    mask[:, :, :, :bins] = True
+    mask[:, :, :, : _known_bins(ctx, cutoff)] = True
     if cutoff < sr / 2 - 1:
         plan.post = lambda audio: splice_low_band(inp.restore(audio), inp.raw, sr, cutoff)
     elif inp.gain != 1.0:
         plan.post = inp.restore
     plan.request = req.with_source(cutoff_hz=round(cutoff, 1))
+    return _follow_known(ctx, plan, scheduler, inp, mask)
+
+
+def _known_bins(ctx: Context, cutoff: float) -> int:
+    """Latent frequency bins wholly below ``cutoff`` (the band the upsample keeps), at least one."""
+    g = ctx.geometry
+    bins = known_mel_bins(cutoff, g.mel_bins, g.sample_rate) // g.vae_factor
+    if bins < 1:
+        raise InvalidRequest.about(
+            "cutoff_hz", f"{cutoff:.0f} Hz leaves no known band to keep; expected a higher cutoff"
+        )
+    return bins
+
+
+# -- recipe 3: the edits keep the take ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Take:
+    """The input file as its header describes it: what the delivered edit keeps (rate, channels, subtype)."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+    subtype: str
+
+    @classmethod
+    def open(cls, path: str) -> Take:
+        info = check_input_file(path)
+        return cls(str(path), int(info.samplerate), int(info.channels), int(info.frames), str(info.subtype))
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+    def wav_subtype(self, sample_format: str | None) -> str:
+        """The WAV subtype to write: the one asked for, else the take's own where a WAV can hold it."""
+        if sample_format is not None:
+            return SUBTYPES[sample_format]
+        sf = load_soundfile()
+        return self.subtype if sf.check_format("WAV", self.subtype) else "FLOAT"
+
+    def samples_at(self, rate: int) -> np.ndarray:
+        """The whole take at ``rate``: its own samples, or each channel through the engine's resampler."""
+        data = read_window(self.path, 0, self.frames)
+        if rate == self.sample_rate:
+            return data
+        return np.stack([resample(c, self.sample_rate, rate) for c in data.T], axis=1)
+
+    def mono_window(self, ctx: Context, start: int, frames: int, recipe: int) -> InputAudio:
+        """Frames ``start`` .. ``start + frames`` as the model hears them (mono, its rate, its level)."""
+        window = read_window(self.path, start, frames)
+        return prepare_input(model_mono(window, self.sample_rate, ctx.geometry.sample_rate), recipe)
+
+
+def _rms(x: np.ndarray) -> np.ndarray:
+    """RMS per channel of ``x`` (samples, channels), float64."""
+    return np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=0)) if len(x) else np.zeros(x.shape[1])
+
+
+def equal_power(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fade-in and fade-out gains of an equal-power crossfade of ``n`` samples (the new audio and the take
+    are unrelated in phase, so their powers add: a linear fade would dip in the middle)."""
+    theta = (np.arange(n, dtype=np.float64) + 0.5) / max(n, 1) * (np.pi / 2)
+    return np.sin(theta)[:, None], np.cos(theta)[:, None]
+
+
+def _limit(x: np.ndarray, subtype: str) -> np.ndarray:
+    """New audio within what an integer WAV holds (a float WAV holds any level)."""
+    bits = {"PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "PCM_S8": 8, "PCM_U8": 8}.get(subtype)
+    return x if bits is None else np.clip(x, -1.0, 1.0 - 2.0 ** (1 - bits))
+
+
+def _out_rate(req: GenerateRequest, take: Take) -> int:
+    return int(req.sample_rate) if req.sample_rate is not None else take.sample_rate
+
+
+def _window_plan(
+    ctx: Context, req: GenerateRequest, scheduler: Any, take: Take, inp: InputAudio, seconds: float
+) -> tuple[Plan, torch.Tensor]:
+    plan, mask = _known_region(ctx, req, scheduler, inp, seconds)
+    plan.subtype = take.wav_subtype(req.sample_format)
+    return plan, mask
+
+
+def _inpaint_take(source: Inpaint, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    """Inpaint on a window of ``CONTEXT_S`` around the span; the take's own samples everywhere else."""
+    take = Take.open(source.input_path)
+    source.check_input(take.seconds, ctx.geometry.cell_seconds)
+    g, sr = ctx.geometry, take.sample_rate
+    end = min(source.end, take.seconds)
+    f0 = max(0, math.floor((source.start - CONTEXT_S) * sr))
+    f1 = min(take.frames, math.ceil((end + CONTEXT_S) * sr))
+    inp = take.mono_window(ctx, f0, f1 - f0, req.recipe)
+    plan, mask = _window_plan(ctx, req, scheduler, take, inp, len(inp.raw) / g.sample_rate)
+    w0 = f0 / sr
+    mask[:, :, : g.cell_at(source.start - w0)] = True
+    mask[:, :, g.cell_after(end - w0) :] = True
+    rate = plan.out_rate = _out_rate(req, take)
+
+    def deliver(wave: np.ndarray) -> np.ndarray:
+        out = take.samples_at(rate)
+        s0, s1 = round(source.start * rate), min(round(end * rate), len(out))
+        new = resample(inp.restore(wave), g.sample_rate, rate)  # the window, from time w0, at the output rate
+        o = round(w0 * rate)
+        span = fit_length(new[s0 - o : s1 - o].astype(np.float64), s1 - s0)[:, None]
+        reach = round(LEVEL_CONTEXT_S * rate)
+        around = np.concatenate([out[max(0, s0 - reach) : s0], out[s1 : s1 + reach]])
+        out[s0:s1] = splice_inside(out[s0:s1], _matched(span, _rms(around)), source.crossfade_ms, rate, both=True)
+        out[s0:s1] = _limit(out[s0:s1], plan.subtype or "FLOAT")
+        return out
+
+    plan.deliver = deliver
+    return _follow_known(ctx, plan, scheduler, inp, mask)
+
+
+def _matched(new: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Mono ``new`` (samples, 1) in every channel, each at the RMS ``target`` of that channel's context."""
+    have = float(_rms(new)[0])
+    gains = np.where(target > SILENT_RMS, target / max(have, 1e-12), 1.0)
+    return new * gains[None, :]
+
+
+def splice_inside(kept: np.ndarray, new: np.ndarray, crossfade_ms: float, rate: int, *, both: bool) -> np.ndarray:
+    """``new`` over ``kept`` (same shape): an equal-power crossfade from ``kept`` over the first samples and,
+    ``both``, back to it over the last; each at most :data:`MAX_CROSSFADE_PART` of the part, so the fades
+    lie inside it and the samples around it stay the take's own."""
+    n = len(new)
+    xf = min(round(crossfade_ms / 1000 * rate), math.floor(n * MAX_CROSSFADE_PART) if both else n)
+    out = new.astype(np.float64, copy=True)
+    if xf > 0:
+        fade_in, fade_out = equal_power(xf)
+        out[:xf] = fade_in * new[:xf] + fade_out * kept[:xf]
+        if both:
+            out[n - xf :] = fade_out * new[n - xf :] + fade_in * kept[n - xf :]
+    return out.astype(np.float32)
+
+
+def _continue_take(source: Continuation, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    """The take's last ``CONTEXT_S`` as the known region, the continuation after it; the whole take first."""
+    take = Take.open(source.input_path)
+    g, sr = ctx.geometry, take.sample_rate
+    f0 = max(0, take.frames - math.ceil(CONTEXT_S * sr))
+    inp = take.mono_window(ctx, f0, take.frames - f0, req.recipe)
+    known_cells = g.whole_cells(len(inp.raw))
+    if known_cells < 1:
+        raise InputAudioError("input: too short to continue (expected at least one latent cell of audio)")
+    plan, mask = _window_plan(ctx, req, scheduler, take, inp, len(inp.raw) / g.sample_rate + source.seconds)
+    mask[:, :, :known_cells] = True
+    rate = plan.out_rate = _out_rate(req, take)
+    plan.seconds = take.seconds + source.seconds
+
+    def deliver(wave: np.ndarray) -> np.ndarray:
+        kept = take.samples_at(rate)
+        wave = resample(inp.restore(wave), g.sample_rate, rate).astype(np.float64)
+        join = round((take.frames - f0) / sr * rate)  # the take's end in the window, at the output rate
+        n_new = round(source.seconds * rate)
+        new = fit_length(wave[join:], n_new)[:, None]
+        tail = kept[max(0, len(kept) - round(LEVEL_CONTEXT_S * rate)) :]
+        model_tail = wave[max(0, join - len(tail)) : join][:, None]  # the model's own take of that tail
+        gains = np.where(_rms(tail) > SILENT_RMS, _rms(tail) / max(float(_rms(model_tail)[0]), 1e-12), 1.0)
+        new = new * gains[None, :]
+        # The take's continuation over the crossfade: its last samples mirrored (no step at the join).
+        xf = min(round(source.crossfade_ms / 1000 * rate), n_new, len(kept))
+        mirror = np.zeros_like(new)
+        mirror[:xf] = kept[len(kept) - xf :][::-1]
+        new = splice_inside(mirror, new, source.crossfade_ms, rate, both=False)
+        fade = min(round(FADE_OUT_S * rate), n_new - xf)
+        if fade > 0:
+            new[n_new - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+        return np.concatenate([kept, _limit(new, plan.subtype or "FLOAT")]).astype(np.float32)
+
+    plan.deliver = deliver
+    return _follow_known(ctx, plan, scheduler, inp, mask)
+
+
+def crossover(take: np.ndarray, new: np.ndarray, rate: int, low_hz: float, high_hz: float) -> np.ndarray:
+    """The take below ``low_hz`` and above ``high_hz``, ``new`` between (per channel, in the spectrum, with
+    short raised-cosine transitions inside the new band): below the crossover the take passes unchanged."""
+    n = len(take)
+    f = np.fft.rfftfreq(n, 1 / rate)
+    width = max(low_hz * 0.05, 50.0)
+    rise = np.clip((f - low_hz) / width, 0.0, 1.0)
+    fall = np.clip((high_hz - f) / width, 0.0, 1.0)
+    w = (0.5 - 0.5 * np.cos(np.pi * np.minimum(rise, fall)))[:, None]  # 1 where the model's band is taken
+    spec = np.fft.rfft(take.astype(np.float64), axis=0)
+    spec = spec * (1 - w) + np.fft.rfft(new.astype(np.float64), axis=0) * w
+    return np.fft.irfft(spec, n, axis=0).astype(np.float32)
+
+
+def _upsample_take(source: Upsample, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    """The model fills the band between the take's cutoff and its own Nyquist frequency; the take keeps the
+    rest, through a crossover."""
+    take = Take.open(source.input_path)
+    g = ctx.geometry
+    msr = g.sample_rate
+    inp = take.mono_window(ctx, 0, take.frames, req.recipe)
+    plan, mask = _window_plan(ctx, req, scheduler, take, inp, _input_seconds(ctx, inp))
+    cutoff = float(source.cutoff_hz) if source.cutoff_hz else detect_cutoff(inp.raw, msr)
+    mask[:, :, :, : _known_bins(ctx, cutoff)] = True
+    plan.request = req.with_source(cutoff_hz=round(cutoff, 1))
+    if req.sample_rate is not None:
+        rate = int(req.sample_rate)
+    else:
+        rate = take.sample_rate if take.sample_rate >= msr else 48000
+    plan.out_rate = rate
+    plan.seconds = take.seconds
+
+    def deliver(wave: np.ndarray) -> np.ndarray:
+        kept = take.samples_at(rate)
+        new = fit_length(resample(inp.restore(wave), msr, rate), len(kept)).astype(np.float64)[:, None]
+        mono = kept.mean(axis=1, keepdims=True)
+        scale = np.where(_rms(mono) > SILENT_RMS, _rms(kept) / max(float(_rms(mono)[0]), 1e-12), 1.0)
+        top = msr / 2 * 0.97  # the resampler's roll-off below the model's Nyquist frequency
+        out = crossover(kept, new * scale[None, :], rate, round(cutoff, 1), top)
+        return _limit(out, plan.subtype or "FLOAT").astype(np.float32)
+
+    plan.deliver = deliver
     return _follow_known(ctx, plan, scheduler, inp, mask)
 
 

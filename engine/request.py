@@ -21,8 +21,11 @@ from typing import Any, ClassVar, cast
 from audioldm_daw.engine.errors import InvalidRequest
 from audioldm_daw.engine.params import (
     DEFAULT_DURATION_S,
+    EDIT_MODES,
     LENGTH_MODES,
+    LEVEL,
     MAX_DURATION_S,
+    MAX_INPUT_SECONDS,
     MAX_SEED,
     MIN_DURATION_S,
     MODES,
@@ -69,9 +72,16 @@ def duration_from_tempo(bpm: float, bars: float, beats_per_bar: float = 4) -> fl
 #: How the engine turns a request into numbers. 1: before version 0.2 (latent length rounded up to the UNet's
 #: multiple, "leading" DDIM spacing up to 500 steps, input audio at its own level); 2: diffusers' latent length,
 #: "trailing" spacing at step counts that do not divide the schedule, input audio DC-removed and normalised as
-#: the original AudioLDM does. Sidecars record it, so a clip recalls exactly under the rules that made it.
-RECIPE = 2
-RECIPES = (1, 2)
+#: the original AudioLDM does; 3: the edits keep the take (inpaint, continue and upsample return the input's own
+#: samples outside what they change, at its rate, format and level, and work on a window of a long take; a
+#: variation without a length takes the input's). Sidecars record it, so a clip recalls exactly under the rules
+#: that made it.
+RECIPE = 3
+RECIPES = (1, 2, 3)
+#: Each crossfade of an inpainted span is at most this part of the span, so both lie inside it.
+MAX_CROSSFADE_PART = 0.25
+#: The end of a span may pass the input's end by this much (float rounding of a length a DAW computed).
+SPAN_END_SLACK_S = 1e-4
 
 
 def draw_seed() -> int:
@@ -111,8 +121,9 @@ class Source:
         """Candidates are ranked by CLAP similarity to the prompt; without one, to the input audio."""
         return bool(self.text.strip())
 
-    def check_input(self, seconds: float) -> None:
-        """Rules that need the input's length (override); called before any model work."""
+    def check_input(self, seconds: float, cell_seconds: float = 0.0) -> None:
+        """Rules that need the input's length (override), and the model's latent cell where one is loaded;
+        called before any model work."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, **asdict(self)}
@@ -161,12 +172,14 @@ class Transfer(InputSource):
 
 @dataclass(frozen=True)
 class Inpaint(InputSource):
-    """Regenerate ``start``..``end`` seconds of the input and keep the rest (prompt optional)."""
+    """Regenerate ``start``..``end`` seconds of the input and keep the rest, sample for sample (prompt
+    optional); the new audio meets the kept audio through ``crossfade_ms`` crossfades inside the span."""
 
     mode: ClassVar[str] = "inpaint"
     start: float
     end: float
     prompt: str = ""
+    crossfade_ms: float = PARAMS["crossfade_ms"].default
 
     def _check(self) -> None:
         super()._check()
@@ -175,9 +188,38 @@ class Inpaint(InputSource):
                 "end", f"expected a time after {{0}} ({self.start:g}), got {self.end:g}", ["start"]
             )
 
-    def check_input(self, seconds: float) -> None:
+    def check_input(self, seconds: float, cell_seconds: float = 0.0) -> None:
+        """The span lies inside the input, is at least one latent cell (``cell_seconds``, the model's) long,
+        leaves some of the take to keep, and is not longer than one clip the model makes."""
         if self.start >= seconds:
-            raise InvalidRequest.about("start", f"{self.start:g} is past the input's end ({seconds:.2f} s)")
+            raise InvalidRequest.about("start", f"{self.start:g} is past the input's end ({seconds:.3f} s)")
+        if self.end > seconds + SPAN_END_SLACK_S:
+            raise InvalidRequest.about(
+                "end",
+                f"{self.end:g} is past the input's end ({seconds:.3f} s); expected a span inside the input",
+            )
+        span = min(self.end, seconds) - self.start
+        if span < cell_seconds:
+            raise InvalidRequest.about(
+                "end",
+                f"the span {{0}}..{{1}} is {span * 1000:.1f} ms long, shorter than one latent cell of the model "
+                f"({cell_seconds * 1000:.0f} ms); expected a longer span",
+                ["start", "end"],
+            )
+        if self.start + max(seconds - self.end, 0.0) < max(cell_seconds, SPAN_END_SLACK_S):
+            raise InvalidRequest.about(
+                "end",
+                f"the span {{0}}..{{1}} covers the whole input ({seconds:.3f} s), leaving nothing to keep; to "
+                "remake the whole take use transfer (strength 1 ignores the input)",
+                ["start", "end"],
+            )
+        if span > MAX_DURATION_S:
+            raise InvalidRequest.about(
+                "end",
+                f"the span {{0}}..{{1}} is {span:.1f} s long, expected at most {MAX_DURATION_S:g} s; regenerate "
+                "a longer passage in several spans",
+                ["start", "end"],
+            )
 
 
 @dataclass(frozen=True)
@@ -196,12 +238,15 @@ class Continuation(InputSource):
     mode: ClassVar[str] = "continue"
     seconds: float
     prompt: str = ""
+    crossfade_ms: float = PARAMS["crossfade_ms"].default
 
-    def check_input(self, seconds: float) -> None:
+    def check_input(self, seconds: float, cell_seconds: float = 0.0) -> None:
         total = seconds + self.seconds
-        if total > MAX_DURATION_S:
+        if total > MAX_INPUT_SECONDS:
             raise InvalidRequest.about(
-                "seconds", f"input plus extension is {total:.1f} s, expected at most {MAX_DURATION_S:g}"
+                "seconds",
+                f"input plus extension is {total / 60:.1f} minutes, expected at most {MAX_INPUT_SECONDS / 60:g} "
+                "minutes",
             )
 
 
@@ -214,6 +259,16 @@ assert tuple(SOURCES) == MODES
 # -- the request ------------------------------------------------------------------------------------
 def _default(field: str) -> Any:
     return PARAMS[field].default
+
+
+class _ModeDefault:
+    """The default of a field whose default depends on the mode (see ``Param.mode_defaults``)."""
+
+    def __repr__(self) -> str:
+        return "<the mode's default>"
+
+
+MODE_DEFAULT: Any = _ModeDefault()
 
 
 @dataclass(frozen=True)
@@ -239,9 +294,9 @@ class GenerateRequest:
     scheduler: str = _default("scheduler")
     eta: float = _default("eta")
     candidates: int = _default("candidates")
-    sample_rate: int = _default("sample_rate")
-    sample_format: str = _default("sample_format")
-    normalize_db: float | None = _default("normalize_db")
+    sample_rate: int | None = MODE_DEFAULT  # None: the input's (the edits); see Param.mode_defaults
+    sample_format: str | None = MODE_DEFAULT
+    normalize_db: float | None = MODE_DEFAULT
     recipe: int = RECIPE
 
     def __post_init__(self) -> None:
@@ -251,9 +306,20 @@ class GenerateRequest:
                 "source", f"expected a prompt string or one of {', '.join(c.__name__ for c in SOURCES.values())}"
             )
         object.__setattr__(self, "source", source)
+        if self.recipe not in RECIPES or isinstance(self.recipe, bool):
+            raise InvalidRequest.about("recipe", f"expected one of {', '.join(map(str, RECIPES))}, got {self.recipe!r}")
         for name in REQUEST_FIELDS:
             param = PARAMS[name]
-            value = param.check(getattr(self, name))
+            value = getattr(self, name)
+            if value is MODE_DEFAULT:  # the edits of recipe 3 keep the take's rate, format and level
+                value = param.default_for(source.mode) if self.recipe >= 3 else param.default
+            elif value is None and param.mode_defaults and param.kind != LEVEL and param.default_for(source.mode):
+                raise InvalidRequest.about(
+                    name,
+                    f"the input's applies to {', '.join(EDIT_MODES)}, not to {source.mode}; expected "
+                    f"{param.expected()}",
+                )
+            value = param.check(value)
             if not param.applies_to(source.mode) and value != param.default:
                 raise param.not_for(source.mode)
             object.__setattr__(self, name, value)
@@ -265,8 +331,6 @@ class GenerateRequest:
             raise InvalidRequest.about(
                 "duration", "give either {0} or {1} and {2}, not both", ["duration", "bpm", "bars"]
             )
-        if self.recipe not in RECIPES or isinstance(self.recipe, bool):
-            raise InvalidRequest.about("recipe", f"expected one of {', '.join(map(str, RECIPES))}, got {self.recipe!r}")
         seconds = self.seconds
         if seconds is not None and not MIN_DURATION_S <= seconds <= MAX_DURATION_S:
             raise InvalidRequest.about(
@@ -298,14 +362,16 @@ class GenerateRequest:
 
     @property
     def seconds(self) -> float | None:
-        """The clip's length where the caller chooses it (text-to-audio, variation); None where it
-        follows the input."""
+        """The clip's length where the caller chooses it (text-to-audio, variation with a length); None where
+        it follows the input."""
         if self.mode not in LENGTH_MODES:
             return None
         if self.duration is not None:
             return self.duration
         if self.bpm is not None:
             return duration_from_tempo(self.bpm, self.bars, self.beats_per_bar)  # type: ignore[arg-type]
+        if self.mode == "variation" and self.recipe >= 3:
+            return None  # the input's length (recipe 2 made the default length)
         return DEFAULT_DURATION_S
 
     # -- copies and JSON --------------------------------------------------------------------------

@@ -82,7 +82,7 @@ class GriffinLimVocoder(torch.nn.Module):
             N_FFT // 2 + 1, F_MIN, F_MAX, MEL_BINS, SAMPLE_RATE, norm="slaney", mel_scale="slaney"
         )
         self.register_buffer("bank", bank.T.contiguous(), persistent=False)  # (mels, freqs)
-        self.register_buffer("inverse", torch.linalg.pinv(bank.T), persistent=False)  # (freqs, mels)
+        self.register_buffer("inverse", _pinv_one_thread(bank.T), persistent=False)  # (freqs, mels)
         self.register_buffer("window", torch.hann_window(WIN_LENGTH), persistent=False)
         self.config = GriffinLimConfig(
             iterations=iterations, momentum=momentum, inversion_iterations=inversion_iterations
@@ -136,6 +136,17 @@ class GriffinLimVocoder(torch.nn.Module):
         for _ in range(self.config.inversion_iterations):
             mags = mags * numerator / (bank.T @ (bank @ mags) + 1e-12)
         return mags
+
+
+def _pinv_one_thread(matrix: torch.Tensor) -> torch.Tensor:
+    """``torch.linalg.pinv`` on one intra-op thread: the SVD of a filterbank this small gains nothing from more,
+    and on a busy machine its threads wait on each other for a large part of a one-shot command's start."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return torch.linalg.pinv(matrix)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _settings(path: Path) -> dict[str, Any]:

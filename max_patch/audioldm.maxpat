@@ -4376,6 +4376,210 @@
 					"text": "/audioldm/continue $1 $3 $7 $2",
 					"linecount": 3
 				}
+			},
+			{
+				"box": {
+					"id": "obj-227",
+					"maxclass": "newobj",
+					"numinlets": 2,
+					"numoutlets": 3,
+					"patching_rect": [
+						1700.0,
+						850.0,
+						280.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						"",
+						""
+					],
+					"text": "route /audioldm/model /audioldm/models_end"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-228",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						1700.0,
+						890.0,
+						70.0,
+						22.0
+					],
+					"outlettype": [
+						""
+					],
+					"text": "append $6"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-229",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						1700.0,
+						236.0,
+						110.0,
+						22.0
+					],
+					"outlettype": [
+						""
+					],
+					"text": "/audioldm/models",
+					"presentation": 1,
+					"presentation_rect": [
+						5.0,
+						175.0,
+						110.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-230",
+					"maxclass": "umenu",
+					"numinlets": 1,
+					"numoutlets": 3,
+					"patching_rect": [
+						1700.0,
+						930.0,
+						260.0,
+						22.0
+					],
+					"outlettype": [
+						"int",
+						"",
+						""
+					],
+					"parameter_enable": 0,
+					"presentation": 1,
+					"presentation_rect": [
+						119.0,
+						175.0,
+						200.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-231",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 2,
+					"patching_rect": [
+						1700.0,
+						266.0,
+						40.0,
+						22.0
+					],
+					"outlettype": [
+						"",
+						""
+					],
+					"text": "t a b"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-232",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						1760.0,
+						296.0,
+						40.0,
+						22.0
+					],
+					"outlettype": [
+						""
+					],
+					"text": "clear"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-233",
+					"maxclass": "newobj",
+					"numinlets": 1,
+					"numoutlets": 1,
+					"patching_rect": [
+						1700.0,
+						970.0,
+						420.0,
+						22.0
+					],
+					"outlettype": [
+						""
+					],
+					"text": "prepend set restart the engine to use it: audioldm-daw serve --model"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-234",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						1700.0,
+						1010.0,
+						500.0,
+						22.0
+					],
+					"outlettype": [
+						""
+					],
+					"text": "",
+					"presentation": 1,
+					"presentation_rect": [
+						323.0,
+						175.0,
+						500.0,
+						22.0
+					]
+				}
+			},
+			{
+				"box": {
+					"id": "obj-235",
+					"maxclass": "message",
+					"numinlets": 2,
+					"numoutlets": 1,
+					"patching_rect": [
+						1800.0,
+						890.0,
+						400.0,
+						22.0
+					],
+					"outlettype": [
+						""
+					],
+					"text": "set pick a model: the engine serves the one it was started with"
+				}
+			},
+			{
+				"box": {
+					"id": "obj-236",
+					"maxclass": "comment",
+					"numinlets": 1,
+					"numoutlets": 0,
+					"patching_rect": [
+						1700.0,
+						196.0,
+						500.0,
+						34.0
+					],
+					"linecount": 2,
+					"text": "MODELS: /audioldm/models fills the menu with the engine's models (each item is what serve --model takes). The engine serves one model: picking another shows the command that restarts it with that one."
+				}
 			}
 		],
 		"lines": [
@@ -6186,7 +6390,7 @@
 						4
 					],
 					"destination": [
-						"obj-167",
+						"obj-227",
 						0
 					]
 				}
@@ -6787,6 +6991,138 @@
 					],
 					"destination": [
 						"obj-88",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-227",
+						2
+					],
+					"destination": [
+						"obj-167",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-227",
+						0
+					],
+					"destination": [
+						"obj-228",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-228",
+						0
+					],
+					"destination": [
+						"obj-230",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-227",
+						1
+					],
+					"destination": [
+						"obj-235",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-235",
+						0
+					],
+					"destination": [
+						"obj-234",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-229",
+						0
+					],
+					"destination": [
+						"obj-231",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-231",
+						1
+					],
+					"destination": [
+						"obj-232",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-232",
+						0
+					],
+					"destination": [
+						"obj-230",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-231",
+						0
+					],
+					"destination": [
+						"obj-125",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-230",
+						1
+					],
+					"destination": [
+						"obj-233",
+						0
+					]
+				}
+			},
+			{
+				"patchline": {
+					"source": [
+						"obj-233",
+						0
+					],
+					"destination": [
+						"obj-234",
 						0
 					]
 				}

@@ -76,6 +76,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 #: contributor runs before every commit. Whole modules, and single tests from modules that are slow as a whole.
 FAST_MODULES = frozenset(
     {
+        "tests/test_every_os.py",
         "tests/test_geometry.py",
         "tests/test_recall.py",
         "tests/test_request_doors.py",

@@ -213,7 +213,7 @@ class Serve:
             stderr=subprocess.STDOUT,
             text=True,
             env=env or serve_env(),
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # prctl is Linux's
         )
         self.lines: list[str] = []
         self._ready: queue.Queue[tuple[str, int]] = queue.Queue()

@@ -1,5 +1,6 @@
 """The bundled model: in the repository, loads offline through the same code as any folder, makes clips of the
-exact length, and is the very folder its card describes (content hash)."""
+exact length, and is the very folder its card describes (content hash); found through its package (audioldm_daw.models)
+in an editable install as in a wheel."""
 
 from __future__ import annotations
 
@@ -41,3 +42,16 @@ def test_the_bundled_model_decodes_with_the_vocoder_its_card_names() -> None:
     hifi = Engine.load(folder, device="cpu", vocoder="hifigan")
     req = GenerateRequest("a slow flute melody", duration=0.9, steps=2, seed=4, sample_rate=16000)
     assert len(engine.generate(req).audio) == len(hifi.generate(req).audio) == 14400
+
+
+def test_the_editable_install_finds_it_through_the_package_and_answers_with_the_checkouts_folder() -> None:
+    """importlib.resources reaches the model through the strict editable install's link tree (as it reaches an
+    installed wheel's copy); the folder returned is the checkout's own, so a file added later is seen."""
+    from importlib.resources import files
+    from pathlib import Path
+
+    through_package = Path(str(files("audioldm_daw.models"))) / "audioldm-daw-mini"
+    assert (through_package / "model_index.json").is_file()
+    checkout = Path(__file__).resolve().parent.parent / "models" / "audioldm-daw-mini"
+    assert bundled_model_dir() == checkout
+    assert (through_package / "model_index.json").resolve() == checkout / "model_index.json"

@@ -179,3 +179,74 @@ def test_a_switch_is_described_as_a_switch_in_help(capsys: pytest.CaptureFixture
     text = " ".join(capsys.readouterr().out.split())
     assert "--loop a seamless loop (the end flows into the start) (off unless given)" in text
     assert "0 or 1" not in text
+
+
+def _parsers(parser, path=()):
+    """Every parser of the command line with its command words: the main one, each command's, nested ones."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*path, name))
+
+
+def _mistyped(option: str) -> str:
+    """``--duration`` -> ``--durration``: one letter doubled, as a quick typist does."""
+    i = len(option) // 2 + 1
+    return option[:i] + option[i] + option[i:]
+
+
+def test_every_command_suggests_the_nearest_option_for_a_mistyped_one(capsys: pytest.CaptureFixture[str]) -> None:
+    """On the main parser and every command's (``send generate``, ``train ldm`` included) a mistyped long option
+    is answered with the one meant, by the parser of the command that was typed."""
+    from audioldm_daw.bridge.cli import build_parser
+    from audioldm_daw.bridge.cli.suggest import SuggestingParser
+
+    checked = 0
+    for path, parser in _parsers(build_parser()):
+        assert isinstance(parser, SuggestingParser), path
+        options = sorted(s for a in parser._actions for s in a.option_strings if s.startswith("--") and len(s) > 6)
+        if not options:
+            continue
+        option = options[0]
+        wrong = _mistyped(option)
+        with pytest.raises(SystemExit) as caught:
+            build_parser().parse_args([*path, wrong, "x"])
+        err = capsys.readouterr().err
+        assert caught.value.code == 2
+        assert f"{wrong}: did you mean {option}?" in err, (path, err)
+        assert f"audioldm-daw{''.join(' ' + p for p in path)}: error:" in err, err  # the typed command's usage
+        checked += 1
+    assert checked >= 20  # every command and subcommand was reached
+
+
+def test_the_suggestion_reads_as_a_sentence_from_the_console_script(tmp_path: Path) -> None:
+    r = _run(["generate", "a pad", "--durration", "5"], tmp_path)
+    assert r.returncode == 2
+    last = r.stderr.strip().splitlines()[-1]
+    assert last == (
+        "audioldm-daw generate: error: unrecognized arguments: --durration 5; --durration: did you mean --duration?"
+    )
+    r = _run(["genrate", "a pad"], tmp_path)
+    assert r.returncode == 2 and "did you mean 'generate'?" in r.stderr
+
+
+def test_no_suggestion_when_nothing_is_close(capsys: pytest.CaptureFixture[str]) -> None:
+    from audioldm_daw.bridge.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["generate", "x", "--zzzzzzzz"])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --zzzzzzzz" in err and "did you mean" not in err
+
+
+def test_a_missing_argument_still_names_the_mistyped_option(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--steps`` mistyped where required options are missing: argparse stops at the missing ones first."""
+    from audioldm_daw.bridge.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "ldm", "--stepz", "3"])
+    err = capsys.readouterr().err
+    assert "the following arguments are required" in err and "--stepz: did you mean --steps?" in err, err

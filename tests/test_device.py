@@ -217,3 +217,24 @@ def test_every_request_the_device_builds_is_accepted_by_the_engine(tmp_path):
     assert re.fullmatch(r"soft-rain-on-a-roof_s\d+_96bpm", generate["name"])
     seconds = [args for a, args in requests if a == "/audioldm/generate"][-1]
     assert "duration" in seconds and "bpm" not in seconds
+
+
+def test_the_model_menu_is_on_the_strip_and_wired_to_the_script(patcher):
+    """The engine's models (``models`` from the script, answering /audioldm/models) fill a menu on the device
+    strip; a pick goes back to the script as ``model_menu``, and the script's ``model`` answer fills the Model
+    field that Start Engine reads. tests/node/models.test.js covers the script's side."""
+    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
+    lines = {(ln["patchline"]["source"][0], ln["patchline"]["source"][1], ln["patchline"]["destination"][0])
+             for ln in patcher["lines"]}  # fmt: skip
+    script = next(k for k, b in boxes.items() if b.get("text", "").startswith("node.script"))
+    first = next(d for s, o, d in lines if s == script and o == 0)
+    route = next(k for k, b in boxes.items() if b.get("text") == "route models model")
+    assert (first, boxes[first]["numoutlets"] - 1, route) in lines, "fed by what the first route leaves over"
+    menu = next(d for s, o, d in lines if s == route and o == 0)
+    assert boxes[menu]["maxclass"] == "umenu" and boxes[menu]["presentation"] == 1
+    pick = next(d for s, o, d in lines if s == menu and o == 0)
+    assert boxes[pick]["text"] == "prepend model_menu" and (pick, 0, script) in lines
+    setter = next(d for s, o, d in lines if s == route and o == 1)
+    assert boxes[setter]["text"] == "prepend set"
+    assert any(s == setter and boxes[d].get("varname") == "model" for s, _, d in lines)
+    assert "model_menu: (i) => device.pickModel" in (DEVICE / "audioldm_node.js").read_text()

@@ -348,9 +348,10 @@ def test_preset_original_ranks_three_candidates_where_it_can(tiny_engine: Engine
 
 def test_recipe_is_recorded_and_old_recipes_recall(tiny_engine: Engine) -> None:
     new = _req(duration=1.0)
-    assert new.recipe == 2 and new.to_dict()["recipe"] == 2
+    assert new.recipe == 3 and new.to_dict()["recipe"] == 3
     assert GenerateRequest.from_dict(new.to_dict()) == new
-    old = GenerateRequest.from_dict({**new.to_dict(), "recipe": 1})
-    assert len(tiny_engine.generate(old).audio) == len(tiny_engine.generate(new).audio) == 16000
-    with pytest.raises(InvalidRequest, match="recipe: expected one of 1, 2"):
-        GenerateRequest("x", recipe=3)
+    for recipe in (1, 2):
+        old = GenerateRequest.from_dict({**new.to_dict(), "recipe": recipe})
+        assert len(tiny_engine.generate(old).audio) == len(tiny_engine.generate(new).audio) == 16000
+    with pytest.raises(InvalidRequest, match="recipe: expected one of 1, 2, 3"):
+        GenerateRequest("x", recipe=4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,15 +52,18 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 _SOURCE_FIELDS = {"span_start": "start", "span_end": "end", "extend_s": "seconds"}
 
 
-def _req(mode: str = "generate", **kw) -> GenerateRequest:
-    """A request of ``mode`` on the tests' defaults (a prompt where the mode takes one)."""
+def _req(mode: str = "generate", recipe: int | None = None, **kw) -> GenerateRequest:
+    """A request of ``mode`` on the tests' defaults (a prompt where the mode takes one); ``recipe`` 2 recalls
+    the splices of the model's reconstruction that clips made before the edits kept the take used (the edits
+    of today's recipe are tested in tests/test_edit_keeps_take.py)."""
     base = {"steps": 4, "seed": 5, "sample_rate": SR, "normalize_db": None}
     if mode != "variation":
         base["prompt"] = "a bright bell"
     base.update({_SOURCE_FIELDS.get(k, k): v for k, v in kw.items()})
     if mode == "variation":
         base.pop("prompt", None)
-    return build_request(mode, base)
+    request = build_request(mode, base)
+    return request if recipe is None else replace(request, recipe=recipe)
 
 
 def _input(path: Path) -> np.ndarray:
@@ -85,7 +89,9 @@ def test_transfer_strength_1_ignores_the_input(tiny_engine: Engine, clips: dict[
 
 def test_inpaint_keeps_the_audio_outside_the_span(tiny_engine: Engine, clips: dict[str, Path]) -> None:
     start, end = 0.8, 1.2
-    out = tiny_engine.generate(_req(mode="inpaint", input_path=str(clips["a"]), span_start=start, span_end=end)).audio
+    out = tiny_engine.generate(
+        _req(mode="inpaint", recipe=2, input_path=str(clips["a"]), span_start=start, span_end=end)
+    ).audio
     rec = reconstruct(tiny_engine.context, _input(clips["a"]))
     margin = int(0.01 * SR)  # the crossfade into the span
     outside = np.r_[80 : int(start * SR) - margin, int(end * SR) + margin : len(out) - 80]
@@ -97,10 +103,12 @@ def test_inpaint_keeps_the_audio_outside_the_span(tiny_engine: Engine, clips: di
 
 
 def test_continue_extends_seamlessly(tiny_engine: Engine, clips: dict[str, Path]) -> None:
-    clip = tiny_engine.generate(_req(mode="continue", input_path=str(clips["a"]), extend_s=1.5, sample_rate=48000))
+    clip = tiny_engine.generate(
+        _req(mode="continue", recipe=2, input_path=str(clips["a"]), extend_s=1.5, sample_rate=48000)
+    )
     assert len(clip.audio) == round(3.5 * 48000)
     assert clip.seconds == pytest.approx(3.5)
-    native = tiny_engine.generate(_req(mode="continue", input_path=str(clips["a"]), extend_s=1.5)).audio
+    native = tiny_engine.generate(_req(mode="continue", recipe=2, input_path=str(clips["a"]), extend_s=1.5)).audio
     rec = reconstruct(tiny_engine.context, _input(clips["a"]))
     head = np.r_[80 : int(1.9 * SR)]
     assert np.max(np.abs(native[head] - rec[head])) <= 1e-5 * np.abs(rec).max()
@@ -109,7 +117,7 @@ def test_continue_extends_seamlessly(tiny_engine: Engine, clips: dict[str, Path]
 def test_upsample_keeps_the_low_band(tiny_engine: Engine, clips: dict[str, Path]) -> None:
     x = _input(clips["lp"])
     assert detect_cutoff(x, SR) == pytest.approx(4000, rel=0.1)
-    clip = tiny_engine.generate(_req(mode="upsample", input_path=str(clips["lp"]), normalize_db=None))
+    clip = tiny_engine.generate(_req(mode="upsample", recipe=2, input_path=str(clips["lp"]), normalize_db=None))
     assert clip.request.source.cutoff_hz == pytest.approx(4000, rel=0.1)
     edge = 80  # leave out the 5 ms fades at both ends
     out, x = clip.audio[edge:-edge], x[edge:-edge]
@@ -169,10 +177,12 @@ def test_bad_input_files(tiny_engine: Engine, clips: dict[str, Path], key: str, 
 
 
 def test_too_long_input(tiny_engine: Engine, tmp_path: Path) -> None:
+    """transfer reads the whole input, at most one clip's length; inpaint reads a window of a longer take."""
     long = tmp_path / "long.wav"
     sf.write(long, np.full(61 * 8000, 0.1, dtype=np.float32), 8000)
-    with pytest.raises(InputAudioError, match="expected at most 60 s"):
-        tiny_engine.generate(_req(mode="inpaint", input_path=str(long), span_start=1, span_end=2))
+    with pytest.raises(InputAudioError, match=r"transfer takes at most 60 s of input \(inpaint and continue"):
+        tiny_engine.generate(_req(mode="transfer", input_path=str(long)))
+    tiny_engine.check(_req(mode="inpaint", input_path=str(long), span_start=1, span_end=2))
 
 
 def test_cli_transfer_writes_a_recallable_clip(tiny_model_dir: Path, clips: dict[str, Path], tmp_path: Path) -> None:
@@ -223,7 +233,9 @@ def test_input_level_does_not_change_the_result_only_its_level(
     spliced back is at the input's own level, so a quieter take gives the same clip, quieter."""
     quiet = tmp_path / "quiet.wav"
     sf.write(quiet, 0.25 * _input(clips["a"]) + 0.01, SR)  # -12 dB, with a DC offset
-    loud = tiny_engine.generate(_req(mode="inpaint", input_path=str(clips["a"]), span_start=0.8, span_end=1.2))
-    soft = tiny_engine.generate(_req(mode="inpaint", input_path=str(quiet), span_start=0.8, span_end=1.2))
+    loud = tiny_engine.generate(
+        _req(mode="inpaint", recipe=2, input_path=str(clips["a"]), span_start=0.8, span_end=1.2)
+    )
+    soft = tiny_engine.generate(_req(mode="inpaint", recipe=2, input_path=str(quiet), span_start=0.8, span_end=1.2))
     inside = np.r_[int(0.85 * SR) : int(1.15 * SR)]
     np.testing.assert_allclose(soft.audio[inside], 0.25 * loud.audio[inside], atol=1e-4 * np.abs(loud.audio).max())

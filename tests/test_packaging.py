@@ -14,6 +14,7 @@ import each other, since they meet only over the wire.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import zipfile
@@ -278,3 +279,57 @@ def test_wheel_has_one_import_root_and_imports(tmp_path: Path) -> None:
         cwd=tmp_path,
     ).stdout.split()
     assert all(p.startswith(str(target)) for p in out), out
+
+
+def _release(version: str) -> str:
+    """``2.11.0+cpu`` -> ``2.11.0``: a local label names the wheel's build, not its release."""
+    return version.split("+", 1)[0]
+
+
+def test_pip_alone_picks_matching_torch_and_torchaudio_and_an_input_mode_runs(tmp_path: Path, tiny_model_dir) -> None:
+    """Without constraints.txt, pip's resolver still picks torch and torchaudio of one release for the wheel
+    (pyproject.toml pins both to it): torchaudio's compiled library loads only with the torch it was built
+    for, and a mismatched pair fails every input mode. The resolution is a dry run from PyPI (metadata only,
+    nothing installed); the pair it picked must be the one this environment runs, and an input mode (a
+    variation on a tiny model, which reads and resamples its input) must work with it."""
+    import json
+    from importlib.metadata import version
+
+    import numpy as np
+    import soundfile as sf
+
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    wheel = next(dist.glob("audioldm_daw-*.whl"))
+    report = tmp_path / "report.json"
+    pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed"]
+    pip += ["--report", str(report), "--index-url", "https://pypi.org/simple", str(wheel)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}  # no constraint or index from outside
+    done = subprocess.run(pip, capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    picked = {
+        item["metadata"]["name"].lower(): item["metadata"]["version"]
+        for item in json.loads(report.read_text())["install"]
+    }
+    assert _release(picked["torch"]) == _release(picked["torchaudio"]), picked
+    here = {name: _release(version(name)) for name in ("torch", "torchaudio")}
+    assert here == {"torch": _release(picked["torch"]), "torchaudio": _release(picked["torchaudio"])}, (here, picked)
+
+    source = tmp_path / "in.wav"
+    t = np.arange(22050) / 22050
+    sf.write(source, (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 22050)  # not the model's rate
+    out = tmp_path / "variation.wav"
+    cmd = [sys.executable, "-m", "audioldm_daw.bridge.cli", "variation", str(source), "--model", str(tiny_model_dir)]
+    cmd += ["--device", "cpu", "--steps", "2", "--duration", "1", "--seed", "4", "--out", str(out)]
+    ran = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=_offline())
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert sf.info(str(out)).frames > 0 and "libtorchaudio" not in ran.stderr
+
+
+def _offline() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

@@ -380,3 +380,83 @@ def test_every_client_knows_the_engines_sample_rates():
     assert sorted(numbers(root / "daw" / "bitwig" / "AudioLDM.control.js", r"var SAMPLE_RATES = \[(.*?)\]")) == engine
     pd = numbers(PATCHES / "audioldm.pd", r"obj \d+ \d+ expr (if\(.*?);\n")
     assert sorted(set(pd) - {1}) == engine, pd  # $f1 reads as the number 1
+
+
+# The Live device's controls and the engine parameter whose range each one must span (extend counts bars, as the
+# device's default length mode does).
+DEVICE_RANGES = {
+    "bars": "bars",
+    "seconds": "duration",
+    "steps": "steps",
+    "guidance": "guidance",
+    "strength": "strength",
+    "span_start": "start",
+    "span_end": "end",
+    "extend": "bars",
+}
+
+
+def test_the_live_devices_ranges_are_the_engines():
+    """The device's dials and number boxes (steps, guidance, the lengths, the span) reach exactly as far as the
+    engine's parameters do (engine/params.py), in its source and in the .amxd built from it: a range narrower
+    than the engine's hides settings the engine takes, a wider one offers values it refuses."""
+    import importlib.util
+
+    from audioldm_daw.engine.params import PARAMS
+
+    spec = importlib.util.spec_from_file_location("build_amxd", PATCHES.parent / "scripts" / "build_amxd.py")
+    assert spec is not None and spec.loader is not None
+    build_amxd = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_amxd)
+    source = json.loads((PATCHES / "device" / "AudioLDM.maxpat").read_text())
+    built = build_amxd.unpack((PATCHES / "device" / "AudioLDM.amxd").read_bytes())[1]
+    for patch in (source, built):
+        ranges = {
+            box["box"]["varname"]: (
+                box["box"]["saved_attribute_attributes"]["valueof"]["parameter_mmin"],
+                box["box"]["saved_attribute_attributes"]["valueof"]["parameter_mmax"],
+            )
+            for box in patch["patcher"]["boxes"]
+            if box["box"].get("varname") in DEVICE_RANGES
+        }
+        assert set(ranges) == set(DEVICE_RANGES)
+        for control, param in DEVICE_RANGES.items():
+            assert ranges[control] == (PARAMS[param].lo, PARAMS[param].hi), (control, param)
+
+
+def test_the_max_patch_offers_the_engines_models_in_a_menu():
+    """/audioldm/models fills a presentation menu with what ``serve --model`` takes (the 6th reply argument); a
+    pick shows the command that restarts the engine with it (the engine serves one model)."""
+    path = PATCHES / "audioldm.maxpat"
+    found = parse_maxpat(path)
+    assert ("/audioldm/models", []) in [(a, args) for _, a, args in found.sends]
+    assert {"/audioldm/model", "/audioldm/models_end"} <= {a for _, a in found.routes}
+    patcher = json.loads(path.read_text())["patcher"]
+    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
+    lines = {(ln["patchline"]["source"][0], ln["patchline"]["source"][1], ln["patchline"]["destination"][0])
+             for ln in patcher["lines"]}  # fmt: skip
+    route = next(k for k, b in boxes.items() if b.get("text") == "route /audioldm/model /audioldm/models_end")
+    assert any(boxes[s].get("text", "").startswith("route /audioldm/") and d == route for s, _, d in lines)
+    item = next(d for s, o, d in lines if s == route and o == 0)
+    menu = next(d for s, o, d in lines if s == item and o == 0)
+    assert boxes[item]["text"] == "append $6" and boxes[menu]["maxclass"] == "umenu" and boxes[menu]["presentation"]
+    command = next(d for s, o, d in lines if s == menu and o == 1)
+    assert boxes[command]["text"].endswith("audioldm-daw serve --model")
+    shown = next(d for s, o, d in lines if s == command)
+    assert boxes[shown]["presentation"] == 1
+
+
+def test_the_pd_patch_keeps_the_engines_models_and_shows_the_command_for_one():
+    found = parse_pd(PATCHES / "audioldm.pd")
+    assert ("/audioldm/models", []) in [(a, args) for _, a, args in found.sends]
+    main = pd_canvases(PATCHES / "audioldm.pd")[-1]
+    objs = main.objects
+    index = {" ".join(atoms): i for i, (_, atoms) in enumerate(objs)}
+    replies = next(i for i, (_, a) in enumerate(objs) if a[:2] == ["route", "queued"])
+    route = index["route model models_end"]
+    assert (replies, len(objs[replies][1]) - 1, route, 0) in main.connections  # what the reply route leaves over
+    assert (route, 0, index["text set audioldm-models 1e+06"], 0) in main.connections  # one line per model
+    assert "text define audioldm-models" in index
+    get, split = index["text get audioldm-models"], index["list split 5"]
+    assert (get, 0, split, 0) in main.connections
+    assert (split, 1, index["set audioldm-daw serve --model $1"], 0) in main.connections  # the 6th: serve --model

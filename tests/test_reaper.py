@@ -1,9 +1,11 @@
 """The REAPER scripts (daw/reaper/*.lua) under a Lua interpreter with a stub ``reaper`` API that records every call.
 
-The stub's ``ExecProcess`` runs the command line through /bin/sh, as REAPER does on macOS and Linux, so the
-script drives the real ``audioldm-daw send`` against a real ``serve`` on the tiny model: the quoting of
-prompts, the JSON it parses and the calls it makes to place the clip are all checked end to end.
-Not checked here: REAPER itself, and Windows' command-line quoting (``M.quote(s, true)``).
+The stub's ``ExecProcess`` runs the command line through /bin/sh, as REAPER does on macOS and Linux (with timeout
+-1, in the background, returning at once), and its ``defer`` queues functions that the harness runs after the
+action has returned, one round per simulated redraw, so the script drives the real ``audioldm-daw send`` against
+a real ``serve`` on the tiny model: the quoting of prompts, the JSON it parses and the calls it makes to place the
+clip are all checked end to end, and so is the action returning before the clip arrives.
+Not checked here: REAPER itself, and Windows' command line (``M.quote(s, true)``, ``cmd.exe`` in ``M.background``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ HARNESS = r"""
 local module_path, scenario_path = arg[1], arg[2]
 local S = dofile(scenario_path)            -- the scenario: ext state, selection, answers to dialogs
 local calls = {}
+local deferred = {}  -- reaper.defer's queue: REAPER runs each once, at its next redraw
 local function rec(name, ...)
   local t = { name }
   for i = 1, select("#", ...) do t[#t + 1] = tostring((select(i, ...))) end
@@ -49,6 +52,10 @@ local impl = {
     return true, table.concat(a, "\n")
   end,
   ExecProcess = function(cmd, timeout)
+    if timeout == -1 then  -- REAPER: start it and return at once, no output
+      os.execute("(" .. cmd .. ") </dev/null >/dev/null 2>&1 &")
+      return ""
+    end
     local p = io.popen(cmd .. " 2>&1")
     local out = p:read("a")
     local _, _, code = p:close()
@@ -70,6 +77,8 @@ local impl = {
     if k == "PROJECT_SRATE" then return S.project_sr or 44100 end
     return 0
   end,
+  defer = function(fn) deferred[#deferred + 1] = fn end,
+  time_precise = function() return os.time() end,
   GetAudioDeviceInfo = function(k)
     if k == "SRATE" and S.device_sr then return true, S.device_sr end
     return false, ""
@@ -82,10 +91,28 @@ reaper = setmetatable({}, { __index = function(_, name)
     if f then return f(...) end
   end
 end })
+gfx = {  -- the popup menu of the settings action: S.menu is the item "picked"
+  init = function() end, quit = function() end, screentoclient = function(x, y) return x, y end,
+  showmenu = function(items) rec("gfx.showmenu", items); return S.menu or 0 end,
+}
 local M = dofile(module_path)
 local fn = M[S.call]
 local ok, err = pcall(fn, S.arg)
 if not ok then rec("LUA_ERROR", err) end
+rec("ACTION_RETURNED")  -- REAPER's window is live again from here
+-- REAPER's redraws, a few dozen a second: each runs what was deferred before it; bounded in count and time.
+local redraws, started = 0, os.time()
+while #deferred > 0 and redraws < 20000 and os.time() - started < 170 do
+  local due = deferred
+  deferred = {}
+  redraws = redraws + 1
+  for _, f in ipairs(due) do
+    local fine, why = pcall(f)
+    if not fine then rec("LUA_ERROR", why) end
+  end
+  if #deferred > 0 then os.execute("sleep 0.03") end
+end
+if #deferred > 0 then rec("STILL_WAITING", redraws) end
 for _, c in ipairs(calls) do io.write(table.concat(c, "\t"), "\n") end
 """
 
@@ -158,6 +185,28 @@ def test_generate_at_edit_cursor_inserts_the_clip_named_after_prompt_and_seed(
     assert ["GetSetMediaItemTakeInfo_String", "TAKE_NEW", "P_NAME", f"{prompt} (seed {seed})", "true"] in calls
     assert named(calls, "Undo_EndBlock") and named(calls, "UpdateArrange")
     assert ["SetExtState", "audioldm_daw", "last_prompt", prompt, "true"] in calls
+
+
+def test_the_action_returns_at_once_and_the_clip_arrives_through_defer(
+    engine_ext: dict[str, str], tmp_path: Path
+) -> None:
+    """REAPER's window is not frozen while a clip renders: the client starts in the background (ExecProcess
+    with timeout -1), the action returns, and a deferred function, polling at each redraw, inserts the clip
+    when the client's result arrives, and cleans up its result files."""
+    calls = run_script(tmp_path, "generate_at_cursor", ext=engine_ext, track="T", cursor=1.0, answers=[["hum", "0"]])
+    names = [c[0] for c in calls]
+    [exe] = named(calls, "ExecProcess")
+    assert exe[2] == "-1" and "> " in exe[1] and "echo $? > " in exe[1]  # started, not waited for
+    returned = names.index("ACTION_RETURNED")
+    placed = names.index("PCM_Source_CreateFromFile")
+    assert names.index("ExecProcess") < returned < placed  # the clip came after the action had returned
+    assert "AddMediaItemToTrack" not in names[:returned] and "Undo_BeginBlock" not in names[:returned]
+    polls = names[returned:placed].count("defer")
+    assert polls >= 2, polls  # the first looks found no result yet: the render was still running
+    assert Path(named(calls, "PCM_Source_CreateFromFile")[0][1]).is_file()
+    assert "STILL_WAITING" not in names and "ShowMessageBox" not in names
+    out_file = exe[1].split(" > ")[1].split(" 2>&1")[0].strip('"')
+    assert not Path(out_file).exists() and not Path(out_file).with_suffix(".code").exists()
 
 
 def test_generate_reads_the_time_signature_in_quarter_note_beats(engine_ext: dict[str, str], tmp_path: Path) -> None:
@@ -263,3 +312,36 @@ def test_clips_come_at_the_projects_sample_rate(
     [src] = named(calls, "PCM_Source_CreateFromFile")
     info = sf.info(src[1])
     assert info.samplerate == rate and info.frames == rate  # half a bar at 120 bpm: one second
+
+
+def test_settings_offer_the_models_and_a_pick_becomes_the_default_serve_starts_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, sub in (("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"), ("HF_HOME", "hf")):
+        monkeypatch.setenv(key, str(tmp_path / sub))
+    monkeypatch.delenv("AUDIOLDM_DAW_MODEL", raising=False)
+    mine = tmp_path / "data" / "audioldm-daw" / "models" / "my|model"
+    mine.mkdir(parents=True)
+    (mine / "model_index.json").write_text("{}")
+    ext = {"exe": f"{shlex.quote(sys.executable)} -m audioldm_daw.bridge.cli"}
+    config = tmp_path / "config" / "audioldm-daw" / "models.json"
+
+    calls = run_script(tmp_path, "settings", ext=ext, menu=2)
+    [menu] = named(calls, "gfx.showmenu")
+    assert menu[1] == "!audioldm-daw-mini (MIT)|my/model (licence not stated)|Client, host, port and steps..."
+    assert json.loads(config.read_text()) == {"default": str(mine)}
+    [box] = named(calls, "ShowMessageBox")
+    assert "my|model is now the default" in box[1] and "restart it" in box[1]
+    assert not named(calls, "GetUserInputs")
+
+    calls = run_script(tmp_path, "settings", ext=ext, menu=3, answers=[["audioldm-daw", "127.0.0.1", "9005", ""]])
+    assert ["SetExtState", "audioldm_daw", "port", "9005", "true"] in calls
+
+    calls = run_script(tmp_path, "settings", ext=ext, menu=0)  # dismissed: nothing changes
+    assert not named(calls, "GetUserInputs") and not named(calls, "SetExtState")
+
+    missing = {"exe": "/nonexistent/audioldm-daw"}  # no list: straight to the dialog, to fix the client's path
+    calls = run_script(tmp_path, "settings", ext=missing, answers=[["/opt/audioldm-daw", "h", "9000", ""]])
+    assert not named(calls, "gfx.showmenu")
+    assert ["SetExtState", "audioldm_daw", "exe", "/opt/audioldm-daw", "true"] in calls
+    assert json.loads(config.read_text()) == {"default": str(mine)}

@@ -1,9 +1,10 @@
 """The built wheel, installed into a clean virtual environment, does the main job with nothing but what pip brings.
 
 Builds the wheel, makes a fresh venv, installs the wheel there, and from that venv (run outside the
-checkout, so nothing is imported from it) builds a random tiny model, runs ``generate``, and runs ``serve``
-with a ``send`` round trip. PortAudio is made unavailable the way a machine without ``libportaudio2`` lacks
-it (``import sounddevice`` raises OSError), so the main job is shown not to need it.
+checkout, so nothing is imported from it) runs ``generate`` with no ``--model`` in an empty folder (the bundled
+model, carried by the wheel as package data, byte for byte the checkout's), builds a random tiny model, runs
+``generate`` on it, and runs ``serve`` with a ``send`` round trip. PortAudio is made unavailable the way a machine
+without ``libportaudio2`` lacks it (``import sounddevice`` raises OSError), so the main job is shown not to need it.
 
 Two ways to get the dependencies into the clean venv:
 - default: the third-party packages already installed in this checkout's .venv are linked in (a .pth file
@@ -21,11 +22,14 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from audioldm_daw.engine.model import content_hash
 from tests.osc_helpers import free_udp_port, serve_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,8 +67,18 @@ def _link_dependencies(clean: Path, farm: Path) -> None:
 def test_wheel_in_a_clean_venv_generates_and_serves(tmp_path: Path) -> None:
     t0 = time.perf_counter()
     dist = tmp_path / "dist"
-    sh([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)])
+    # the sdist, then the wheel built from it: what the sdist carries is what a user's pip builds from
+    sh([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)])
     [wheel] = dist.glob("audioldm_daw-*.whl")
+    [sdist] = dist.glob("audioldm_daw-*.tar.gz")
+    bundled = ROOT / "models" / "audioldm-daw-mini"
+    with tarfile.open(sdist) as tar:
+        assert f"{sdist.name.removesuffix('.tar.gz')}/models/audioldm-daw-mini/knows.json" in tar.getnames()
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for f in (p for p in bundled.rglob("*") if p.is_file()):  # every file of the model, its card and knows.json too
+        assert f"audioldm_daw/models/audioldm-daw-mini/{f.relative_to(bundled)}" in names, f
+    assert not any("audioldm-daw-mini-eval" in n for n in names)  # the evaluation's inputs stay in the checkout
+    assert {"LICENSE", "NOTICE"} <= {n.rsplit("/", 1)[-1] for n in names if ".dist-info/licenses/" in n}
     clean = tmp_path / "clean"
     sh([sys.executable, "-m", "venv", str(clean)])
     pip = [str(clean / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
@@ -86,6 +100,23 @@ def test_wheel_in_a_clean_venv_generates_and_serves(tmp_path: Path) -> None:
 
     where = sh([str(clean / "bin" / "python"), "-c", "import audioldm_daw; print(audioldm_daw.__file__)"], cwd=work)
     assert where.stdout.strip().startswith(str(clean)), where.stdout
+
+    # The README's first command, with no --model, in an empty folder: the wheel's own bundled model.
+    default_env = {k: v for k, v in env.items() if k != "AUDIOLDM_DAW_MODEL"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = sh([exe, "generate", "a piano plays a slow melody", "--steps", "3", "--duration", "1", "--json"],
+           cwd=empty, env=default_env)  # fmt: skip
+    clip = json.loads(r.stdout.strip().splitlines()[-1])
+    assert Path(clip["path"]).is_file() and clip["seconds"] == 1.0 and clip["model"] == "audioldm-daw-mini"
+    sidecar = json.loads(Path(clip["sidecar"]).read_text())
+    assert sidecar["model"]["path"].startswith(str(clean)), sidecar["model"]  # installed, not the checkout's
+    assert sidecar["model"]["hash"] == content_hash(bundled)  # the very same files
+    assert clip["warnings"] == []  # a piano is one of the kinds it knows
+    r = sh(
+        [exe, "generate", "a dog barking", "--steps", "2", "--duration", "0.5", "--json"], cwd=empty, env=default_env
+    )
+    assert "is far from all of them" in json.loads(r.stdout.strip().splitlines()[-1])["warnings"][0]
     sh([exe, "build-random-model", str(work / "tiny"), "--preset", "tiny"], cwd=work, env=env)
     r = sh(
         [exe, "generate", "warm pad", "--model", "tiny", "--steps", "2", "--duration", "0.5", "--json"],

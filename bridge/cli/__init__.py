@@ -45,6 +45,7 @@ SUBCOMMANDS: dict[str, str] = {
     "continue": "audioldm_daw.bridge.cli.manipulate:continue",
     "send": "audioldm_daw.bridge.cli.send",
     "inbox": "audioldm_daw.bridge.cli.inbox",
+    "models": "audioldm_daw.bridge.cli.models",
 }
 
 # Libraries whose loggers and progress bars are quieted unless --verbose: (module, verbosity variable).
@@ -60,7 +61,9 @@ def load_command(name: str) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (also used by the docs check)."""
-    parser = argparse.ArgumentParser(
+    from audioldm_daw.bridge.cli.suggest import SuggestingParser  # every subcommand's parser is one too
+
+    parser = SuggestingParser(
         prog="audioldm-daw",
         description="Local AudioLDM text-to-audio engine for DAWs, Max/MSP and Pure Data.",
     )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from audioldm_daw.engine.errors import EngineError, InvalidRequest
+from audioldm_daw.engine.names import not_reserved
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000
@@ -156,9 +157,10 @@ def request_args(mode: str, values: Mapping[str, Any], job_id: str, name: str | 
 
 
 def clip_stem(text: str, fallback: str = "clip") -> str:
-    """A file-name stem for the engine's ``name`` option: the first 40 characters, no folder separators."""
-    stem = re.sub(r"[/\\:]+", "-", text[:40]).strip().strip(".")
-    return stem or fallback
+    """A file-name stem for the engine's ``name`` option: the first 40 characters, no folder separators, no
+    trailing dot or space and no Windows device name (the engine refuses those at the door)."""
+    stem = re.sub(r"[/\\:]+", "-", text[:40]).strip().strip(".").rstrip(" .")
+    return not_reserved(stem) or fallback
 
 
 def new_job_id(prefix: str = "send") -> str:

@@ -345,37 +345,49 @@ class Registrations:
 
 
 class StateLock:
-    """One server per clips folder: an exclusive lock on ``serve.lock`` in its state folder."""
+    """One server per clips folder: an exclusive lock on ``serve.lock`` in its state folder.
+
+    filelock takes the lock the way each system offers one (``flock`` on Linux and macOS, ``msvcrt.locking``
+    on Windows, a marker file where neither exists), and the system drops it when the holder dies, so a
+    crashed server never blocks the next one. The holder's pid goes to ``serve.pid`` beside it: Windows
+    keeps a locked file unreadable to others, and the refusal should still name the server to stop.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / "serve.lock"
-        self._fd: int | None = None
+        self.pid_path = Path(folder) / "serve.pid"
+        self._lock: Any = None
 
     def acquire(self) -> int | None:
-        """Take the lock; returns None, or the pid of the server holding it (then nothing is taken)."""
-        import fcntl
+        """Take the lock; returns None, or the pid of the server holding it (-1 when it cannot be read; then
+        nothing is taken). Raises OSError when the state folder cannot be written."""
+        import filelock
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = filelock.FileLock(self.path, timeout=0, thread_local=False)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            lock.acquire()
+        except filelock.Timeout:
             try:
-                holder = int(os.read(fd, 32).decode().strip() or 0)
+                holder = int(self.pid_path.read_text().strip() or 0)
             except (OSError, ValueError):
                 holder = 0
-            os.close(fd)
             return holder or -1
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
+        try:
+            self.pid_path.write_text(str(os.getpid()))
+        except OSError:
+            lock.release()
+            raise
+        self._lock = lock
         return None
 
     def release(self) -> None:
-        if self._fd is not None:
+        if self._lock is not None:
             with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = None
+                self.pid_path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self._lock.release()
+            self._lock = None
 
 
 def _put(table: OrderedDict[K, V], key: K, value: V, limit: int) -> None:

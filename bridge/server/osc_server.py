@@ -42,7 +42,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -356,7 +356,11 @@ class OscServer:
             "/audioldm/stop": self._stop,
             "/audioldm/devices": self._devices,
             "/audioldm/output_device": self._output_device,
+            "/audioldm/models": self._models,
         }
+        # the model list reads folders and the hub cache: one worker, one listing at a time (see _models)
+        self._models_pool = ThreadPoolExecutor(1, thread_name_prefix="audioldm-models")
+        self._models_listing: Future | None = None
         for spec in protocol.ADDRESSES.values():
             if spec.generating:
                 self._handlers[spec.address] = self._generate
@@ -395,6 +399,7 @@ class OscServer:
             self.journal.close()
         if self.audition is not None:
             self.audition.close()
+        self._models_pool.shutdown(wait=False, cancel_futures=True)
         self._udp.server_close()
 
     # -- transport --------------------------------------------------------------------------------
@@ -755,6 +760,27 @@ class OscServer:
             lambda msg: self.fail(client, "", msg, req.spec.address),
         )
 
+    def _models(self, req: Request, client: Client) -> None:
+        """The models on this machine, one ``/audioldm/model`` each, then ``/audioldm/models_end``.
+
+        Listing reads folders and the hub cache, so it runs on a worker thread, never on the one that reads
+        packets; requests that arrive while a listing runs share its answer, so a burst costs one listing."""
+        with self._lock:
+            listing = self._models_listing
+            if listing is None or listing.done():
+                listing = self._models_listing = self._models_pool.submit(model_rows, self.engine.model.path)
+
+        def listed(rows: list[list[Any]]) -> None:
+            for row in rows:
+                self.send(client, "/audioldm/model", row)
+            self.send(client, "/audioldm/models_end", [])
+
+        def failed(msg: str) -> None:
+            message = f"models: the engine could not list its models ({msg}); its log has the details"
+            self.fail(client, "", message, req.spec.address)
+
+        self._when_done(listing, listed, failed)
+
     @staticmethod
     def _when_done(future: Future, ok: Callable[[Any], None], err: Callable[[str], None]) -> None:
         """Answer from the audition thread when its work is done, so the OSC thread never waits on audio."""
@@ -768,3 +794,19 @@ class OscServer:
             ok(value)
 
         future.add_done_callback(done)
+
+
+def model_rows(served: Path) -> list[list[Any]]:
+    """The ``/audioldm/model`` arguments of every model the catalog lists, the served one marked loaded; a served
+    model the catalog does not list (a folder given to ``serve --model`` from elsewhere) is listed too."""
+    from audioldm_daw.engine import models_catalog as catalog
+
+    served = Path(served).resolve()
+    rows: list[list[Any]] = []
+    for e in catalog.list_models():
+        loaded = Path(e.path).resolve() == served
+        rows.append([e.name, e.licence, ", ".join(e.knows), int(e.default), int(loaded), e.model])
+    if not any(row[4] for row in rows):
+        licence, kinds = catalog.describe(served)
+        rows.append([served.name, licence, ", ".join(kinds), 0, 1, str(served)])
+    return rows

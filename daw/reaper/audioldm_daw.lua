@@ -1,10 +1,12 @@
 -- audioldm-daw for REAPER: the logic behind the "AudioLDM - ..." actions (a module; the actions load it).
 --
--- Each action asks for what it needs, runs the light client `audioldm-daw send ... --json` through
--- reaper.ExecProcess (a running `audioldm-daw serve` does the work; no model is loaded per clip), and puts
--- the clip into the project: a new item at the edit cursor on the selected track (generate), or a new take
--- on the selected item (variation, transfer, inpaint over the time selection). Errors from the engine are
--- shown as they come. Settings (the client's path, host, port, steps) live in REAPER's ExtState
+-- Each action asks for what it needs, starts the light client `audioldm-daw send ... --json` in the
+-- background through reaper.ExecProcess (a running `audioldm-daw serve` does the work; no model is loaded
+-- per clip) and returns at once: REAPER's window stays live while the clip renders. A function run by
+-- reaper.defer (once per redraw) watches for the client's result file, and when it is there puts the clip
+-- into the project: a new item at the edit cursor on the selected track (generate), or a new take on the
+-- selected item (variation, transfer, inpaint over the time selection). Errors from the engine are shown
+-- as they come. Settings (the client's path, host, port, steps) live in REAPER's ExtState
 -- "audioldm_daw"; run "AudioLDM - Settings" once if `audioldm-daw` is not on REAPER's PATH.
 --
 -- Tested outside REAPER with a stub `reaper` table (tests/test_reaper.py): keep every REAPER call on the
@@ -196,9 +198,67 @@ function M.parse_output(out)
   return clips
 end
 
-function M.run(mode, positional, options)
-  local cmd = M.command(mode, positional, options, M.is_windows())
-  return M.parse_output(reaper.ExecProcess(cmd, 0))
+-- Waiting without blocking -------------------------------------------------------------------------
+-- REAPER runs a script's code on its own (the interface) thread, so a call that waits for the client
+-- freezes the window for the whole render. Instead the client runs in the background (ExecProcess with
+-- timeout -1 returns at once) with its output sent to a file and its exit code, once it has ended, to
+-- another; a deferred function looks for the second file at every redraw and hands the result on.
+M.WAIT_S = 6 * 3600 -- a render longer than this is taken as lost (the client itself waits for its job)
+
+-- Two new file names in the temporary folder: the client's output and its exit code.
+function M.result_files()
+  local windows = M.is_windows()
+  local dir = os.getenv("TMPDIR") or os.getenv("TEMP") or os.getenv("TMP")
+  dir = dir or (windows and "C:\\Windows\\Temp" or "/tmp")
+  dir = dir:gsub("[/\\]+$", "")
+  local sep = windows and "\\" or "/"
+  local base = string.format("%s%saudioldm-daw-%d-%06d", dir, sep, os.time(), math.random(0, 999999))
+  return base .. ".out", base .. ".code"
+end
+
+-- The command line that runs `cmd` in the background with its output in `out` and its exit code in `code`:
+-- through /bin/sh on macOS and Linux (as ExecProcess does), through cmd.exe on Windows (where ExecProcess
+-- starts the program directly; !ERRORLEVEL! is read after the client ends, %ERRORLEVEL% before it starts).
+function M.background(cmd, out, code, windows)
+  if windows then
+    return 'cmd.exe /V:ON /S /C "' .. cmd .. " > " .. M.quote(out, true) .. " 2>&1 & echo !ERRORLEVEL! > "
+      .. M.quote(code, true) .. '"'
+  end
+  return cmd .. " > " .. M.quote(out) .. " 2>&1; echo $? > " .. M.quote(code)
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- Start `send` for `mode` and return at once; `done(clips)` or `done(nil, message)` is called from a
+-- deferred function when the client has ended.
+function M.start(mode, positional, options, done)
+  local windows = M.is_windows()
+  local out, code = M.result_files()
+  local cmd = M.background(M.command(mode, positional, options, windows), out, code, windows)
+  reaper.ExecProcess(cmd, -1)
+  local deadline = reaper.time_precise() + M.WAIT_S
+  local function poll()
+    local status = read_file(code)
+    status = status and status:match("^%s*(-?%d+)")
+    if status then
+      local text = read_file(out) or ""
+      os.remove(out)
+      os.remove(code)
+      return done(M.parse_output(status .. "\n" .. text))
+    end
+    if reaper.time_precise() > deadline then
+      return done(nil, "the audioldm-daw client gave no result within " .. math.floor(M.WAIT_S / 3600)
+        .. " hours; check the engine (audioldm-daw serve) and try again")
+    end
+    reaper.defer(poll)
+  end
+  reaper.defer(poll)
 end
 
 function M.error(text)
@@ -258,13 +318,13 @@ function M.generate_at_cursor()
   M.set("bars", trim(v[2]))
   local opts = {}
   if bars > 0 then opts = { { "bars", fmt(bars) }, { "bpm", fmt(bpm) }, { "beats", fmt(beats) } } end
-  local clips, err = M.run("generate", { prompt }, opts)
-  if not clips then return M.error(err) end
-  reaper.Undo_BeginBlock()
-  M.place(clips[1], M.take_name(prompt, clips[1]), track, pos)
-  reaper.UpdateArrange()
-  reaper.Undo_EndBlock("AudioLDM: generate", -1)
-  return clips[1]
+  M.start("generate", { prompt }, opts, function(clips, err)
+    if not clips then return M.error(err) end
+    reaper.Undo_BeginBlock()
+    M.place(clips[1], M.take_name(prompt, clips[1]), track, pos)
+    reaper.UpdateArrange()
+    reaper.Undo_EndBlock("AudioLDM: generate", -1)
+  end)
 end
 
 -- "AudioLDM - Variation / Transfer / Inpaint of the selected item" --------------------------------------
@@ -320,22 +380,81 @@ function M.process_selected(mode)
   else
     return M.error("unknown mode " .. tostring(mode))
   end
-  local clips, err = M.run(mode, positional, opts)
-  if not clips then return M.error(err) end
-  reaper.Undo_BeginBlock()
-  local offs = (mode == "variation") and 0 or s.offs -- the other modes keep the input's timeline
-  M.place(clips[1], M.take_name(what, clips[1]), nil, nil, s.item, offs)
-  reaper.UpdateArrange()
-  reaper.Undo_EndBlock("AudioLDM: " .. mode, -1)
-  return clips[1]
+  M.start(mode, positional, opts, function(clips, err)
+    if not clips then return M.error(err) end
+    reaper.Undo_BeginBlock()
+    local offs = (mode == "variation") and 0 or s.offs -- the other modes keep the input's timeline
+    M.place(clips[1], M.take_name(what, clips[1]), nil, nil, s.item, offs)
+    reaper.UpdateArrange()
+    reaper.Undo_EndBlock("AudioLDM: " .. mode, -1)
+  end)
 end
 
 -- "AudioLDM - Settings" --------------------------------------------------------------------------------
+-- A menu first: the models on this machine (`audioldm-daw models --json`), the default checked, and the
+-- client settings as its last item. Picking a model makes it the default `audioldm-daw serve` starts with
+-- (`models default`); a running engine keeps serving the model it loaded until it is restarted, and says so.
+-- When the client cannot list the models (not found, too old), the settings dialog opens at once.
 function M.settings()
+  local models = M.models()
+  if models and #models > 0 then
+    local pick = M.show_menu(M.model_menu(models) .. "|Client, host, port and steps...")
+    if pick == 0 then return end
+    if pick <= #models then return M.choose_model(models[pick]) end
+  end
+  M.settings_dialog()
+end
+
+function M.settings_dialog()
   local v = M.ask("AudioLDM settings", { "audioldm-daw client (full path)", "Engine host", "Engine port",
     "Steps (empty: the engine's default)" }, { M.get("exe"), M.get("host"), M.get("port"), M.get("steps") })
   if not v then return end
   M.set("exe", trim(v[1])); M.set("host", trim(v[2])); M.set("port", trim(v[3])); M.set("steps", trim(v[4]))
+end
+
+-- The models `audioldm-daw models --json` lists (each {name, model, licence, knows, default, ...}), or nil.
+function M.models()
+  local out = reaper.ExecProcess(M.get("exe") .. " models --json", 0)
+  local code, rest = tostring(out or ""):match("^(-?%d+)\r?\n(.*)$")
+  if code ~= "0" then return nil end
+  local line = rest:match("({.*})")
+  local ok, obj = pcall(M.json_decode, line or "")
+  if not ok or type(obj) ~= "table" or type(obj.models) ~= "table" then return nil end
+  return obj.models
+end
+
+-- gfx.showmenu's item text: one item per model, the default checked ("!"); the characters the menu reads
+-- as markup ("|" separates, a leading "#", "!", ">" or "<" changes the item) are kept out of the names.
+function M.model_menu(models)
+  local items = {}
+  for i, m in ipairs(models) do
+    local licence = (m.licence and m.licence ~= "") and m.licence or "licence not stated"
+    local label = (tostring(m.name) .. " (" .. licence .. ")"):gsub("|", "/"):gsub("^[#!<>]+", "")
+    items[i] = (m.default and "!" or "") .. label
+  end
+  return table.concat(items, "|")
+end
+
+-- A popup menu at the mouse; the 1-based item picked, 0 when dismissed.
+function M.show_menu(items)
+  local x, y = reaper.GetMousePosition()
+  gfx.init("AudioLDM", 0, 0, 0, x, y)
+  gfx.x, gfx.y = gfx.screentoclient(x, y)
+  local pick = gfx.showmenu(items)
+  gfx.quit()
+  return pick or 0
+end
+
+function M.choose_model(m)
+  local out = reaper.ExecProcess(M.get("exe") .. " models default " .. M.quote(m.model, M.is_windows()), 0)
+  local code, rest = tostring(out or ""):match("^(-?%d+)\r?\n(.*)$")
+  if code ~= "0" then
+    return M.error("could not make " .. tostring(m.name) .. " the default model:\n" .. tostring(rest or out))
+  end
+  local licence = (m.licence and m.licence ~= "") and m.licence or "not stated"
+  reaper.ShowMessageBox(tostring(m.name) .. " is now the default model (licence: " .. licence .. "): "
+    .. "audioldm-daw serve starts with it. A running engine keeps serving the model it loaded; restart it "
+    .. "to use this one.", "AudioLDM", 0)
 end
 
 return M

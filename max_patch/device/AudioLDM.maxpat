@@ -465,7 +465,7 @@
        "parameter_shortname": "Bars",
        "parameter_type": 0,
        "parameter_mmin": 0.25,
-       "parameter_mmax": 64.0,
+       "parameter_mmax": 256.0,
        "parameter_initial": [
         4.0
        ],
@@ -593,12 +593,13 @@
        "parameter_shortname": "Steps",
        "parameter_type": 1,
        "parameter_mmin": 1.0,
-       "parameter_mmax": 200.0,
+       "parameter_mmax": 1000.0,
        "parameter_initial": [
         50
        ],
        "parameter_initial_enable": 1,
-       "parameter_unitstyle": 0
+       "parameter_unitstyle": 0,
+       "parameter_exponent": 3.0
       }
      }
     }
@@ -634,7 +635,7 @@
        "parameter_shortname": "Guidance",
        "parameter_type": 0,
        "parameter_mmin": 0.0,
-       "parameter_mmax": 10.0,
+       "parameter_mmax": 20.0,
        "parameter_initial": [
         2.5
        ],
@@ -803,7 +804,7 @@
        "parameter_shortname": "Start",
        "parameter_type": 0,
        "parameter_mmin": 0.0,
-       "parameter_mmax": 60.0,
+       "parameter_mmax": 1200.0,
        "parameter_initial": [
         1.0
        ],
@@ -844,7 +845,7 @@
        "parameter_shortname": "End",
        "parameter_type": 0,
        "parameter_mmin": 0.0,
-       "parameter_mmax": 60.0,
+       "parameter_mmax": 1200.0,
        "parameter_initial": [
         2.0
        ],
@@ -885,7 +886,7 @@
        "parameter_shortname": "Extend",
        "parameter_type": 0,
        "parameter_mmin": 0.25,
-       "parameter_mmax": 32.0,
+       "parameter_mmax": 256.0,
        "parameter_initial": [
         2.0
        ],
@@ -3024,6 +3025,90 @@
      ],
      "text": "set ---audioldm_take"
     }
+   },
+   {
+    "box": {
+     "id": "obj-123",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      1500.0,
+      500.0,
+      130.0,
+      22.0
+     ],
+     "outlettype": [
+      "",
+      "",
+      ""
+     ],
+     "text": "route models model"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-124",
+     "maxclass": "umenu",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      1500.0,
+      540.0,
+      200.0,
+      22.0
+     ],
+     "outlettype": [
+      "int",
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      262.0,
+      96.0,
+      302.0,
+      18.0
+     ],
+     "fontsize": 10.0,
+     "hint": "models on the engine's machine: a pick sets the model Start Engine serves (a running engine needs a restart)"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-125",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      1500.0,
+      580.0,
+      120.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend model_menu"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-126",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      1640.0,
+      540.0,
+      80.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend set"
+    }
    }
   ],
   "lines": [
@@ -3046,7 +3131,7 @@
       22
      ],
      "destination": [
-      "obj-3",
+      "obj-123",
       0
      ]
     }
@@ -4919,6 +5004,78 @@
      ],
      "destination": [
       "obj-40",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-123",
+      2
+     ],
+     "destination": [
+      "obj-3",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-123",
+      0
+     ],
+     "destination": [
+      "obj-124",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-124",
+      0
+     ],
+     "destination": [
+      "obj-125",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-125",
+      0
+     ],
+     "destination": [
+      "obj-1",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-123",
+      1
+     ],
+     "destination": [
+      "obj-126",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-126",
+      0
+     ],
+     "destination": [
+      "obj-42",
       0
      ]
     }

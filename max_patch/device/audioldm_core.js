@@ -189,6 +189,8 @@ class Device {
     this.startedAt = null;
     this.sock = null;
     this.replyPort = 0;
+    this.models = []; // the engine's /audioldm/model replies: {name, licence, knows, isDefault, loaded, model}
+    this.incomingModels = null; // filled between /audioldm/models and /audioldm/models_end
   }
 
   // -- transport ---------------------------------------------------------------------------------------
@@ -248,6 +250,7 @@ class Device {
     if (on) {
       this.startedAt = null;
       this.send("/audioldm/status");
+      this.listModels();
       this.status(`online: ${this.model} (engine ${this.version})`);
       for (const id of this.jobs.keys()) this.send("/audioldm/job", id); // replies lost while away
     } else {
@@ -401,6 +404,7 @@ class Device {
       return;
     }
     if (address === "/audioldm/notified") return;
+    if (address === "/audioldm/model" || address === "/audioldm/models_end") return this.modelReply(address, args);
     if (address === "/audioldm/status") {
       this.clipsDir = String(args[4] || "");
       if (this.takes.length === 0) this.loadTakes();
@@ -448,6 +452,54 @@ class Device {
     this.deps.out("load", take.path);
     this.status(`done: ${path.basename(take.path)}${warning ? " (" + warning + ")" : ""}`);
     if (this.state.autoinsert) this.insert();
+  }
+
+  // -- the model menu ----------------------------------------------------------------------------------
+  // The menu lists the engine machine's models (/audioldm/models). The engine serves the one it was started
+  // with, so a pick sets the model Start Engine starts (the Model field, saved with the set); for a running
+  // engine serving another model the status line says that a restart is needed, and how.
+  listModels() {
+    this.incomingModels = [];
+    this.send("/audioldm/models");
+  }
+  modelReply(address, args) {
+    if (address === "/audioldm/model") {
+      const [name, licence, knows, isDefault, loaded, model] = args;
+      if (this.incomingModels) {
+        this.incomingModels.push({
+          name: String(name), licence: String(licence || ""), knows: String(knows || ""),
+          isDefault: Number(isDefault) === 1, loaded: Number(loaded) === 1, model: String(model || name),
+        });  // prettier-ignore
+      }
+      return;
+    }
+    if (!this.incomingModels) return;
+    this.models = this.incomingModels;
+    this.incomingModels = null;
+    this.showModels();
+  }
+  modelLabel(m) {
+    const marks = [m.loaded ? "serving" : "", m.isDefault ? "default" : ""].filter(Boolean).join(", ");
+    return `${m.name}${marks ? " (" + marks + ")" : ""}`;
+  }
+  showModels() {
+    this.deps.out("models", "clear");
+    this.models.forEach((m) => this.deps.out("models", "append", this.modelLabel(m)));
+    const chosen = this.state.model
+      ? this.models.findIndex((m) => m.model === this.state.model || m.name === this.state.model)
+      : this.models.findIndex((m) => m.loaded);
+    if (chosen >= 0) this.deps.out("models", "set", chosen);
+  }
+  pickModel(i) {
+    const m = this.models[i];
+    if (!m) return;
+    this.state.model = m.model;
+    this.deps.out("model", m.model); // the Model field: saved with the set, used by Start Engine
+    const about = `${m.name}, licence ${m.licence || "not stated"}${m.knows ? ", knows " + m.knows : ""}`;
+    if (!this.online) return this.status(`Start Engine will serve ${about}`);
+    if (m.loaded) return this.status(`the engine serves ${about}`);
+    const how = this.child ? "click Stop Engine, then Start Engine" : `restart audioldm-daw serve with --model ${m.model}`;
+    this.status(`the engine serves ${this.model}: ${how} to use ${about}`);
   }
 
   // -- takes -------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ const actions = {
   insert: () => device.insert(),
   inserted: (...a) => device.inserted(...a),
   take: (i) => device.take(Number(i)),
+  model_menu: (i) => device.pickModel(Number(i)),
   start_engine: () => device.startEngine(),
   stop_engine: () => device.stopEngine(false),
   engine_port: (p) => {

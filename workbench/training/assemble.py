@@ -4,6 +4,8 @@ The CLAP text tower doubles as ``text_encoder`` (a ClapTextModelWithProjection w
 text weights), so the text embedding used at sampling and the audio embedding the LDM trained on share one
 space. ``training.json`` records how the folder was made: the stages' settings and data, and for a
 fine-tuned model its parent (id, path, content hash), so a clip's sidecar can be traced to its lineage.
+``knows.json`` says what the model was trained on (the training data's kinds and a sample of its captions), so the
+engine can warn about a prompt far from all of it (engine/knowledge.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from audioldm_daw.engine.architecture import SCHEDULER_FILE, read_scheduler_config, save_model_folder
 from audioldm_daw.engine.vocoders import GRIFFIN_LIM, write_preference
+from audioldm_daw.workbench.dataset.knows import write_for_data
 from audioldm_daw.workbench.training.components import (
     ComponentError,
     load_clap,
@@ -104,7 +107,20 @@ def assemble(
             record[k] = val
     (out / TRAINING_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
     write_preference(out, decode_with)
+    data = training_data(record["stages"])
+    if data is not None:
+        write_for_data(out, data)
     return out
+
+
+def training_data(stages: dict[str, Any]) -> Path | None:
+    """The data folder the captions came from: the CLAP stage's (its captions made the text space), else the
+    LDM's; None when no run recorded one that still exists."""
+    for name in ("clap", "ldm"):
+        data = ((stages.get(name) or {}).get("config") or {}).get("config", {}).get("data")
+        if data and Path(data).is_dir():
+            return Path(data)
+    return None
 
 
 def derive_model_folder(parent: Path, unet: Any, out: Path, record: dict[str, Any]) -> Path:
