@@ -68,6 +68,7 @@ class Clip:
     prompt_used: str | None = None
     subtype: str | None = None
     input_sha256: str | None = None
+    tempo_fit: dict[str, Any] | None = None  # what tempo fitting did (tempo_fit.TempoFit.to_dict), when it ran
 
     @property
     def seconds(self) -> float:
@@ -324,14 +325,21 @@ class Engine:
             audio = normalize_peak(plan.deliver(waves[chosen]), req.normalize_db)
             return Clip(audio, int(plan.out_rate or sr), req, scores, chosen, subtype=plan.subtype)
         rate = int(req.sample_rate or sr)
-        audio = finish(waves[chosen], sr, rate, plan.seconds, normalize_db=req.normalize_db, loop=req.loop)
-        return Clip(audio, rate, req, scores, chosen)
+        wave, fitted = waves[chosen], None
+        if plan.fit_bpm is not None:  # imported here: librosa and pedalboard load only when a clip is fitted
+            from audioldm_daw.engine.tempo_fit import fit_to_tempo
+
+            n = self.model.geometry.samples(plan.seconds)
+            wave, record = fit_to_tempo(wave, sr, plan.fit_bpm, n, loop=req.loop)
+            fitted = record.to_dict()
+        audio = finish(wave, sr, rate, plan.seconds, normalize_db=req.normalize_db, loop=req.loop)
+        return Clip(audio, rate, req, scores, chosen, tempo_fit=fitted)
 
     # -- files ----------------------------------------------------------------------------------
     def sidecar(self, clip: Clip) -> dict[str, Any]:
         """Everything needed to regenerate ``clip`` exactly, as plain JSON."""
         m = self.model
-        return {
+        side = {
             "engine": "audioldm-daw",
             "engine_version": __version__,
             "model": {"id": m.model_id, "hash": m.content_hash, "path": str(m.path)},
@@ -349,6 +357,9 @@ class Engine:
             "vocoder": m.vocoder_name,
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         } | self._input_record(clip)
+        if clip.tempo_fit is not None:  # where fitting ran; a clip made with fit off has none, as before
+            side["tempo_fit"] = clip.tempo_fit
+        return side
 
     @staticmethod
     def _input_record(clip: Clip) -> dict[str, Any]:
@@ -374,12 +385,14 @@ class Engine:
         """Generate and write ``out_path`` (WAV) plus its ``.json`` sidecar, both atomically."""
         clip = self.generate(request, progress=progress, cancel=cancel)
         req = clip.request
-        tempo = None
+        tempo: dict[str, Any] | None = None
         if req.bpm is not None and req.bars is not None:  # a tempo-synced clip: DAWs read its tempo and length
             from audioldm_daw.engine.wav_chunks import beats_for
 
             beats = beats_for(req.bars, req.beats_per_bar)
             tempo = {"bpm": req.bpm, "beats": beats, "loop": req.loop, "numerator": round(req.beats_per_bar)}
+            if clip.tempo_fit is not None and not clip.tempo_fit["fitted"]:  # no beat: a one-shot, no tempo
+                tempo |= {"bpm": None, "loop": False}
         path = write_clip(
             Path(out_path),
             clip.audio,

@@ -293,6 +293,15 @@ PARAMS: dict[str, Param] = {
         Param(
             "loop", "loop", FLAG, "a seamless loop (the end flows into the start)", default=False, modes=LENGTH_MODES
         ),
+        Param(
+            "fit",
+            "fit",
+            FLAG,
+            "with bpm: stretch a rhythmic clip to the tempo and start it on a beat (a clip without a clear beat "
+            "stays unstretched, tagged one-shot); off by default until it meets its accuracy targets",
+            default=False,
+            modes=_TEMPO_MODES,
+        ),
         # -- sampling ----------------------------------------------------------------------------
         Param("steps", "steps", INT, "denoising steps", default=50, lo=1, hi=1000),
         Param("guidance", "guidance", NUMBER, "classifier-free guidance scale", default=2.5, lo=0, hi=20),

@@ -10,6 +10,8 @@ known-region replacement, loop wrap-around, and what happens to the waveform aft
   input's own low band below the cutoff (spliced back in the spectrum).
 - loop: the UNet and the decoder see the latent circularly padded along time, so the last sample
   flows into the first; the period is then resampled to the exact length.
+- a clip at a tempo with ``fit`` on is generated longer (:func:`~audioldm_daw.engine.tempo_fit.material_seconds`),
+  then stretched to the tempo and cut on a beat by the engine (a loop's closure redone after the cut).
 
 Recipe 3 (the edits keep the take): inpaint and continue give the model a window of the take around the
 span (or at its end), read from the file alone, and deliver the take's own samples outside what they change,
@@ -54,6 +56,7 @@ from audioldm_daw.engine.request import (
     Variation,
 )
 from audioldm_daw.engine.sampling import AfterStepFn, Conditioning, DenoisingUNet, initial_noise
+from audioldm_daw.engine.tempo_fit import material_seconds
 
 LOOP_CONTEXT_CELLS = 8  # latent cells of wrap-around context each side (0.32 s at the public geometry)
 SPLICE_RAMP_S = 0.01  # crossfade between the reconstruction and the generated span (recipes 1 and 2)
@@ -98,6 +101,8 @@ class Plan:
     deliver: Callable[[np.ndarray], np.ndarray] | None = None
     out_rate: int | None = None
     subtype: str | None = None
+    # A clip fitted to a tempo (tempo_fit.py): the requested bpm; the plan then generates more than ``seconds``.
+    fit_bpm: float | None = None
 
 
 def noised(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
@@ -303,7 +308,9 @@ def _noise_plan(
 ) -> Plan:
     """A plan that starts from the seed's noise over the cells of ``seconds``."""
     m, g = ctx.model, ctx.geometry
-    cells = g.loop_cells(seconds) if loop else g.cells_for(seconds, req.recipe)
+    fit_bpm = req.bpm if req.fit and req.bpm is not None else None
+    made = seconds if fit_bpm is None else material_seconds(seconds, fit_bpm, max(seconds, MAX_DURATION_S))
+    cells = g.loop_cells(made) if loop else g.cells_for(made, req.recipe)
     assert req.seed is not None, "make_plan takes a resolved request (seed set)"
     noise, gen = initial_noise(g.latent_shape(req.candidates, cells), req.seed, m.device, m.dtype)
     plan = Plan(
@@ -314,9 +321,10 @@ def _noise_plan(
         start=0,
         unet=m.unet,
         decode=ctx.decoder.decode,
-        native_samples=g.samples(seconds),
+        native_samples=g.samples(made),
         generator=gen,
         noise=noise,
+        fit_bpm=fit_bpm,
     )
     if loop:
         plan.unet = CircularUNet(m.unet, g.unet_multiple)

@@ -287,6 +287,7 @@ class GenerateRequest:
     bars: float | None = _default("bars")
     beats_per_bar: float = _default("beats_per_bar")
     loop: bool = _default("loop")
+    fit: bool = _default("fit")
     steps: int = _default("steps")
     guidance: float = _default("guidance")
     seed: int | None = _default("seed")
@@ -401,6 +402,8 @@ class GenerateRequest:
         _known(source, {f.name for f in fields(SOURCES[mode])}, f"{mode} source")
         rest = {k: v for k, v in data.items() if k != "source"}
         _known(rest, {*REQUEST_FIELDS, "recipe"}, "request")
+        if "fit" not in rest and PARAMS["fit"].applies_to(mode):
+            rest["fit"] = False  # a sidecar from before tempo fitting: its clip was not fitted
         return cls(SOURCES[mode](**source), **rest)
 
 
@@ -440,6 +443,8 @@ def _from_flat(data: Mapping[str, Any]) -> GenerateRequest:
     _known(flat, set(REQUEST_FIELDS), "request")
     if flat.get("bpm") is not None:
         flat.pop("duration", None)
+    if PARAMS["fit"].applies_to(mode):
+        flat.setdefault("fit", False)  # written before tempo fitting
     for name in list(flat):
         if not PARAMS[name].applies_to(mode):
             flat.pop(name)

@@ -53,7 +53,7 @@ class WavChunkError(ValueError):
 class TempoInfo:
     """What :func:`read_tempo_chunks` found; fields are None where the file has no such chunk."""
 
-    bpm: float | None = None
+    bpm: float | None = None  # also None in a one-shot ``acid`` chunk that gives no tempo
     beats: int | None = None
     meter: tuple[int, int] | None = None  # (numerator, denominator)
     loop: bool | None = None  # ACID: not one-shot
@@ -67,19 +67,35 @@ class TempoInfo:
 
 # -- writing -----------------------------------------------------------------------------------------
 def acid_chunk(
-    *, bpm: float, beats: int, loop: bool = True, numerator: int = 4, denominator: int = 4, root_note: int | None = None
+    *,
+    bpm: float | None,
+    beats: int,
+    loop: bool = True,
+    numerator: int = 4,
+    denominator: int = 4,
+    root_note: int | None = None,
 ) -> bytes:
-    """The ``acid`` chunk (header included)."""
-    if not 0 < bpm < 10000 or beats < 0 or not 0 < numerator < 65536 or not 0 < denominator < 65536:
+    """The ``acid`` chunk (header included). ``bpm`` None: a one-shot with no tempo (a sound without a beat,
+    which a DAW should play as it is rather than warp)."""
+    if bpm is None:
+        loop, bpm_value = False, 0.0
+    else:
+        bpm_value = float(bpm)
+    if (
+        not (bpm is None or 0 < bpm_value < 10000)
+        or beats < 0
+        or not 0 < numerator < 65536
+        or not 0 < denominator < 65536
+    ):
         raise WavChunkError(f"acid: bad tempo {bpm!r} / beats {beats!r} / meter {numerator}/{denominator}")
-    flags = ACID_STRETCH | (0 if loop else ACID_ONE_SHOT)
+    flags = (0 if bpm is None else ACID_STRETCH) | (0 if loop else ACID_ONE_SHOT)
     if root_note is not None:
         if not 0 <= root_note <= 127:
             raise WavChunkError(f"acid: root note {root_note!r} is not a MIDI note")
         flags |= ACID_ROOT_NOTE
     body = struct.pack(
         "<IHHfIHHf", flags, UNITY_NOTE if root_note is None else root_note, 0x8000, 0.0, int(beats), denominator,
-        numerator, float(bpm),
+        numerator, bpm_value,
     )  # fmt: skip
     return b"acid" + struct.pack("<I", len(body)) + body
 
@@ -114,14 +130,15 @@ def _chunks(data: bytes) -> list[tuple[bytes, int, int]]:
 def with_tempo_chunks(
     data: bytes,
     *,
-    bpm: float,
+    bpm: float | None,
     beats: int,
     loop: bool = True,
     numerator: int = 4,
     denominator: int = 4,
     root_note: int | None = None,
 ) -> bytes:
-    """The bytes of a WAV file with ``acid`` and ``smpl`` chunks before ``data`` (old ones dropped)."""
+    """The bytes of a WAV file with ``acid`` and ``smpl`` chunks before ``data`` (old ones dropped); ``bpm``
+    None: a one-shot ``acid`` chunk without a tempo, and no ``smpl`` loop."""
     chunks = _chunks(data)
     found = {cid: (a, b) for cid, a, b in chunks}
     if b"fmt " not in found or b"data" not in found:
@@ -135,7 +152,8 @@ def with_tempo_chunks(
         raise WavChunkError("fmt chunk has no channels")
     frames = data_size // block_align
     new = acid_chunk(bpm=bpm, beats=beats, loop=loop, numerator=numerator, denominator=denominator, root_note=root_note)
-    new += smpl_chunk(sample_rate=rate, frames=frames)
+    if bpm is not None:
+        new += smpl_chunk(sample_rate=rate, frames=frames)
     body = b"WAVE"
     for cid, a, b in chunks:
         if cid in (b"acid", b"smpl"):
@@ -149,7 +167,7 @@ def with_tempo_chunks(
 def add_tempo_chunks(
     path: str | os.PathLike,
     *,
-    bpm: float,
+    bpm: float | None,
     beats: int,
     loop: bool = True,
     numerator: int = 4,
@@ -199,7 +217,8 @@ def read_tempo_chunks(path: str | os.PathLike) -> TempoInfo:
                 info["root_note"] = int.from_bytes(payload[4:6], "little")
             info["beats"] = int.from_bytes(payload[12:16], "little")
             info["meter"] = (int.from_bytes(payload[18:20], "little"), int.from_bytes(payload[16:18], "little"))
-            info["bpm"] = struct.unpack("<f", payload[20:24])[0]
+            bpm = struct.unpack("<f", payload[20:24])[0]
+            info["bpm"] = bpm if bpm > 0 else None  # a one-shot without a tempo
         elif name == "smpl" and length >= 36:
             words = [int.from_bytes(payload[i : i + 4], "little") for i in range(0, 36, 4)]
             info["sample_period_ns"], info["unity_note"] = words[2], words[3]

@@ -117,6 +117,17 @@ if "AUDIOLDM_DAW_ONNX_CACHE" not in os.environ:  # exports and calibrations stay
 
 
 @pytest.fixture(scope="session")
+def checkout_build_lock() -> object:
+    """Held while the package is built from the checkout: setuptools writes the checkout's build/ and egg-info,
+    so two builds at once (on two pytest-xdist workers) break each other."""
+    from filelock import FileLock
+
+    root = Path(__file__).resolve().parent.parent
+    (root / "build").mkdir(exist_ok=True)
+    return FileLock(str(root / "build" / ".package-build.lock"))
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random model folder with a clap/ audio tower (read-only by convention: copy to modify)."""
     from audioldm_daw.engine.architecture import build_random_folder

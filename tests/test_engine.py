@@ -239,7 +239,7 @@ def test_sidecar_regenerates_the_same_audio(tiny_engine: Engine, tmp_path: Path)
         ({"duration": None, "bpm": 20, "bars": 256}, r"bars: bars at bpm make 3072.000 s, expected 0.5..60 s"),
         ({"duration": "10"}, "duration: expected a number"),
         ({"prompt": "   "}, "prompt: expected what the clip should sound like, got an empty string"),
-        ({"mode": "inpaint", "input_path": "x.wav"}, r"start: missing \(expected a number in 0..60\)"),
+        ({"mode": "inpaint", "input_path": "x.wav"}, r"start: missing \(expected a number in 0..1200\)"),
         ({"mode": "inpaint", "input_path": "x.wav", "start": 2.0, "end": 1.0}, r"end: expected a time after start"),
         ({"mode": "transfer", "input_path": "x.wav", "prompt": "y", "duration": 3.0}, "duration: applies to generate"),
         ({"mode": "variation", "input_path": "x.wav", "prompt": "y"}, "prompt: applies to generate, transfer"),

@@ -529,7 +529,7 @@ def test_takes_go_to_a_subfolder_and_tempo_clips_carry_their_tempo(server, clien
     from audioldm_daw.engine.wav_chunks import read_tempo_chunks
 
     client.send(
-        "/audioldm/generate", "take", "a drum groove", "bpm", 240, "bars", 1, "loop", 1, "steps", 2,
+        "/audioldm/generate", "take", "a drum groove", "bpm", 240, "bars", 1, "loop", 1, "fit", 0, "steps", 2,
         "seed", 40, "count", 2, "folder", "my-set", "name", "groove",
     )  # fmt: skip
     per = client.replies.jobs(["take-1", "take-2"], timeout=120)

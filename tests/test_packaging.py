@@ -19,6 +19,9 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -238,15 +241,22 @@ def test_the_bridge_check_catches_a_wrong_arrow_wherever_it_hides() -> None:
     assert arrows[("cli", "server")] == {"audioldm_daw.bridge.cli"}
 
 
-def test_wheel_has_one_import_root_and_imports(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
-        check=True,
-        capture_output=True,
-        cwd=tmp_path,
-    )
-    wheel = next(dist.glob("audioldm_daw-*.whl"))
+@pytest.fixture(scope="module")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory, checkout_build_lock: Any) -> Path:
+    """The wheel built from the checkout, once for the module (builds from the checkout take turns)."""
+    dist = tmp_path_factory.mktemp("dist")
+    with checkout_build_lock:
+        subprocess.run(
+            [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
+            check=True,
+            capture_output=True,
+            cwd=dist,
+        )
+    return next(dist.glob("audioldm_daw-*.whl"))
+
+
+def test_wheel_has_one_import_root_and_imports(tmp_path: Path, built_wheel: Path) -> None:
+    wheel = built_wheel
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert tops == {"audioldm_daw"}
@@ -286,7 +296,9 @@ def _release(version: str) -> str:
     return version.split("+", 1)[0]
 
 
-def test_pip_alone_picks_matching_torch_and_torchaudio_and_an_input_mode_runs(tmp_path: Path, tiny_model_dir) -> None:
+def test_pip_alone_picks_matching_torch_and_torchaudio_and_an_input_mode_runs(
+    tmp_path: Path, tiny_model_dir: Path, built_wheel: Path
+) -> None:
     """Without constraints.txt, pip's resolver still picks torch and torchaudio of one release for the wheel
     (pyproject.toml pins both to it): torchaudio's compiled library loads only with the torch it was built
     for, and a mismatched pair fails every input mode. The resolution is a dry run from PyPI (metadata only,
@@ -298,14 +310,7 @@ def test_pip_alone_picks_matching_torch_and_torchaudio_and_an_input_mode_runs(tm
     import numpy as np
     import soundfile as sf
 
-    dist = tmp_path / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), str(ROOT)],
-        check=True,
-        capture_output=True,
-        cwd=tmp_path,
-    )
-    wheel = next(dist.glob("audioldm_daw-*.whl"))
+    wheel = built_wheel
     report = tmp_path / "report.json"
     pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed"]
     pip += ["--report", str(report), "--index-url", "https://pypi.org/simple", str(wheel)]

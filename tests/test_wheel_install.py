@@ -26,6 +26,7 @@ import tarfile
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,11 +65,12 @@ def _link_dependencies(clean: Path, farm: Path) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="the venv layout below is the POSIX one")
-def test_wheel_in_a_clean_venv_generates_and_serves(tmp_path: Path) -> None:
+def test_wheel_in_a_clean_venv_generates_and_serves(tmp_path: Path, checkout_build_lock: Any) -> None:
     t0 = time.perf_counter()
     dist = tmp_path / "dist"
     # the sdist, then the wheel built from it: what the sdist carries is what a user's pip builds from
-    sh([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)])
+    with checkout_build_lock:  # the sdist is written from the checkout, as another test's wheel is
+        sh([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(ROOT)])
     [wheel] = dist.glob("audioldm_daw-*.whl")
     [sdist] = dist.glob("audioldm_daw-*.tar.gz")
     bundled = ROOT / "models" / "audioldm-daw-mini"

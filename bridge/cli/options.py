@@ -38,6 +38,8 @@ def cli_error(exc: InvalidRequest) -> InvalidRequest:
 
 
 def _help(param: Param) -> str:
+    if param.kind == FLAG and param.default:  # a switch that is on: --no-NAME turns it off
+        return f"{param.doc} (on unless --no-{param.name} is given)"
     if param.kind == FLAG:  # a bare switch here; the "0 or 1" of the table is OSC's form
         return f"{param.doc} (off unless given)"
     default = param.default_text()
@@ -63,7 +65,15 @@ def add_request_arguments(p: argparse.ArgumentParser, mode: str) -> None:
         if param.positional:
             continue
         shown = _help(param) if param.applies_to(mode) else argparse.SUPPRESS
-        if param.kind == FLAG:
+        if param.kind == FLAG and param.default:
+            p.add_argument(
+                f"--{param.name}",
+                dest=param.field,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=shown,
+            )
+        elif param.kind == FLAG:
             p.add_argument(
                 f"--{param.name}",
                 dest=param.field,

@@ -444,6 +444,7 @@ class Device {
     const [, file, seconds, rate, seed, warning] = args;
     this.jobs.delete(job.take.job);
     const take = { ...job.take, path: String(file), seconds: Number(seconds), sr: Number(rate), seed: Number(seed) };
+    if (this.oneShot(take.path)) take.oneShot = true;
     this.takes.push(take);
     this.selected = this.takes.length - 1;
     this.saveTakes();
@@ -546,7 +547,17 @@ class Device {
     const beats = t.bars ? t.bars * (t.settings.signature || 4) : 0;
     const target = ["session", "arrangement", "file"][this.state.target] || "session";
     if (target === "file") return this.reveal(t.path, "");
-    this.deps.out("insert", target, t.path, t.name, beats, t.loop ? 1 : 0);
+    // warp (and loop) only a loop that plays at the tempo: a clip the engine left unfitted has no beat to warp by
+    this.deps.out("insert", target, t.path, t.name, beats, t.loop && !t.oneShot ? 1 : 0);
+  }
+  // whether the engine tagged the clip a one-shot: its sidecar says the tempo fit found no beat to fit
+  oneShot(file) {
+    try {
+      const side = JSON.parse(this.deps.fs.readFileSync(String(file).replace(/\.wav$/i, ".json"), "utf8"));
+      return !!(side && side.tempo_fit && side.tempo_fit.fitted === false);
+    } catch (e) {
+      return false; // no sidecar readable here (another machine's engine): keep the take's own setting
+    }
   }
   // the Live API's answer to `insert` (from audioldm_live.js)
   inserted(ok, ...why) {
