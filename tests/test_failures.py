@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import tracemalloc
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from osc_helpers import Client
+from osc_helpers import Client, dead_pid
 
 from audioldm_daw.bridge.server.jobs import JobQueue, describe_job_error
 from audioldm_daw.bridge.server.journal import Journal
@@ -164,14 +163,8 @@ def test_write_never_shows_a_partial_or_lonely_file(tmp_path, monkeypatch):
 
 
 # -- crash leftovers -----------------------------------------------------------------------------------------
-def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
-
-
 def test_recover_removes_a_dead_writers_parts_completes_an_interrupted_clip_and_keeps_live_ones(tmp_path):
-    dead = _dead_pid()
+    dead = dead_pid()
     sf.write(tmp_path / f".kill-sidecar.{dead}-0123abcd.wav.part", np.zeros(800), 16000, format="WAV")
     (tmp_path / "kill-sidecar.json").write_text(json.dumps({"request": {}}))
     (tmp_path / f".half.{dead}-89abcdef.wav.part").write_bytes(b"RIFF")

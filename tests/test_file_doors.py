@@ -17,8 +17,6 @@ import errno
 import json
 import os
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,7 +27,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import soundfile as sf
-from osc_helpers import Client
+from osc_helpers import Client, dead_pid
 
 from audioldm_daw.bridge import protocol
 from audioldm_daw.bridge.server.check_door import CheckDoor
@@ -305,14 +303,8 @@ def test_a_wide_input_is_refused_at_the_osc_door(stub_server, wide_flac):
 
 
 # -- 10: crash leftovers below the clips folder, lost jobs announced once -------------------------------------------
-def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
-
-
 def test_leftovers_in_subfolders_are_cleaned_at_start_without_following_links(tmp_path):
-    dead = _dead_pid()
+    dead = dead_pid()
     clips, outside = tmp_path / "clips", tmp_path / "outside"
     deep = clips / "a" / "b" / "c" / "d" / "e"  # five levels: past the walk's bound
     for folder in (clips / "set1", deep, outside):
@@ -530,7 +522,7 @@ def test_serve_restarts_clean_subfolders_and_announce_a_lost_job_once(tiny_model
 
     clips = tmp_path / "clips"
     (clips / "live-set").mkdir(parents=True)
-    dead = _dead_pid()
+    dead = dead_pid()
     part = clips / "live-set" / f".half.{dead}-89abcdef.wav.part"
     part.write_bytes(b"RIFF")
     listener = Replies()  # the reply port: where an unregistered socket's answers go
