@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything audioldm-daw needs on a fresh Debian/Ubuntu machine: system packages (when run as
-# root or with sudo), a virtual environment in .venv, and the package with its test extras.
+# root or with sudo), a virtual environment in .venv, and the package with its test and cluster extras.
 # Safe to run again: each step is skipped or cheap when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +57,6 @@ fi
 # setuptools warns at every strict editable install that the link tree under build/ must stay (it does: build/ is
 # ignored, not cleaned); the warning's filter keeps that box out of the quick start's output, nothing else.
 PYTHONWARNINGS="ignore:Editable installation" \
-  .venv/bin/python -m pip install -q -e ".[test]" "${pins[@]}" --config-settings editable_mode=strict
+  .venv/bin/python -m pip install -q -e ".[test,cluster]" "${pins[@]}" --config-settings editable_mode=strict
 echo "$stamp" > "$stamp_file"
 echo "setup: done"

@@ -46,6 +46,8 @@ SUBCOMMANDS: dict[str, str] = {
     "send": "audioldm_daw.bridge.cli.send",
     "inbox": "audioldm_daw.bridge.cli.inbox",
     "models": "audioldm_daw.bridge.cli.models",
+    "engines": "audioldm_daw.bridge.cli.engines",
+    "farm": "audioldm_daw.bridge.cli.farm",
 }
 
 # Libraries whose loggers and progress bars are quieted unless --verbose: (module, verbosity variable).

@@ -34,6 +34,9 @@ from audioldm_daw.engine.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from audioldm_daw.bridge.cli.progress import Stopwatch
+    from audioldm_daw.bridge.server.announce import Announcement
+    from audioldm_daw.bridge.server.http_api import HttpServer
+    from audioldm_daw.bridge.server.osc_server import OscServer
     from audioldm_daw.engine.engine import Engine
 
 ACCESS_LOG = "audioldm_daw.access"  # the request/job lines; server/osc_server.py and server/jobs.py write them
@@ -92,6 +95,38 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="read the input files requests name (input_path) from DIR (repeatable); "
         "default: your home folder and the system temp folder. The clips folder is always read; paths "
         "elsewhere, and /etc, /proc, /sys and /dev always, are refused without touching them",
+    )
+    p.add_argument(
+        "--http",
+        default=None,
+        metavar="HOST:PORT",
+        help="also serve the HTTP API (docs/HTTP.md) for remote clients, e.g. 0.0.0.0:8750; anything but "
+        "loopback needs --token-file (every request then carries the key)",
+    )
+    p.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="render on the remote engine at URL (its `serve --http`), loading no model here: this OSC server "
+        "uploads the takes requests name and downloads each clip into the local clips folder. Repeatable: each "
+        "job goes to the least busy engine and is sent again to another if its engine stops. --token-file (or "
+        "$AUDIOLDM_DAW_TOKEN_FILE) is then a copy of the engines' key file",
+    )
+    p.add_argument(
+        "--engine-ca",
+        default=None,
+        metavar="PEM",
+        help="with --engine over https: the engine's self-signed certificate (or its CA) to trust",
+    )
+    p.add_argument("--tls-cert", default=None, metavar="PEM", help="serve --http over TLS with this certificate")
+    p.add_argument("--tls-key", default=None, metavar="PEM", help="the private key of --tls-cert")
+    p.add_argument(
+        "--announce",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="announce the HTTP API on the local network with zeroconf, for `audioldm-daw engines` (default: on "
+        "when --http listens beyond loopback)",
     )
     p.add_argument("--output-device", default=None, help="audition device: index or (part of a) name")
     p.add_argument("--no-audition", action="store_true", help="do not open audio devices (/audioldm/play fails)")
@@ -257,6 +292,10 @@ def lock_state(clips: Path) -> tuple[Path, StateLock]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.engine:  # a relay to remote engines: no model here (bridge/cli/serve_remote.py)
+        from audioldm_daw.bridge.cli.serve_remote import run_relay
+
+        return run_relay(args)
     from audioldm_daw.engine.output import default_clips_dir  # imports torch
 
     if args.compile_wait:
@@ -277,17 +316,67 @@ def run(args: argparse.Namespace) -> int:
         input_folders(args.input_dir, clips)  # a system folder is refused before the model load
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
+    http = check_http(args)
     state, lock = lock_state(clips)
     sock = bind(host, args.port)
+    http_sock = None
+    if http is not None:
+        from audioldm_daw.bridge.server.http_api import bind_tcp
+
+        try:
+            http_sock = bind_tcp(*http)
+        except ValueError as exc:
+            sock.close()
+            lock.release()
+            raise InvalidRequest(str(exc)) from None
     if compile_said:
         print(compile_said, flush=True)
     try:
-        return _serve(args, host, networks, clips, state, sock)
+        return _serve(args, host, networks, clips, state, sock, http_sock)
     finally:
         lock.release()
 
 
-def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, state: Path, sock: socket.socket) -> int:
+def check_http(args: argparse.Namespace) -> tuple[str, int] | None:
+    """``--http``'s (host, port), refused before the model load when it cannot serve safely: beyond loopback
+    without a key, a TLS pair half given or unreadable, TLS options without --http."""
+    if not args.http:
+        if args.tls_cert or args.tls_key:
+            raise InvalidRequest("--tls-cert and --tls-key secure the HTTP API: add --http HOST:PORT")
+        return None
+    from audioldm_daw.bridge.server.http_api import check_tls, parse_address
+    from audioldm_daw.bridge.server.osc_server import is_loopback
+
+    try:
+        host, port = parse_address(args.http)
+        check_tls(args.tls_cert, args.tls_key)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    if not is_loopback(host) and not args.token_file:
+        raise InvalidRequest(
+            f"--http {args.http} listens beyond this computer, so the engine needs a key: add --token-file FILE (a "
+            "new random key is written there if the file is missing) and give the key to your clients (they send "
+            "it as 'Authorization: Bearer KEY')"
+        )
+    if not is_loopback(host) and not args.tls_cert:
+        print(
+            f"warning: --http {args.http} without --tls-cert: the key and the audio cross the network unencrypted; "
+            "add --tls-cert/--tls-key, or put a TLS reverse proxy in front (docs/usage.md, Remote engine)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return host, port
+
+
+def _serve(
+    args: argparse.Namespace,
+    host: str,
+    networks: list,
+    clips: Path,
+    state: Path,
+    sock: socket.socket,
+    http_sock: socket.socket | None = None,
+) -> int:
     """Repair the clips folder, load the model, serve until a signal; the checks above have all passed."""
     from audioldm_daw.bridge.server.osc_server import OscServer
     from audioldm_daw.engine.output import mark_recovered, recover_clips
@@ -333,6 +422,7 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
         # The inbox's own folder holds the takes its requests name beside them: read there too.
         input_dirs=[*args.input_dir, *([args.inbox] if args.inbox else [])] if args.input_dir else None,
     )
+    http = _http_door(args, engine, server, state, http_sock) if http_sock is not None else None
     for job in server.jobs.lost:
         print(f"lost job {job.id!r} ({job.address}): {job.message()}", flush=True)
     if server.restored_clients:
@@ -359,6 +449,7 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
     _log_requests()
     server.start()
     print(f"listening on udp://{bound_host}:{bound_port} (Ctrl-C to stop)", flush=True)
+    announcement = _start_http(args, http, engine) if http is not None else None
     clock.done("ready")
     if engine.compilers and not args.compile_wait:
         watch_compilation(engine, clock, wait=False)
@@ -375,6 +466,10 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
         while not stop.wait(0.5):
             pass
     finally:
+        if announcement is not None:
+            announcement.close()
+        if http is not None:
+            http.close()
         server.close()
         for s, handler in old.items():
             signal.signal(s, handler)
@@ -386,6 +481,42 @@ def _serve(args: argparse.Namespace, host: str, networks: list, clips: Path, sta
         flush=True,
     )
     return 0
+
+
+def _http_door(
+    args: argparse.Namespace, engine: Engine, server: OscServer, state: Path, sock: socket.socket
+) -> HttpServer:
+    """The HTTP API over the OSC server's job queue (one queue, one journal), its uploads in the state folder."""
+    from audioldm_daw.bridge.server.http_api import HttpDoor, HttpServer
+
+    door = HttpDoor(engine, server.jobs, state / "uploads", key=args.key)
+    return HttpServer(door, sock, tls_cert=args.tls_cert, tls_key=args.tls_key)
+
+
+def _start_http(args: argparse.Namespace, http: HttpServer, engine: Engine) -> Announcement | None:
+    """Serve the HTTP API and, where asked (by default beyond loopback), announce it on the local network."""
+    from audioldm_daw.bridge.server.osc_server import is_loopback
+
+    try:
+        http.start()
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    host, port = http.address
+    print(f"listening on {http.url} (HTTP API, docs/HTTP.md)", flush=True)
+    if args.key:
+        print(f"HTTP key from {Path(args.token_file).expanduser().resolve()} (required: Authorization: Bearer KEY)")
+    wanted = args.announce if args.announce is not None else not is_loopback(host)
+    if not wanted:
+        return None
+    from audioldm_daw.bridge.server.announce import announce
+
+    try:
+        found = announce(http.door.name, host, port, model=str(engine.model.model_id), gpu=http.door.gpu, tls=http.tls)
+    except ValueError as exc:
+        print(f"warning: {exc}", file=sys.stderr, flush=True)
+        return None
+    print(f"announced as {found.name} (zeroconf; `audioldm-daw engines` lists it)", flush=True)
+    return found
 
 
 def watch_compilation(engine: Engine, clock: Stopwatch, wait: bool) -> None:

@@ -76,6 +76,7 @@ class Job:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     cancellers: list[Client] = field(default_factory=list)
     created: float = field(default_factory=time.monotonic)
+    resume: dict[str, Any] | None = None  # a remote job an earlier run of a relay left running (see Journal.remote)
 
 
 def model_stamp(folder: Path | None) -> tuple[tuple[str, int, int], ...] | None:
@@ -202,7 +203,10 @@ class JobQueue:
         max_per_client: int = MAX_PER_CLIENT,
         journal: Journal | None = None,
         lost: list[LostJob] = (),  # type: ignore[assignment]
+        workers: int = 1,
     ) -> None:
+        """``workers``: jobs run at once. One for a local engine (one generation at a time); a relay to remote
+        engines (bridge/clients/relay.py) runs several, each waiting on its engine over the network."""
         self.engine = engine
         self.clips_dir = Path(clips_dir).expanduser().resolve()
         self.send = send
@@ -215,13 +219,25 @@ class JobQueue:
         self._lock = threading.Condition()
         self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
         self._waiting: collections.deque[Job] = collections.deque()
-        self._running: Job | None = None
+        self._active: list[Job] = []  # running jobs, oldest first
         self._closing = False
         self._per_client: collections.Counter[str] = collections.Counter()  # jobs waiting or running per host
         self._last_progress: dict[str, LastSent] = {}  # per host, while it has jobs
         # Jobs an earlier run lost and has not told their client about yet (``/audioldm/job`` answers
         # every lost job the journal keeps, told or not).
+        # A relay resumes the remote jobs an earlier run left behind instead of calling them lost.
+        resumable = [rec for rec in lost if rec.remote and getattr(engine, "relay", None) is not None]
+        lost = [rec for rec in lost if rec not in resumable]
         self.lost: list[LostJob] = [rec for rec in lost if not rec.announced]
+        self.resumed = [rec.id for rec in resumable]
+        for rec in resumable:
+            job = Job(rec.id, None, rec.client or ("", 0), None, rec.address, resume=rec.remote)  # type: ignore[arg-type]
+            self._jobs[rec.id] = job
+            self._waiting.append(job)
+            self._per_client[client_host(job.client)] += 1
+            if journal is not None:
+                journal.queued(rec.id, rec.address, rec.client)
+                journal.remote(rec.id, rec.remote or {})
         for rec in lost:
             job = Job(rec.id, None, rec.client or ("", 0), None, rec.address, state=LOST)  # type: ignore[arg-type]
             job.last_reply = ("/audioldm/fail", [rec.id, rec.message(), rec.address])
@@ -229,8 +245,23 @@ class JobQueue:
         model = getattr(engine, "model", None)
         self._model_path = getattr(model, "path", None)
         self._model_stamp = model_stamp(self._model_path) if isinstance(self._model_path, Path) else None
-        self._thread = threading.Thread(target=self._work, name="audioldm-jobs", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"audioldm-jobs-{n}", daemon=True) for n in range(max(1, workers))
+        ]
+        self._thread = self._threads[0]
+        for thread in self._threads:
+            thread.start()
+
+    def add_door(self, serves: Callable[[Client], bool], send: SendFn) -> None:
+        """Another door shares this queue (the HTTP API, bridge/server/http_api.py): replies for the clients
+        ``serves`` accepts go to its ``send``, every other reply where it went before. One queue for every door,
+        so the engine runs one job at a time and the journal sees them all."""
+        before = self.send
+
+        def route(client: Client, address: str, args: list[Any]) -> None:
+            (send if serves(client) else before)(client, address, args)
+
+        self.send = route
 
     # -- requests from the OSC thread -------------------------------------------------------------
     def submit(
@@ -307,7 +338,7 @@ class JobQueue:
     def status(self) -> tuple[int, str]:
         """(jobs waiting, id of the running job or "")."""
         with self._lock:
-            return len(self._waiting), self._running.id if self._running else ""
+            return len(self._waiting), self._active[0].id if self._active else ""
 
     def close(self, timeout: float = 30.0) -> None:
         """Cancel everything (queued jobs at once, the running one at its next step) and stop the worker."""
@@ -315,11 +346,13 @@ class JobQueue:
             self._closing = True
             while self._waiting:
                 self._finish_cancelled(self._waiting.popleft(), [])
-            if self._running is not None:
-                self._running.cancel_event.set()
+            for running in self._active:
+                running.cancel_event.set()
             self._lock.notify_all()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._threads):
             log.warning("the running job did not stop within %.0f s", timeout)
 
     # -- the worker -------------------------------------------------------------------------------
@@ -332,7 +365,7 @@ class JobQueue:
                     return
                 job = self._waiting.popleft()
                 job.state = RUNNING
-                self._running = job
+                self._active.append(job)
                 if self.journal is not None:
                     self.journal.running(job.id)
             try:
@@ -349,7 +382,8 @@ class JobQueue:
                         )
             finally:
                 with self._lock:
-                    self._running = None
+                    if job in self._active:
+                        self._active.remove(job)
 
     def _run(self, job: Job) -> None:
         with self._lock:
@@ -362,8 +396,22 @@ class JobQueue:
 
             self._preflight()
             folder = self.clips_dir / job.folder if job.folder else self.clips_dir
-            out = path_in_folder(folder, job.name or job.id, root=self.clips_dir)  # checked again at write time
-            result = self.engine.render(job.request, out, progress=throttle, cancel=job.cancel_event.is_set)
+            if job.resume is not None:  # the clip's place was chosen by the run that sent it
+                out = Path(job.resume["out"])
+            else:
+                out = path_in_folder(folder, job.name or job.id, root=self.clips_dir)  # checked again at write time
+            relay = getattr(self.engine, "relay", None)
+            if relay is not None:  # a remote engine renders it; the journal keeps where (bridge/clients/relay.py)
+                result = relay(
+                    job.request,
+                    out,
+                    progress=throttle,
+                    cancel=job.cancel_event.is_set,
+                    note=lambda ref: self._note_remote(job, ref),
+                    resume=job.resume,
+                )
+            else:
+                result = self.engine.render(job.request, out, progress=throttle, cancel=job.cancel_event.is_set)
         except Cancelled:
             with self._lock:
                 self._finish_cancelled(job, job.cancellers)
@@ -396,6 +444,13 @@ class JobQueue:
                 self._finish_cancelled(job, job.cancellers)
             else:
                 self._finish(job, FAILED, "/audioldm/fail", [job.id, message, job.address])
+
+    def _note_remote(self, job: Job, ref: dict[str, Any]) -> None:
+        """A relay sent ``job`` to a remote engine: the journal keeps where (engine, remote id, local path), so a
+        relay killed meanwhile fetches the clip when it starts again."""
+        job.resume = ref
+        if self.journal is not None:
+            self.journal.remote(job.id, ref)
 
     def _preflight(self) -> None:
         """Refuse a job the clips folder or the model folder cannot serve before spending minutes on it."""
@@ -439,8 +494,8 @@ class JobQueue:
 
     def _finish(self, job: Job, state: str, address: str, args: list[Any]) -> None:
         job.state = state
-        if self._running is job:  # idle as soon as the final reply is out, so /status agrees with it
-            self._running = None
+        if job in self._active:  # idle as soon as the final reply is out, so /status agrees with it
+            self._active.remove(job)
         host = client_host(job.client)
         self._per_client[host] -= 1
         if self._per_client[host] <= 0:

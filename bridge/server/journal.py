@@ -68,6 +68,7 @@ class LostJob:
     total: int = 0
     when: float = 0.0
     announced: bool = False  # its client was told (once: a later restart does not tell it again)
+    remote: dict[str, Any] | None = None  # a relay's: where the job renders (engine, remote id, local path)
 
     def message(self) -> str:
         """The /fail text for it: what happened and what to do."""
@@ -87,7 +88,7 @@ class LostJob:
             "total": self.total,
             "t": self.when,
             "announced": self.announced,
-        }
+        } | ({"remote": self.remote} if self.remote else {})
 
 
 def _client(value: Any) -> tuple[str, int] | None:
@@ -165,7 +166,10 @@ class Journal:
                 int(rec.get("total", 0)),
                 float(rec.get("t", 0)),
                 bool(rec.get("announced", False)),
+                rec["remote"] if isinstance(rec.get("remote"), dict) else None,
             )
+        elif event == "remote" and job_id in self._open and isinstance(rec.get("ref"), dict):
+            self._open[job_id].remote = rec["ref"]
         elif event == "announced" and job_id in self._lost:
             self._lost[job_id].announced = True
         elif event == "forget":
@@ -184,6 +188,12 @@ class Journal:
 
     def ended(self, job_id: str, state: str) -> None:
         self._write({"e": "end", "id": job_id, "state": state}, True)
+
+    def remote(self, job_id: str, ref: dict[str, Any]) -> None:
+        """A relay (``serve --engine``) sent the job to a remote engine: ``ref`` says which engine, the remote
+        job's id, the local path its clip goes to and the request, so that a relay killed before the clip came
+        back fetches it (or sends the request again) when it starts, instead of calling the job lost."""
+        self._write({"e": "remote", "id": job_id, "ref": ref}, True)
 
     def announced(self, job_id: str) -> None:
         """A lost job's client was told that it is lost: a later start does not tell it again (it stays
@@ -252,6 +262,8 @@ class Journal:
             )
             if job.was == "running":
                 lines.append(json.dumps({"e": "step", "id": job.id, "step": job.step, "total": job.total}))
+            if job.remote:
+                lines.append(json.dumps({"e": "remote", "id": job.id, "ref": job.remote}, separators=(",", ":")))
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
