@@ -254,6 +254,13 @@ ADDRESSES: dict[str, Address] = {
             "started with: another one needs a restart with `serve --model MODEL`",
             ("/audioldm/model", "/audioldm/models_end", "/audioldm/fail"),
         ),
+        Address(
+            "/audioldm/engines",
+            (),
+            "lists the remote engines announced on the local network (`serve --http` elsewhere; zeroconf), after "
+            "listening a few seconds: each is a URL for `serve --engine URL`",
+            ("/audioldm/engine", "/audioldm/engines_end", "/audioldm/fail"),
+        ),
     )
 }
 
@@ -356,6 +363,17 @@ REPLIES: dict[str, Reply] = {
             "one per model, answering /audioldm/models",
         ),
         Reply("/audioldm/models_end", (), "after the last /audioldm/model"),
+        Reply(
+            "/audioldm/engine",
+            (
+                Arg("name", STRING, "the engine's name on the network (its host's, unless it was given one)"),
+                Arg("url", STRING, "its base URL: what `serve --engine` and `send --engine` take"),
+                Arg("model", STRING, 'the model it serves; "" when it does not say'),
+                Arg("gpu", STRING, 'its GPU; "" for a CPU engine'),
+            ),
+            "one per engine found, answering /audioldm/engines",
+        ),
+        Reply("/audioldm/engines_end", (Arg("count", INT, "engines listed"),), "after the last /audioldm/engine"),
     )
 }
 

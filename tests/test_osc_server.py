@@ -571,3 +571,32 @@ def test_serve_says_when_it_is_ready_logs_each_request_and_renders_its_inbox(tin
     assert re.search(r"ready in \d", out), out
     assert re.search(r"/audioldm/generate job 'logged' from 127\.0\.0\.1", out), out
     assert re.search(r"done job 'logged' from 127\.0\.0\.1: \S+logged\.wav in \d", out), out
+
+
+def test_engines_lists_the_announced_engines_without_holding_up_the_server(tmp_path):
+    """/audioldm/engines browses off the packet thread (a ping meanwhile is answered at once) and answers, within
+    its bound, with the engine announced on loopback (bridge/server/announce.py) and the count."""
+    from types import SimpleNamespace
+
+    from audioldm_daw.bridge.server.announce import announce
+    from audioldm_daw.bridge.server.osc_server import OscServer
+
+    engine = SimpleNamespace(model=SimpleNamespace(model_id="tiny", path=tmp_path, device="cpu"))
+    srv = OscServer(engine, host="127.0.0.1", port=0, clips_dir=tmp_path / "clips")  # type: ignore[arg-type]
+    srv.browse_interfaces, srv.browse_seconds = ["127.0.0.1"], 1.5
+    srv.start()
+    shown = announce("studio gpu", "127.0.0.1", 8750, model="tiny", gpu="", tls=False)
+    c = Client(srv.address)
+    try:
+        started = time.monotonic()
+        c.send("/audioldm/engines")
+        assert c.ask("/audioldm/ping")[0] == "/audioldm/pong" and time.monotonic() - started < 1.0
+        got = c.replies.until(lambda m: m[0] == "/audioldm/engines_end", timeout=20)
+        assert time.monotonic() - started < 20
+    finally:
+        c.close()
+        shown.close()
+        srv.close()
+    engines = [args for address, args in got if address == "/audioldm/engine"]
+    assert ["studio gpu", "http://127.0.0.1:8750", "tiny", ""] in engines
+    assert got[-1] == ("/audioldm/engines_end", [len(engines)])

@@ -2,6 +2,8 @@
 
 For hosts and tools that can write a file but not send OSC (a Bitwig or Live user with a file-writing
 script, a shell loop, a batch job): see bridge/clients/inbox.py for the file formats and where results go.
+With ``--engine URL`` the requests are rendered on remote engines (their ``serve --http``), as ``send
+--engine`` renders them; the clips are downloaded to this computer.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from audioldm_daw.bridge.cli.send import add_client_options, client_key
+from audioldm_daw.bridge.cli.send import add_client_options, client_key, engine_client
 
 HELP = "watch a folder for request files (.json with OSC option names, .txt with a prompt) and render them"
 
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from audioldm_daw.bridge.clients.client import EngineUnavailable
     from audioldm_daw.bridge.clients.inbox import Inbox
+    from audioldm_daw.engine.errors import InvalidRequest
 
     def on_term(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt  # the request being rendered goes back to the inbox
@@ -67,9 +70,19 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_term)
     try:
         key = client_key(args)
-    except EngineUnavailable as exc:
-        print(f"audioldm-daw inbox: {exc}", file=sys.stderr)
+        remote = engine_client(args) if args.engine else None
+    except (EngineUnavailable, InvalidRequest) as exc:
+        print(f"audioldm-daw inbox: error: {exc}", file=sys.stderr)
         return 2
+    if remote is not None:
+        try:
+            remote.connect()  # a wrong key is said now: every request would fail with it
+        except InvalidRequest as exc:
+            remote.close()
+            print(f"audioldm-daw inbox: error: {exc}", file=sys.stderr)
+            return 2
+        except EngineUnavailable:
+            pass  # said by the watcher, which waits for an engine as it does for a local one
     inbox = Inbox(
         Path(args.folder),
         args.host,
@@ -77,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         say=lambda line: print(line, flush=True),
         settle=args.settle,
         key=key,
+        remote=remote,
     )
     try:
         if args.once:
@@ -88,4 +102,6 @@ def run(args: argparse.Namespace) -> int:
         inbox.run(poll=args.poll)
     finally:
         inbox.close()
+        if remote is not None:
+            remote.close()
     return 0

@@ -8,6 +8,11 @@ OSC request, shows the engine's progress on stderr, and prints the clip's path o
 and how to start one, within a fraction of a second. A request too long for one OSC message (a prompt far
 longer than the model reads) is refused here, before any engine is asked, with a sentence that names the
 limit and what to do (bridge/clients/client.py; the inbox gives the same sentence).
+
+With ``--engine URL`` (given once per engine) the request goes straight to remote engines' HTTP API
+(``serve --http`` there) instead of OSC to a local ``serve``: the take an input mode names is uploaded, the
+least busy engine renders, and the clip and its sidecar are downloaded into the local clips folder (or
+``--out``), so the path printed is on this computer (bridge/clients/remote_client.py).
 """
 
 from __future__ import annotations
@@ -16,11 +21,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from audioldm_daw.bridge.cli.options import add_request_arguments, cli_name
 from audioldm_daw.bridge.clients.client import DEFAULT_HOST, DEFAULT_PORT
 from audioldm_daw.engine.params import MODES, PARAMS
+
+if TYPE_CHECKING:
+    from audioldm_daw.bridge.clients.client import EngineClient
+    from audioldm_daw.bridge.clients.remote_client import RemoteClient
 
 HELP = "send a request to a running `audioldm-daw serve` (no model loaded here) and print the clip's path"
 
@@ -52,6 +61,21 @@ def add_client_options(p: argparse.ArgumentParser) -> None:
         help="a copy of the engine's key file (serve --token-file), needed for an engine on another computer; "
         "default: the file $AUDIOLDM_DAW_TOKEN_FILE names",
     )
+    p.add_argument(
+        "--engine",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="render on the remote engine at URL (its `serve --http`) instead of a `serve` on --host/--port: "
+        "input takes are uploaded and clips downloaded into the local clips folder; repeat it for several "
+        "engines (the least busy takes each clip)",
+    )
+    p.add_argument(
+        "--engine-ca",
+        default=None,
+        metavar="PEM",
+        help="with --engine over https: the engine's self-signed certificate (or its CA) to trust",
+    )
 
 
 def client_key(args: argparse.Namespace) -> str | None:
@@ -82,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from audioldm_daw.bridge.cli.generate import output_path
     from audioldm_daw.bridge.cli.options import cli_error
     from audioldm_daw.bridge.cli.progress import Stopwatch
-    from audioldm_daw.bridge.clients.client import EngineClient, JobFailed, takes_for
+    from audioldm_daw.bridge.clients.client import JobFailed, takes_for
     from audioldm_daw.engine.errors import InvalidRequest
 
     mode = args.send_mode
@@ -104,10 +128,13 @@ def run(args: argparse.Namespace) -> int:
     except InvalidRequest as exc:
         return _fail(args, str(cli_error(exc)))
     try:
-        with EngineClient(args.host, args.port, key=client_key(args)) as client:
+        with _client(args) as client:
             client.connect()
-            for take in takes:
-                client.submit(take)
+            for i, take in enumerate(takes):
+                if args.engine:  # the clip is downloaded straight to --out, when given
+                    cast("RemoteClient", client).submit(take, outs[i] if outs is not None else None)
+                else:
+                    client.submit(take)
             try:
                 results = client.wait([t.job_id for t in takes], Progress(takes), timeout=args.timeout)
             except BaseException:
@@ -131,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
             status = _fail(args, res.args[0], job_id=take.job_id)
             continue
         res.extra = {"mode": mode, "prompt": take.prompt}
-        if outs is not None:
+        if outs is not None and not args.engine:
             res.path = _copy(res.path, outs[i])
         if args.json:
             print(json.dumps(res.to_json()), flush=True)
@@ -142,6 +169,25 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {res.warning}", file=sys.stderr)
     clock.done("done" if status == 0 else "finished with errors")
     return status
+
+
+def engine_client(args: argparse.Namespace, folder: Path | None = None) -> RemoteClient:
+    """The client of ``--engine`` (each URL), with the key of ``--token-file`` or $AUDIOLDM_DAW_TOKEN_FILE
+    and ``--engine-ca`` to trust; ``folder``: where clips land (default: the local clips folder)."""
+    from audioldm_daw.bridge.clients.client import key_from_env
+    from audioldm_daw.bridge.clients.remote_client import RemoteClient
+
+    key = client_key(args) or key_from_env()
+    return RemoteClient(args.engine, key, verify=args.engine_ca or True, folder=folder)
+
+
+def _client(args: argparse.Namespace) -> EngineClient | RemoteClient:
+    """OSC to a ``serve`` on --host/--port, or HTTP to the ``--engine`` URLs."""
+    from audioldm_daw.bridge.clients.client import EngineClient
+
+    if args.engine:
+        return engine_client(args)
+    return EngineClient(args.host, args.port, key=client_key(args))
 
 
 def _fail(args: argparse.Namespace, message: str, job_id: str = "") -> int:
@@ -178,7 +224,9 @@ class Progress:
         from audioldm_daw.bridge.cli.progress import StepBar, announce
 
         job = args[0]
-        if address == "/audioldm/queued" and len(args) > 1 and int(args[1]) > 0:
+        if address == "/audioldm/queued" and len(args) > 2 and args[2]:
+            announce(f"{self.label[job]}: sent to {args[2]}")  # a remote engine (--engine) took it
+        elif address == "/audioldm/queued" and len(args) > 1 and int(args[1]) > 0:
             announce(f"{self.label[job]}: queued behind {args[1]} other job(s)")
         elif address == "/audioldm/progress" and len(args) > 2:
             if self.tty:

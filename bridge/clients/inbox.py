@@ -12,6 +12,10 @@ Nothing is lost across a restart of either side: a request is claimed by renamin
 a claimed file found at start-up (the watcher was killed) is put back and done again. While no engine
 answers, requests simply wait in the folder.
 
+``inbox --engine URL`` renders on remote engines (their ``serve --http``) instead of a local ``serve``: the
+watcher is handed a :class:`~audioldm_daw.bridge.clients.remote_client.RemoteClient`, which uploads the takes
+requests name and downloads each clip into the local clips folder; ``done/`` then gets it as it always does.
+
 Writing a request from a script: a file is taken only once it is complete, that is, once its size and
 modification time are unchanged across two looks at least ``settle`` seconds apart (``--settle``). That
 check cannot tell a writer's pause longer than ``settle`` from the end of the file, so a script that
@@ -44,7 +48,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audioldm_daw.bridge.clients.client import (
     MAX_DATAGRAM,
@@ -58,6 +62,9 @@ from audioldm_daw.bridge.clients.client import (
     too_large,
 )
 from audioldm_daw.engine.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from audioldm_daw.bridge.clients.remote_client import RemoteClient
 
 SUFFIXES = (".json", ".txt")
 NEVER_TAKEN = (".part", ".tmp")  # a script writes NAME.json.part and renames it when complete
@@ -243,9 +250,13 @@ class Inbox:
         settle: float = SETTLE_S,
         clock: Callable[[], float] = time.monotonic,
         key: str | None = None,
+        remote: RemoteClient | None = None,
     ) -> None:
-        """``key``: the engine's key (``serve --token-file``) for an engine on another computer."""
+        """``key``: the engine's key (``serve --token-file``) for an engine on another computer. ``remote``:
+        render on remote engines through this client instead of OSC to ``host``/``port`` (its owner closes it)."""
         self.key = key
+        self.remote = remote
+        self.where = remote.where if remote is not None else f"udp://{host}:{port}"
         self.folder = Path(folder).expanduser().resolve()
         self.done = self.folder / "done"
         self.failed = self.folder / "failed"
@@ -256,7 +267,7 @@ class Inbox:
         self.settle = settle
         self.clock = clock
         self.seen: dict[str, tuple[tuple[int, int, int], float]] = {}  # name -> (size, mtime, inode), first seen
-        self.client: EngineClient | None = None
+        self.client: EngineClient | RemoteClient | None = None
         self.waiting_said = False
         self.stopped: str | None = None  # why the watcher's thread ended, None while it runs (start_watcher)
 
@@ -320,11 +331,11 @@ class Inbox:
         return claimed
 
     # -- the engine -----------------------------------------------------------------------------------
-    def engine(self) -> EngineClient | None:
+    def engine(self) -> EngineClient | RemoteClient | None:
         """A client registered with a live engine, or None (said once) while none answers."""
         try:
             if self.client is None:
-                self.client = EngineClient(self.host, self.port, key=self.key)
+                self.client = self.remote or EngineClient(self.host, self.port, key=self.key)
             self.client.connect(timeout=1.0)
         except EngineUnavailable as exc:
             if not self.waiting_said:
@@ -332,12 +343,12 @@ class Inbox:
                 self.waiting_said = True
             return None
         if self.waiting_said:
-            self.say(f"engine at udp://{self.host}:{self.port} answers")
+            self.say(f"engine at {self.where} answers")
             self.waiting_said = False
         return self.client
 
     # -- one request ----------------------------------------------------------------------------------
-    def process(self, path: Path, client: EngineClient) -> Outcome | None:
+    def process(self, path: Path, client: EngineClient | RemoteClient) -> Outcome | None:
         """Render one request file; None if another watcher took it first. Whatever goes wrong with this one
         request ends in ``failed/`` with a sentence (or back in the inbox when the engine went away)."""
         claimed = self.claim(path)
@@ -478,9 +489,9 @@ class Inbox:
                 time.sleep(poll)
 
     def close(self) -> None:
-        if self.client is not None:
+        if self.client is not None and self.client is not self.remote:  # a remote client is its owner's to close
             self.client.close()
-            self.client = None
+        self.client = None
 
 
 def start_watcher(inbox: Inbox, stop: Callable[[], bool]) -> threading.Thread:

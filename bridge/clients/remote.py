@@ -276,7 +276,7 @@ class RemoteEngine:
         if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
             return EngineUnavailable(
                 f"the engine at {self.url} showed a TLS certificate this computer does not trust; give its "
-                "certificate (or its CA's) as verify=PATH"
+                "certificate (or its CA's) to trust: --engine-ca PEM on the command line, verify=PATH in Python"
             )
         return EngineUnavailable(
             f"no engine answered at {self.url}; check the address, that `audioldm-daw serve --http` runs there, "

@@ -54,6 +54,7 @@ from pythonosc.parsing import osc_types
 
 from audioldm_daw import __version__
 from audioldm_daw.bridge import protocol
+from audioldm_daw.bridge.discovery import BROWSE_S, browse
 from audioldm_daw.bridge.protocol import MAX_JOB_ID_CHARS, ProtocolError, Request, osc_name
 from audioldm_daw.bridge.server.check_door import CHECK_TIME_LIMIT_S, MAX_PENDING_CHECKS, CheckDoor
 from audioldm_daw.bridge.server.input_files import (
@@ -357,10 +358,16 @@ class OscServer:
             "/audioldm/devices": self._devices,
             "/audioldm/output_device": self._output_device,
             "/audioldm/models": self._models,
+            "/audioldm/engines": self._engines,
         }
         # the model list reads folders and the hub cache: one worker, one listing at a time (see _models)
         self._models_pool = ThreadPoolExecutor(1, thread_name_prefix="audioldm-models")
         self._models_listing: Future | None = None
+        # the engines on the network: a browse listens for seconds, so it runs on its own worker (see _engines)
+        self._engines_pool = ThreadPoolExecutor(1, thread_name_prefix="audioldm-engines")
+        self._engines_listing: Future | None = None
+        self.browse_seconds = BROWSE_S
+        self.browse_interfaces: list[str] | None = None  # None: every interface (a test listens on loopback)
         for spec in protocol.ADDRESSES.values():
             if spec.generating:
                 self._handlers[spec.address] = self._generate
@@ -400,6 +407,7 @@ class OscServer:
         if self.audition is not None:
             self.audition.close()
         self._models_pool.shutdown(wait=False, cancel_futures=True)
+        self._engines_pool.shutdown(wait=False, cancel_futures=True)
         self._udp.server_close()
 
     # -- transport --------------------------------------------------------------------------------
@@ -777,6 +785,28 @@ class OscServer:
 
         def failed(msg: str) -> None:
             message = f"models: the engine could not list its models ({msg}); its log has the details"
+            self.fail(client, "", message, req.spec.address)
+
+        self._when_done(listing, listed, failed)
+
+    def _engines(self, req: Request, client: Client) -> None:
+        """The engines announced on the local network, one ``/audioldm/engine`` each, then
+        ``/audioldm/engines_end COUNT``. A browse listens for ``browse_seconds``, so it runs on a worker thread,
+        never on the one that reads packets; requests that arrive meanwhile share its answer."""
+        with self._lock:
+            listing = self._engines_listing
+            if listing is None or listing.done():
+                listing = self._engines_listing = self._engines_pool.submit(
+                    browse, self.browse_seconds, self.browse_interfaces
+                )
+
+        def listed(found: list[Any]) -> None:
+            for e in found:
+                self.send(client, "/audioldm/engine", [e.name, e.url, e.model, e.gpu])
+            self.send(client, "/audioldm/engines_end", [len(found)])
+
+        def failed(msg: str) -> None:
+            message = f"engines: could not listen for engines on the local network ({msg}); check the network"
             self.fail(client, "", message, req.spec.address)
 
         self._when_done(listing, listed, failed)
