@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from audioldm_daw.engine.errors import InvalidRequest
@@ -47,21 +46,19 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audioldm_daw.bridge.clients.client import TOKEN_FILE_ENV
+    from audioldm_daw.bridge.clients.client import TOKEN_FILE_ENV, EngineUnavailable, read_key
     from audioldm_daw.bridge.clients.discovery import ask_queues, browse
     from audioldm_daw.bridge.clients.remote import RemoteEngine
 
     if not 0 < args.timeout <= 60:
         raise InvalidRequest(f"--timeout: expected seconds in 0..60, got {args.timeout:g}")
     token_file = args.token_file or os.environ.get(TOKEN_FILE_ENV)
-    token = None
-    if token_file:
-        try:
-            token = Path(token_file).expanduser().read_text().strip()
-        except OSError as exc:
-            raise InvalidRequest(
-                f"--token-file {token_file}: the key file cannot be read ({(exc.strerror or str(exc)).lower()})"
-            ) from None
+    try:
+        token = (
+            read_key(token_file, "--token-file" if args.token_file else f"${TOKEN_FILE_ENV}") if token_file else None
+        )
+    except EngineUnavailable as exc:
+        raise InvalidRequest(str(exc)) from None
     try:
         found = browse(args.timeout, args.interface)
     except OSError as exc:

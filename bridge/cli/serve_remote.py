@@ -19,7 +19,6 @@ from pathlib import Path
 
 from audioldm_daw.engine.errors import InvalidRequest
 
-TOKEN_FILE_ENV = "AUDIOLDM_DAW_TOKEN_FILE"
 CLIENT_ID_FILE = "relay-client-id"  # in the state folder: the relay's id with its engines, kept across restarts
 
 
@@ -27,18 +26,16 @@ def engine_key(args: argparse.Namespace) -> tuple[str | None, str | None]:
     """(key, the file it came from): ``--token-file``, else ``$AUDIOLDM_DAW_TOKEN_FILE``, else none (an
     engine on loopback without a key). A file that cannot be read is refused: its key must come from the
     engine, so none is made up here."""
+    from audioldm_daw.bridge.clients.client import TOKEN_FILE_ENV, EngineUnavailable, read_key
+
     path = args.token_file or os.environ.get(TOKEN_FILE_ENV)
     if not path:
         return None, None
     file = Path(path).expanduser()
     try:
-        key = file.read_text().strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        why = (exc.strerror or str(exc)).lower() if isinstance(exc, OSError) else "it is not text"
-        raise InvalidRequest(
-            f"--token-file {file}: the engine's key cannot be read ({why}); copy the engine's key file (its path "
-            "is printed when its `serve --http` starts) to this computer and name the copy"
-        ) from None
+        key = read_key(path, "--token-file" if args.token_file else f"${TOKEN_FILE_ENV}")
+    except EngineUnavailable as exc:
+        raise InvalidRequest(f"{exc} (its path is printed when its `serve --http` starts)") from None
     if not key or any(c.isspace() for c in key):
         raise InvalidRequest(f"--token-file {file}: expected the engine's key (one word) in the file")
     return key, str(file)
