@@ -65,6 +65,7 @@ def card(
         f"- Content hash of the folder less this card: `{content_hash(model_dir.resolve(), skip=('README.md',))}`",
         f"- Size on disk: {size / 2**20:.1f} MB",
         f"- Decodes with: {_vocoder_line(mine.get('vocoder', 'hifigan'))}",
+        f"- {bandwidth_line()}",
         "- Trained with:",
         "",
         "```sh",
@@ -159,6 +160,35 @@ def licence() -> list[str]:
         "uses from others.",
         "",
     ]
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+BANDWIDTH_TARGET_PCT = 40  # the distance above 8 kHz the extension should take off the band-limited clip's
+
+
+def bandwidth_line(results: Path = RESULTS) -> str:
+    """What becomes of the model's 16 kHz audio delivered at a higher rate (the engine's bandwidth extension), with
+    the overall figures of the newest ``benchmarks/bench_bandwidth.py`` report in ``results``, where there is one."""
+    line = (
+        "Delivered above 16 kHz: the engine's bandwidth extension (`engine/bandwidth.py`, on unless `--no-fullband`) "
+        "adds the band from 8 to 16 kHz that a 16 kHz model cannot make"
+    )
+    reports = sorted(results.glob("bandwidth-cpu-*.txt"))
+    if not reports:
+        return line
+    for row in reports[-1].read_text().splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if cells[0] == "overall" and len(cells) >= 5:
+            gain = -float(cells[3].rstrip("%"))
+            verdict = "reached" if gain >= BANDWIDTH_TARGET_PCT else "not reached"
+            return (
+                f"{line}; on {cells[1]} real recordings it never trained on, its log-spectral distance above 8 kHz is "
+                f"{cells[3].lstrip('+-')} {'below' if cells[3].startswith('-') else 'above'} the band-limited clip's "
+                f"(target {BANDWIDTH_TARGET_PCT}%: {verdict}; docs/benchmarks.md says why) and "
+                f"{cells[4].lstrip('+-')} {'below' if cells[4].startswith('-') else 'above'} a harmonic exciter's "
+                f"(`benchmarks/results/{reports[-1].name}`)"
+            )
+    return line
 
 
 def _on_real(*reports: dict[str, Any]) -> float | None:
