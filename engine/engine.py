@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ from audioldm_daw.engine.plans import Context, Plan, make_plan
 from audioldm_daw.engine.request import Continuation, GenerateRequest, Inpaint, TextToAudio, Variation
 from audioldm_daw.engine.sampling import CancelFn, ProgressFn
 from audioldm_daw.engine.schedulers import make_scheduler
+from audioldm_daw.engine.takes import StreamedAudio
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Clip:
     ``input_sha256`` the content hash of the input file, recorded so that recall can tell a changed take.
     """
 
-    audio: np.ndarray
+    audio: np.ndarray  # an edit of a take: a takes.StreamedAudio, which stands in for the array
     sample_rate: int
     request: GenerateRequest
     candidate_scores: list[float] | None = None
@@ -86,6 +87,15 @@ class RenderResult:
 
 LOOPS = ("table", "graphs")
 WARM_UP_SECONDS = (DEFAULT_DURATION_S, 10.24)  # the default length and the original model's: captured before serving
+
+
+def _window_progress(progress: ProgressFn, index: int, count: int) -> ProgressFn:
+    """Window ``index`` of ``count``'s steps reported as steps of the whole clip."""
+
+    def report(done: int, steps: int) -> None:
+        progress(index * steps + done, count * steps)
+
+    return report
 
 
 class Engine:
@@ -239,13 +249,10 @@ class Engine:
         scheduler = make_scheduler(req.scheduler, m.scheduler_config, req.steps, req.recipe)
         scheduler.set_timesteps(req.steps, device=m.device)
         plan = make_plan(req.typed_source, self.context, req, scheduler)
-        latents = self._denoise(plan, scheduler, progress, cancel)
-        waves = plan.decode(latents).float().cpu().numpy()
-        if plan.native_samples is not None:
-            waves = waves[:, : plan.native_samples]  # the one cut to length, at the model's rate
-        if plan.post is not None:
-            waves = np.stack([plan.post(w) for w in waves])
-        clip = self._pick(plan, waves)
+        if plan.windows is not None:  # a long input, window after window (plans.WindowRun)
+            clip = self._windowed(plan, scheduler, progress, cancel)
+        else:
+            clip = self._pick(plan, self._waves(plan, self._denoise(plan, scheduler, progress, cancel)))
         if req.input_path is not None:
             clip.input_sha256 = content_hash(req.input_path)
         warnings, clip.prompt_used = self.prompt_warnings(req)
@@ -309,30 +316,72 @@ class Engine:
             req = dataclasses.replace(req, candidates=ORIGINAL_CANDIDATES if self.model.clap is not None else 1)
         return req, notes
 
+    def _waves(self, plan: Plan, latents: torch.Tensor) -> np.ndarray:
+        """The plan's candidates decoded, cut to length at the model's rate and post-processed."""
+        waves = plan.decode(latents).float().cpu().numpy()
+        if plan.native_samples is not None:
+            waves = waves[:, : plan.native_samples]  # the one cut to length, at the model's rate
+        if plan.post is not None:
+            waves = np.stack([plan.post(w) for w in waves])
+        return waves
+
+    def _rank(self, plan: Plan, waves: np.ndarray) -> tuple[list[float] | None, int]:
+        """The candidates' CLAP scores against the prompt, or against the input audio without one, and the
+        best one's index (no scores for a single candidate)."""
+        if len(waves) < 2:
+            return None, 0
+        req, sr = plan.request, self.model.sampling_rate
+        if req.typed_source.ranked_by_prompt or plan.reference is None:
+            scores = clap_scores(self.model, list(waves), sr, req.prompt)
+        else:
+            scores = clap_scores_against_audio(self.model, list(waves), sr, plan.reference)
+        return scores, int(np.argmax(scores))
+
+    def _windowed(self, plan: Plan, scheduler: Any, progress: ProgressFn | None, cancel: CancelFn | None) -> Clip:
+        """A long input in overlapping windows (plans.WindowRun): each window's plan denoised, decoded and its
+        candidates ranked as a clip's are, in order; the run joins the chosen waves and delivers the whole. The
+        scores recorded are each candidate's mean over the windows."""
+        run = plan.windows
+        assert run is not None
+        totals: np.ndarray | None = None
+        for i in range(run.count):
+            window = plan if i == 0 else run.plan(i)
+            report = None if progress is None else _window_progress(progress, i, run.count)
+            waves = self._waves(window, self._denoise(window, scheduler, report, cancel))
+            scores, chosen = self._rank(window, waves)
+            if scores is not None:
+                totals = np.asarray(scores) if totals is None else totals + np.asarray(scores)
+            run.add(i, waves[chosen])
+        scores = None if totals is None else [float(s) / run.count for s in totals]
+        chosen = 0 if totals is None else int(np.argmax(totals))
+        audio = cast(np.ndarray, run.finish())  # read block by block as it is written (takes.StreamedAudio)
+        return Clip(audio, run.rate, plan.request, scores, chosen, subtype=run.subtype)
+
     def _pick(self, plan: Plan, waves: np.ndarray) -> Clip:
         """Keep the candidate CLAP scores closest to the prompt, or to the input audio without one."""
         req = plan.request
         sr = self.model.sampling_rate
-        scores = None
-        chosen = 0
-        if len(waves) > 1:
-            if req.typed_source.ranked_by_prompt or plan.reference is None:
-                scores = clap_scores(self.model, list(waves), sr, req.prompt)
-            else:
-                scores = clap_scores_against_audio(self.model, list(waves), sr, plan.reference)
-            chosen = int(np.argmax(scores))
+        scores, chosen = self._rank(plan, waves)
         if plan.deliver is not None:  # an edit of a take: the take's own samples around the new audio
-            audio = normalize_peak(plan.deliver(waves[chosen]), req.normalize_db)
-            return Clip(audio, int(plan.out_rate or sr), req, scores, chosen, subtype=plan.subtype)
+            audio = plan.deliver(waves[chosen])  # a long take's is read from its file as it is written (takes.py)
+            db = req.normalize_db
+            audio = audio.normalized(db) if isinstance(audio, StreamedAudio) else normalize_peak(audio, db)
+            return Clip(cast(np.ndarray, audio), int(plan.out_rate or sr), req, scores, chosen, subtype=plan.subtype)
         rate = int(req.sample_rate or sr)
         wave, fitted = waves[chosen], None
         if plan.fit_bpm is not None:  # imported here: librosa and pedalboard load only when a clip is fitted
             from audioldm_daw.engine.tempo_fit import fit_to_tempo
 
             n = self.model.geometry.samples(plan.seconds)
-            wave, record = fit_to_tempo(wave, sr, plan.fit_bpm, n, loop=req.loop)
+            wave, record = fit_to_tempo(wave, sr, plan.fit_bpm, n, loop=req.loop, beats_per_bar=req.beats_per_bar)
             fitted = record.to_dict()
-        audio = finish(wave, sr, rate, plan.seconds, normalize_db=req.normalize_db, loop=req.loop)
+        extend = None
+        if req.full_band and rate > sr:  # the band above the model's (engine/bandwidth.py), from the clip's seed
+            from audioldm_daw.engine.bandwidth import extend_band
+
+            seed = int(req.seed or 0)
+            extend = lambda a, periodic: extend_band(a, rate, sr / 2, rate, seed, periodic=periodic)  # noqa: E731
+        audio = finish(wave, sr, rate, plan.seconds, normalize_db=req.normalize_db, loop=req.loop, extend=extend)
         return Clip(audio, rate, req, scores, chosen, tempo_fit=fitted)
 
     # -- files ----------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Reading a user's clip for the manipulations: any soundfile-readable file, any rate and channel count,
 converted to mono at the model's rate, with limits that fail early and say why.
 
-A take may be long (up to :data:`MAX_INPUT_SECONDS`): the edits read only a window of it
-(:func:`read_window`, soundfile seeks), so their cost follows the edited span, not the take.
+A take may be long (up to :data:`MAX_INPUT_SECONDS`): inpaint and continue read only a window of it
+(:func:`read_window`, soundfile seeks), so their cost follows the edited span, not the take; transfer,
+variation and upsample of an input longer than :data:`~audioldm_daw.engine.params.MAX_DURATION_S` hear it in
+overlapping windows of that kind, one after another (engine/plans.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from audioldm_daw.engine.errors import InputAudioError
+from audioldm_daw.engine.errors import InputAudioError, InvalidRequest
 from audioldm_daw.engine.output import load_soundfile
 from audioldm_daw.engine.params import MAX_DURATION_S, MAX_INPUT_SECONDS
 
@@ -29,6 +31,8 @@ MAX_NAME_BYTES = 255  # NAME_MAX: one folder or file name
 MAX_INPUT_BYTES = 2048 * 1024 * 1024  # the longest take as 32-bit float stereo at 192 kHz fits; its decode is bounded
 MIN_INPUT_SECONDS = 0.5
 WINDOWED_MODES = ("inpaint", "continue")  # the modes that read a window of the take, not all of it
+#: The modes that hear an input longer than MAX_DURATION_S in overlapping windows (recipe 3).
+LONG_INPUT_MODES = ("transfer", "variation", "upsample")
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,11 @@ class DecodeBound:
         return int(self.seconds * self.rate * self.channels)
 
 
-#: A file decoded whole (transfer, variation, upsample): the longest such input in stereo at the highest
-#: rate a studio records at.
+#: A file decoded whole (transfer, variation, upsample of up to MAX_DURATION_S): the longest such input in stereo
+#: at the highest rate a studio records at.
 WHOLE_DECODE = DecodeBound(MAX_DURATION_S, 192_000)
-#: A take that inpaint and continue hear in windows but deliver whole (its samples are copied into the result):
-#: the longest take in stereo at 48 kHz.
+#: A take heard in windows (inpaint and continue; transfer, variation and upsample of a longer input) whose
+#: result is as long as the take: the longest take in stereo at 48 kHz.
 TAKE_DECODE = DecodeBound(MAX_INPUT_SECONDS, 48_000)
 SILENCE_PEAK = 1e-4  # -80 dBFS: nothing a model could take style, band or context from
 
@@ -168,13 +172,15 @@ def check_request_input(request: GenerateRequest, cell_seconds: float = 0.0) -> 
             f"input: {request.input_path} is {_length_words(seconds)} long; clips recalled under recipe "
             f"{request.recipe} took at most {MAX_DURATION_S:g} s"
         )
-    if request.mode not in WINDOWED_MODES and seconds > MAX_DURATION_S:
-        raise InputAudioError(
-            f"input: {request.input_path} is {_length_words(seconds)} long; {request.mode} takes at most "
-            f"{MAX_DURATION_S:g} s of input (inpaint and continue take up to {_length_words(MAX_INPUT_SECONDS)}): "
-            "cut the passage you want out of the take"
+    if request.mode == "variation" and request.loop and seconds > MAX_DURATION_S and request.seconds is None:
+        raise InvalidRequest.about(
+            "loop",
+            f"a looping variation is made in one piece, and this input is {_length_words(seconds)} long (a "
+            f"variation without a duration takes the input's length; a loop is at most {MAX_DURATION_S:g} s): "
+            "give a duration",
         )
-    whole = request.mode not in WINDOWED_MODES or request.recipe < 3  # decoded whole, not in windows
+    windowed = request.mode in WINDOWED_MODES or (request.mode in LONG_INPUT_MODES and seconds > MAX_DURATION_S)
+    whole = request.recipe < 3 or not windowed  # decoded whole, not in windows
     too_big = decoded_too_big(info.frames, info.channels, info.samplerate, WHOLE_DECODE) if whole else None
     if too_big:
         raise InputAudioError(f"input: {request.input_path} {too_big}")

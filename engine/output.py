@@ -25,6 +25,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -176,17 +177,32 @@ def normalize_peak(audio: np.ndarray, db: float | None) -> np.ndarray:
 
 
 def finish(
-    audio: np.ndarray, sr_in: int, sr_out: int, duration: float, *, normalize_db: float | None, loop: bool
+    audio: np.ndarray,
+    sr_in: int,
+    sr_out: int,
+    duration: float,
+    *,
+    normalize_db: float | None,
+    loop: bool,
+    extend: Callable[[np.ndarray, bool], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Native waveform -> delivered clip: resample, exact length, fades (not for loops), peak level."""
+    """Native waveform -> delivered clip: resample, exact length, fades (not for loops), peak level.
+
+    ``extend(audio, periodic)``, where given, adds the band above the model's to the resampled audio (the
+    bandwidth extension, engine/bandwidth.py) before the fades and the peak level; ``periodic`` for a loop."""
     audio = np.asarray(audio, dtype=np.float32)
     if not np.all(np.isfinite(audio)):
         raise EngineError("the model produced non-finite audio (NaN/inf); try another seed or fp32")
     n_out = round(duration * sr_out)
     if loop:
         audio = resample_periodic(audio, n_out)  # one period in, one period of exactly n_out samples out
+        if extend is not None:
+            audio = extend(audio, True)
     else:
-        audio = fade(fit_length(resample(audio, sr_in, sr_out), n_out), sr_out)
+        audio = resample(audio, sr_in, sr_out)
+        if extend is not None:
+            audio = extend(audio, False)
+        audio = fade(fit_length(audio, n_out), sr_out)
     return normalize_peak(audio, normalize_db).astype(np.float32)
 
 
@@ -444,7 +460,8 @@ def write_clip(
     ``tempo`` (keywords of :func:`audioldm_daw.engine.wav_chunks.with_tempo_chunks`) adds the ACID and
     ``smpl`` chunks DAWs read a loop's tempo and length from, before the WAV becomes visible. ``subtype``
     (a soundfile WAV subtype) overrides ``sample_format``: an edit of a take is written as the take was.
-    ``audio`` is (samples,) or (samples, channels).
+    ``audio`` is (samples,) or (samples, channels), or audio delivered in blocks (it has ``write_wav``: an edit
+    of a long take, engine/takes.py), which writes itself without being held whole.
     """
     if sample_format not in SUBTYPES:
         raise InvalidRequest(f"format: expected one of {', '.join(SUBTYPES)}, got {sample_format!r}")
@@ -473,8 +490,11 @@ def write_clip(
         if free is not None and free < needed:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         if tempo is None:
-            sf = load_soundfile()
-            sf.write(tmp_wav, audio, sr, subtype=wav_subtype, format="WAV")
+            write_wav = getattr(audio, "write_wav", None)  # audio delivered in blocks (engine/takes.py)
+            if write_wav is not None:
+                write_wav(tmp_wav, sr, wav_subtype)
+            else:
+                load_soundfile().write(tmp_wav, audio, sr, subtype=wav_subtype, format="WAV")
         else:  # the chunks go in before the one write of the hidden file, not by rewriting it
             from audioldm_daw.engine.wav_chunks import with_tempo_chunks
 

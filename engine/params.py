@@ -297,9 +297,9 @@ PARAMS: dict[str, Param] = {
             "fit",
             "fit",
             FLAG,
-            "with bpm: stretch a rhythmic clip to the tempo and start it on a beat (a clip without a clear beat "
-            "stays unstretched, tagged one-shot); off by default until it meets its accuracy targets",
-            default=False,
+            "with bpm: put a rhythmic clip on the tempo's grid, hit by hit, and start it on a beat (a clip "
+            "without a clear beat stays unstretched, tagged one-shot)",
+            default=True,
             modes=_TEMPO_MODES,
         ),
         # -- sampling ----------------------------------------------------------------------------
@@ -389,6 +389,15 @@ PARAMS: dict[str, Param] = {
             hi=0,
             mode_defaults=tuple((m, None) for m in EDIT_MODES),
             shown_default=f"-1; inpaint, continue, upsample: {OFF} (the take keeps its level)",
+        ),
+        Param(
+            "full_band",
+            "fullband",
+            FLAG,
+            "at rates above 16000 Hz, add the band from the model's 8 kHz up to 16 kHz (a learned envelope over the "
+            "clip's own upper partials and noise from the seed); inpaint and continue add it up to the band the take "
+            "has, upsample above the band the take and the model give",
+            default=True,
         ),
     )
 }

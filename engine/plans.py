@@ -19,6 +19,10 @@ in every channel, at the take's rate (or the take resampled by :func:`~audioldm_
 where another rate was asked for); the new audio, level-matched per channel, meets them through crossfades
 that lie inside the new part. Upsample delivers the take through a crossover: its own band below the
 cutoff, the model's between the cutoff and the model's Nyquist frequency, the take's again above that.
+The take's own samples are never held whole: an edit delivers a :class:`~audioldm_daw.engine.takes.TakeEdit`,
+which reads them from the file as the result is written. Transfer, variation and upsample of an input longer
+than :data:`WINDOWED_ABOVE_S` run in overlapping windows (:class:`LongInput`, :class:`WindowRun`), one plan per
+window, joined by :class:`~audioldm_daw.engine.takes.Joiner` as the engine finishes each.
 Recipes 1 and 2 keep their splices of the model's reconstruction, so their sidecars recall exactly.
 """
 
@@ -33,14 +37,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from audioldm_daw.engine.bandwidth import detect_band, extend_band
 from audioldm_daw.engine.conditioning import audio_embeddings, require_clap, text_embeddings
 from audioldm_daw.engine.cuda_graphs import program_key, program_version
 from audioldm_daw.engine.decode import DecodeBackend
-from audioldm_daw.engine.errors import InputAudioError, InvalidRequest
+from audioldm_daw.engine.errors import EngineError, InputAudioError, InvalidRequest
 from audioldm_daw.engine.geometry import Geometry
-from audioldm_daw.engine.input_audio import check_input_file, load_input, model_mono, read_window
+from audioldm_daw.engine.input_audio import SILENCE_PEAK, load_input, model_mono
 from audioldm_daw.engine.model import AudioLDMModel
-from audioldm_daw.engine.output import SUBTYPES, fit_length, load_soundfile, resample
+from audioldm_daw.engine.output import fit_length, resample
 from audioldm_daw.engine.params import MAX_DURATION_S, MIN_DURATION_S
 from audioldm_daw.engine.request import (
     MAX_CROSSFADE_PART,
@@ -56,6 +61,7 @@ from audioldm_daw.engine.request import (
     Variation,
 )
 from audioldm_daw.engine.sampling import AfterStepFn, Conditioning, DenoisingUNet, initial_noise
+from audioldm_daw.engine.takes import Joiner, Spool, StreamedAudio, Take, TakeEdit, edge_fades
 from audioldm_daw.engine.tempo_fit import material_seconds
 
 LOOP_CONTEXT_CELLS = 8  # latent cells of wrap-around context each side (0.32 s at the public geometry)
@@ -64,6 +70,7 @@ CONTEXT_S = 8.0  # seconds of the take each side of an inpainted span (before a 
 LEVEL_CONTEXT_S = 0.5  # the take just outside a span whose RMS the new audio is matched to, each side
 SILENT_RMS = 1e-5  # -100 dBFS: context this quiet sets no level; the new audio keeps the model's, at the take's
 FADE_OUT_S = 0.005  # the end of a continuation (a generated clip's own fade)
+BAND_PROBE_S = 10.0  # the start of a take whose band an upsample extends above (a file's band limit is constant)
 
 
 @dataclass
@@ -98,11 +105,13 @@ class Plan:
     reference: np.ndarray | None = None  # the input audio, which candidates are ranked against without a prompt
     # Recipe 3's edits: the chosen decoded waveform (model rate) -> the delivered take, (samples, channels) at
     # ``out_rate``, written as ``subtype``; None: the generated clip is finished as a new clip.
-    deliver: Callable[[np.ndarray], np.ndarray] | None = None
+    deliver: Callable[[np.ndarray], np.ndarray | StreamedAudio] | None = None
     out_rate: int | None = None
     subtype: str | None = None
     # A clip fitted to a tempo (tempo_fit.py): the requested bpm; the plan then generates more than ``seconds``.
     fit_bpm: float | None = None
+    # A long input heard in windows (:class:`WindowRun`): this plan is its first window's.
+    windows: WindowRun | None = None
 
 
 def noised(scheduler: Any, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int) -> torch.Tensor:
@@ -212,9 +221,23 @@ def detect_cutoff(wave: np.ndarray, sr: int, floor_db: float = 30.0) -> float:
     """The input's band limit: the highest frequency whose average power is within ``floor_db`` of the
     median level of the lower half of the spectrum (band-limited audio falls far below it past its
     cutoff; the median keeps a loud tone from setting the reference)."""
-    n_fft = 1024
+    power, frames = _band_power(wave)
+    return _cutoff_from(power / frames, sr, floor_db)
+
+
+CUTOFF_FFT = 1024  # detect_cutoff's frames, every quarter frame
+
+
+def _band_power(wave: np.ndarray) -> tuple[np.ndarray, int]:
+    """The power spectra of ``wave``'s frames summed, and how many frames (:func:`detect_cutoff`'s analysis)."""
+    n_fft = CUTOFF_FFT
     frames = np.lib.stride_tricks.sliding_window_view(np.pad(wave.astype(np.float64), (0, n_fft)), n_fft)[::256]
-    power = (np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2).mean(axis=0)
+    return (np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2).sum(axis=0), len(frames)
+
+
+def _cutoff_from(power: np.ndarray, sr: int, floor_db: float = 30.0) -> float:
+    """The band limit of a mean power spectrum (see :func:`detect_cutoff`)."""
+    n_fft = CUTOFF_FFT
     level = 10 * np.log10(power + 1e-30)
     above = np.nonzero(level > np.median(level[: len(level) // 2]) - floor_db)[0]
     top = int(above.max()) if len(above) else len(level) - 1
@@ -298,6 +321,15 @@ def _input(ctx: Context, source: InputSource, req: GenerateRequest) -> InputAudi
     return prepare_input(raw, req.recipe)
 
 
+def _long_take(source: InputSource, req: GenerateRequest) -> Take | None:
+    """The input as a :class:`Take` where it is heard in windows (recipe 3, longer than
+    :data:`WINDOWED_ABOVE_S`); None where it is loaded whole."""
+    if req.recipe < 3:
+        return None
+    take = Take.open(source.input_path)
+    return take if take.seconds > WINDOWED_ABOVE_S else None
+
+
 def _input_seconds(ctx: Context, inp: InputAudio) -> float:
     """The length of a clip that follows its input (transfer, inpaint, upsample)."""
     return min(max(len(inp.raw) / ctx.geometry.sample_rate, MIN_DURATION_S), MAX_DURATION_S)
@@ -349,7 +381,13 @@ def _text(source: TextToAudio, ctx: Context, req: GenerateRequest, scheduler: An
 @make_plan.register
 def _variation(source: Variation, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
     require_clap(ctx.model, "variation (conditioning on the input's CLAP audio embedding)")
-    inp = _input(ctx, source, req)
+    take = _long_take(source, req)
+    if take is not None and req.seconds is None:
+        return _variation_windows(ctx, req, scheduler, take)
+    if take is not None:  # a length of its own: CLAP hears the start of the input in any case
+        inp = _mono_window(ctx, take, 0, math.floor(WINDOWED_ABOVE_S * take.sample_rate), req.recipe)
+    else:
+        inp = _input(ctx, source, req)
     cond = audio_condition(ctx.model, inp.wave, req.negative, req.guidance, req.candidates)
     seconds = req.seconds if req.seconds is not None else _input_seconds(ctx, inp)  # recipe 3: the input's
     plan = _noise_plan(ctx, req, scheduler, cond, seconds, loop=req.loop)
@@ -359,6 +397,9 @@ def _variation(source: Variation, ctx: Context, req: GenerateRequest, scheduler:
 
 @make_plan.register
 def _transfer(source: Transfer, ctx: Context, req: GenerateRequest, scheduler: Any) -> Plan:
+    take = _long_take(source, req)
+    if take is not None:
+        return _transfer_windows(source, ctx, req, scheduler, take)
     inp = _input(ctx, source, req)
     cond = _prompt_or_input(ctx.model, req, inp.wave)
     plan = _noise_plan(ctx, req, scheduler, cond, _input_seconds(ctx, inp))
@@ -466,43 +507,9 @@ def _known_bins(ctx: Context, cutoff: float) -> int:
 
 
 # -- recipe 3: the edits keep the take ----------------------------------------------------------------
-@dataclass(frozen=True)
-class Take:
-    """The input file as its header describes it: what the delivered edit keeps (rate, channels, subtype)."""
-
-    path: str
-    sample_rate: int
-    channels: int
-    frames: int
-    subtype: str
-
-    @classmethod
-    def open(cls, path: str) -> Take:
-        info = check_input_file(path)
-        return cls(str(path), int(info.samplerate), int(info.channels), int(info.frames), str(info.subtype))
-
-    @property
-    def seconds(self) -> float:
-        return self.frames / self.sample_rate
-
-    def wav_subtype(self, sample_format: str | None) -> str:
-        """The WAV subtype to write: the one asked for, else the take's own where a WAV can hold it."""
-        if sample_format is not None:
-            return SUBTYPES[sample_format]
-        sf = load_soundfile()
-        return self.subtype if sf.check_format("WAV", self.subtype) else "FLOAT"
-
-    def samples_at(self, rate: int) -> np.ndarray:
-        """The whole take at ``rate``: its own samples, or each channel through the engine's resampler."""
-        data = read_window(self.path, 0, self.frames)
-        if rate == self.sample_rate:
-            return data
-        return np.stack([resample(c, self.sample_rate, rate) for c in data.T], axis=1)
-
-    def mono_window(self, ctx: Context, start: int, frames: int, recipe: int) -> InputAudio:
-        """Frames ``start`` .. ``start + frames`` as the model hears them (mono, its rate, its level)."""
-        window = read_window(self.path, start, frames)
-        return prepare_input(model_mono(window, self.sample_rate, ctx.geometry.sample_rate), recipe)
+def _mono_window(ctx: Context, take: Take, start: int, frames: int, recipe: int) -> InputAudio:
+    """Frames ``start`` .. ``start + frames`` of ``take`` as the model hears them (mono, its rate, its level)."""
+    return prepare_input(model_mono(take.read(start, frames), take.sample_rate, ctx.geometry.sample_rate), recipe)
 
 
 def _rms(x: np.ndarray) -> np.ndarray:
@@ -543,27 +550,43 @@ def _inpaint_take(source: Inpaint, ctx: Context, req: GenerateRequest, scheduler
     end = min(source.end, take.seconds)
     f0 = max(0, math.floor((source.start - CONTEXT_S) * sr))
     f1 = min(take.frames, math.ceil((end + CONTEXT_S) * sr))
-    inp = take.mono_window(ctx, f0, f1 - f0, req.recipe)
+    inp = _mono_window(ctx, take, f0, f1 - f0, req.recipe)
     plan, mask = _window_plan(ctx, req, scheduler, take, inp, len(inp.raw) / g.sample_rate)
     w0 = f0 / sr
     mask[:, :, : g.cell_at(source.start - w0)] = True
     mask[:, :, g.cell_after(end - w0) :] = True
     rate = plan.out_rate = _out_rate(req, take)
 
-    def deliver(wave: np.ndarray) -> np.ndarray:
-        out = take.samples_at(rate)
-        s0, s1 = round(source.start * rate), min(round(end * rate), len(out))
+    def deliver(wave: np.ndarray) -> TakeEdit:
+        n = take.length_at(rate)
+        s0, s1 = round(source.start * rate), min(round(end * rate), n)
         new = resample(inp.restore(wave), g.sample_rate, rate)  # the window, from time w0, at the output rate
         o = round(w0 * rate)
         span = fit_length(new[s0 - o : s1 - o].astype(np.float64), s1 - s0)[:, None]
         reach = round(LEVEL_CONTEXT_S * rate)
-        around = np.concatenate([out[max(0, s0 - reach) : s0], out[s1 : s1 + reach]])
-        out[s0:s1] = splice_inside(out[s0:s1], _matched(span, _rms(around)), source.crossfade_ms, rate, both=True)
-        out[s0:s1] = _limit(out[s0:s1], plan.subtype or "FLOAT")
-        return out
+        a0 = max(0, s0 - reach)
+        near = take.range_at(rate, a0, s1 + reach)  # the span and the take just around it: all that is read
+        kept = near[s0 - a0 : s1 - a0]
+        around = np.concatenate([near[: s0 - a0], near[s1 - a0 :]])
+        span = _full_band(req, span, (near[: s0 - a0], near[s1 - a0 :]), rate, g.sample_rate)
+        part = splice_inside(kept, _matched(span, _rms(around)), source.crossfade_ms, rate, both=True)
+        return TakeEdit(take, rate, [(s0, _limit(part, plan.subtype or "FLOAT"))])  # the rest: the take's own
 
     plan.deliver = deliver
     return _follow_known(ctx, plan, scheduler, inp, mask)
+
+
+def _full_band(
+    req: GenerateRequest, new: np.ndarray, context: tuple[np.ndarray, ...], rate: int, model_rate: int
+) -> np.ndarray:
+    """The model's new audio (samples, 1) at ``rate``, extended above the model's band up to the band the take
+    has beside it (``context``: its samples before and after the new part, each judged alone, since the jump
+    between them would pass for a band), where the request asks for the full band."""
+    parts = [c for c in context if len(c)]
+    if not req.full_band or rate <= model_rate or not parts:
+        return new
+    top = max(detect_band(c, rate) for c in parts)
+    return extend_band(new, rate, model_rate / 2, rate, int(req.seed or 0), top_hz=top)
 
 
 def _matched(new: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -593,7 +616,7 @@ def _continue_take(source: Continuation, ctx: Context, req: GenerateRequest, sch
     take = Take.open(source.input_path)
     g, sr = ctx.geometry, take.sample_rate
     f0 = max(0, take.frames - math.ceil(CONTEXT_S * sr))
-    inp = take.mono_window(ctx, f0, take.frames - f0, req.recipe)
+    inp = _mono_window(ctx, take, f0, take.frames - f0, req.recipe)
     known_cells = g.whole_cells(len(inp.raw))
     if known_cells < 1:
         raise InputAudioError("input: too short to continue (expected at least one latent cell of audio)")
@@ -602,25 +625,28 @@ def _continue_take(source: Continuation, ctx: Context, req: GenerateRequest, sch
     rate = plan.out_rate = _out_rate(req, take)
     plan.seconds = take.seconds + source.seconds
 
-    def deliver(wave: np.ndarray) -> np.ndarray:
-        kept = take.samples_at(rate)
+    def deliver(wave: np.ndarray) -> TakeEdit:
         wave = resample(inp.restore(wave), g.sample_rate, rate).astype(np.float64)
         join = round((take.frames - f0) / sr * rate)  # the take's end in the window, at the output rate
         n_new = round(source.seconds * rate)
         new = fit_length(wave[join:], n_new)[:, None]
-        tail = kept[max(0, len(kept) - round(LEVEL_CONTEXT_S * rate)) :]
+        n_kept = take.length_at(rate)
+        xf = min(round(source.crossfade_ms / 1000 * rate), n_new, n_kept)
+        reach = round(LEVEL_CONTEXT_S * rate)
+        kept = take.range_at(rate, max(0, n_kept - max(reach, xf)), n_kept)  # the take's end: all that is read
+        tail = kept[max(0, len(kept) - reach) :]
+        new = _full_band(req, new, (tail,), rate, g.sample_rate)
         model_tail = wave[max(0, join - len(tail)) : join][:, None]  # the model's own take of that tail
         gains = np.where(_rms(tail) > SILENT_RMS, _rms(tail) / max(float(_rms(model_tail)[0]), 1e-12), 1.0)
         new = new * gains[None, :]
         # The take's continuation over the crossfade: its last samples mirrored (no step at the join).
-        xf = min(round(source.crossfade_ms / 1000 * rate), n_new, len(kept))
         mirror = np.zeros_like(new)
         mirror[:xf] = kept[len(kept) - xf :][::-1]
         new = splice_inside(mirror, new, source.crossfade_ms, rate, both=False)
         fade = min(round(FADE_OUT_S * rate), n_new - xf)
         if fade > 0:
             new[n_new - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
-        return np.concatenate([kept, _limit(new, plan.subtype or "FLOAT")]).astype(np.float32)
+        return TakeEdit(take, rate, tail=_limit(new, plan.subtype or "FLOAT"))  # the whole take, then the new part
 
     plan.deliver = deliver
     return _follow_known(ctx, plan, scheduler, inp, mask)
@@ -644,31 +670,288 @@ def _upsample_take(source: Upsample, ctx: Context, req: GenerateRequest, schedul
     """The model fills the band between the take's cutoff and its own Nyquist frequency; the take keeps the
     rest, through a crossover."""
     take = Take.open(source.input_path)
+    if take.seconds > WINDOWED_ABOVE_S:
+        return _upsample_windows(source, ctx, req, scheduler, take)
     g = ctx.geometry
     msr = g.sample_rate
-    inp = take.mono_window(ctx, 0, take.frames, req.recipe)
+    inp = _mono_window(ctx, take, 0, take.frames, req.recipe)
     plan, mask = _window_plan(ctx, req, scheduler, take, inp, _input_seconds(ctx, inp))
     cutoff = float(source.cutoff_hz) if source.cutoff_hz else detect_cutoff(inp.raw, msr)
     mask[:, :, :, : _known_bins(ctx, cutoff)] = True
     plan.request = req.with_source(cutoff_hz=round(cutoff, 1))
-    if req.sample_rate is not None:
-        rate = int(req.sample_rate)
-    else:
-        rate = take.sample_rate if take.sample_rate >= msr else 48000
-    plan.out_rate = rate
+    rate = plan.out_rate = _upsample_rate(req, take, msr)
     plan.seconds = take.seconds
 
     def deliver(wave: np.ndarray) -> np.ndarray:
         kept = take.samples_at(rate)
         new = fit_length(resample(inp.restore(wave), msr, rate), len(kept)).astype(np.float64)[:, None]
-        mono = kept.mean(axis=1, keepdims=True)
-        scale = np.where(_rms(mono) > SILENT_RMS, _rms(kept) / max(float(_rms(mono)[0]), 1e-12), 1.0)
-        top = msr / 2 * 0.97  # the resampler's roll-off below the model's Nyquist frequency
-        out = crossover(kept, new * scale[None, :], rate, round(cutoff, 1), top)
+        band = _band_probe(req, kept[: round(BAND_PROBE_S * rate)], rate)
+        out = _fill_band(req, kept, new, rate, msr, cutoff, band, int(req.seed or 0))
         return _limit(out, plan.subtype or "FLOAT").astype(np.float32)
 
     plan.deliver = deliver
     return _follow_known(ctx, plan, scheduler, inp, mask)
+
+
+def _upsample_rate(req: GenerateRequest, take: Take, model_rate: int) -> int:
+    """An upsample's output rate: the one asked for, else the take's (48 kHz for a take below the model's)."""
+    if req.sample_rate is not None:
+        return int(req.sample_rate)
+    return take.sample_rate if take.sample_rate >= model_rate else 48000
+
+
+def _band_probe(req: GenerateRequest, start: np.ndarray, rate: int) -> float | None:
+    """The band the take has in ``start`` (its first samples at ``rate``), which ``full_band`` extends the
+    upsample to; None where the request does not ask for the full band."""
+    return detect_band(start, rate) if req.full_band else None
+
+
+def _fill_band(
+    req: GenerateRequest,
+    kept: np.ndarray,
+    new: np.ndarray,
+    rate: int,
+    model_rate: int,
+    cutoff: float,
+    band: float | None,
+    seed: int,
+) -> np.ndarray:
+    """The take ``kept`` (samples, channels) with the model's ``new`` (samples, 1, at the take's level) between
+    ``cutoff`` and the model's top, in each channel at that channel's level; with ``band`` (full_band), the
+    band above the model's up to the take's ``band`` as well (engine/bandwidth.py), drawn from ``seed``."""
+    mono = kept.mean(axis=1, keepdims=True)
+    scale = np.where(_rms(mono) > SILENT_RMS, _rms(kept) / max(float(_rms(mono)[0]), 1e-12), 1.0)
+    top = model_rate / 2 * 0.97  # the resampler's roll-off below the model's Nyquist frequency
+    out = crossover(kept, new * scale[None, :], rate, round(cutoff, 1), top)
+    if band is not None:  # the band above what the take and the model give
+        out = extend_band(out, rate, max(top, band), rate, seed)
+    return out
+
+
+# -- long inputs in windows (recipe 3) ---------------------------------------------------------------------
+WINDOWED_ABOVE_S = MAX_DURATION_S  # transfer, variation and upsample of a longer input run in windows
+WINDOW_S = 20.0  # each window: as long as an inpaint's (a span with CONTEXT_S of the take each side)
+WINDOW_OVERLAP_S = 2.0  # each window overlaps the next by this much, where the next takes over
+WINDOW_MARGIN_S = 0.5  # kept clear of a window's edge where it hands over: the crossfade is the overlap less two
+
+
+@dataclass
+class WindowRun:
+    """A long input in overlapping windows. The engine runs each window's plan as it runs a clip's (denoise,
+    decode, rank the candidates), in order, and hands the chosen wave to :attr:`add`, which joins it to the
+    windows before (:class:`~audioldm_daw.engine.takes.Joiner`) and puts away what is finished;
+    :attr:`finish` then gives the delivered audio, written block by block."""
+
+    count: int
+    plan: Callable[[int], Plan]  # window i's plan, built when its turn comes; window 0's is make_plan's own
+    add: Callable[[int, np.ndarray], None]  # window i's chosen decoded wave, at the model's rate
+    finish: Callable[[], StreamedAudio]
+    rate: int
+    subtype: str | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the windows of an input lie, in latent cells: each ``size`` long, each overlapping the next by at
+    least ``overlap``; the last ends with the input's cells (it overlaps the one before by more)."""
+
+    cells: int
+    size: int
+    overlap: int
+    starts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, g: Geometry, seconds: float) -> Layout:
+        cells = g.cells(seconds)
+        size = min(g.cells(WINDOW_S), cells)
+        overlap = min(g.cells(WINDOW_OVERLAP_S), size - 1)
+        stride = size - overlap
+        count = 1 + max(0, math.ceil((cells - size) / stride))
+        return cls(cells, size, overlap, tuple(min(i * stride, cells - size) for i in range(count)))
+
+
+class LongInput:
+    """A take longer than :data:`WINDOWED_ABOVE_S`, heard in the windows of its :class:`Layout`.
+
+    The model hears every window at one level, the take's own (its DC removed and its peak at
+    :data:`INPUT_PEAK`, as :func:`prepare_input` sets a whole clip), and each window's noise is its cells of one
+    noise drawn from the request's seed for the whole input, so overlapping windows start from the same noise
+    where they overlap and ``regenerate`` repeats every window."""
+
+    def __init__(self, ctx: Context, req: GenerateRequest, scheduler: Any, take: Take) -> None:
+        self.ctx, self.req, self.scheduler, self.take = ctx, req, scheduler, take
+        g = ctx.geometry
+        self.layout = Layout.of(g, take.seconds)
+        dc, peak = take.level()
+        if peak < SILENCE_PEAK:
+            raise InputAudioError(f"input: {take.path} is silent (peak below -80 dBFS); expected audible audio")
+        self.dc, self.gain = dc, INPUT_PEAK / peak
+        assert req.seed is not None, "make_plan takes a resolved request (seed set)"
+        m = ctx.model
+        shape = g.latent_shape(req.candidates, self.layout.cells)
+        self.noise, self.generator = initial_noise(shape, req.seed, m.device, m.dtype)
+
+    def input(self, i: int) -> InputAudio:
+        """Window ``i`` of the take as the model hears it (mono, its rate, the take's level)."""
+        g = self.ctx.geometry
+        first = self.layout.starts[i] * g.samples_per_cell
+        raw = self.take.mono_range(g.sample_rate, first, first + self.layout.size * g.samples_per_cell)
+        return InputAudio(raw, ((raw - np.float32(self.dc)) * np.float32(self.gain)).astype(np.float32), self.gain)
+
+    def plan(self, i: int, cond: Conditioning, reference: np.ndarray) -> Plan:
+        """Window ``i``'s plan from its cells of the input's noise (what :func:`_noise_plan` makes of a clip)."""
+        m, g, lay = self.ctx.model, self.ctx.geometry, self.layout
+        c0 = lay.starts[i]
+        noise = self.noise[:, :, c0 : c0 + lay.size].contiguous()
+        return Plan(
+            request=self.req,
+            seconds=lay.size * g.cell_seconds,
+            conditioning=cond,
+            latents=noise * self.scheduler.init_noise_sigma,
+            start=0,
+            unet=m.unet,
+            decode=self.ctx.decoder.decode,
+            native_samples=lay.size * g.samples_per_cell,
+            noise=noise,
+            generator=self.generator,
+            reference=reference,
+        )
+
+    def span(self, i: int, rate: int) -> tuple[int, int]:
+        """Window ``i``'s first sample and length at ``rate``."""
+        spc, msr = self.ctx.geometry.samples_per_cell, self.ctx.geometry.sample_rate
+        return round(self.layout.starts[i] * spc * rate / msr), round(self.layout.size * spc * rate / msr)
+
+    def joiner(self, rate: int, total: int, emit: Callable[[int, np.ndarray], None]) -> Joiner:
+        spc, msr = self.ctx.geometry.samples_per_cell, self.ctx.geometry.sample_rate
+        starts = [self.span(i, rate)[0] for i in range(len(self.layout.starts))]
+        overlap = round(self.layout.overlap * spc * rate / msr)
+        margin = min(round(WINDOW_MARGIN_S * rate), (overlap - 1) // 2)
+        return Joiner(starts, self.span(0, rate)[1], total, overlap, margin, emit)
+
+    def run(self, plan_of: Callable[[int], Plan], add: Callable[[int, np.ndarray], None],
+            finish: Callable[[], StreamedAudio], rate: int, subtype: str | None = None) -> Plan:  # fmt: skip
+        """Window 0's plan, carrying the run of them all."""
+        first = plan_of(0)
+        first.windows = WindowRun(len(self.layout.starts), plan_of, add, finish, rate, subtype)
+        return first
+
+
+def _new_clip_windows(long: LongInput, plan_of: Callable[[int], Plan]) -> Plan:
+    """Windows whose decoded waves are a new clip (transfer, variation): each at the output rate (and, with
+    full_band, given the band above the model's), joined into one mono clip of the input's length with the
+    faded edges and the peak level :func:`~audioldm_daw.engine.output.finish` gives a clip."""
+    req, msr = long.req, long.ctx.geometry.sample_rate
+    rate = int(req.sample_rate or msr)
+    total = round(long.take.seconds * rate)
+    spool = Spool(1, mono=True)
+
+    def emit(at: int, audio: np.ndarray) -> None:
+        spool.append(edge_fades(audio[:, 0], rate, start=at == 0, end=at + len(audio) == total))
+
+    joiner = long.joiner(rate, total, emit)
+
+    def add(i: int, wave: np.ndarray) -> None:
+        wave = np.asarray(wave, dtype=np.float32)
+        if not np.all(np.isfinite(wave)):
+            raise EngineError("the model produced non-finite audio (NaN/inf); try another seed or fp32")
+        audio = resample(wave, msr, rate)
+        if req.full_band and rate > msr:
+            audio = extend_band(audio, rate, msr / 2, rate, int(req.seed or 0) + i)
+        joiner.add(i, fit_length(audio, long.span(i, rate)[1])[:, None])
+
+    return long.run(plan_of, add, lambda: spool.normalized(req.normalize_db), rate)
+
+
+def _transfer_windows(source: Transfer, ctx: Context, req: GenerateRequest, scheduler: Any, take: Take) -> Plan:
+    """A transfer of a long take: every window noised to ``strength`` from its own latent and denoised under
+    the prompt."""
+    long = LongInput(ctx, req, scheduler, take)
+    cond = text_condition(ctx.model, source.prompt, req.negative, req.guidance, req.candidates)
+    steps = len(scheduler.timesteps)
+    init = min(round(steps * source.strength), steps)
+
+    def plan_of(i: int) -> Plan:
+        inp = long.input(i)
+        plan = long.plan(i, cond, inp.wave)
+        z0 = encode_audio(ctx.model, inp.wave, long.layout.size).expand(req.candidates, -1, -1, -1)
+        plan.start = steps - init
+        if init == 0:
+            plan.latents = z0.clone()
+        elif init < steps:
+            plan.latents = noised(scheduler, z0, plan.noise, scheduler.timesteps[plan.start])
+        return plan
+
+    return _new_clip_windows(long, plan_of)
+
+
+def _variation_windows(ctx: Context, req: GenerateRequest, scheduler: Any, take: Take) -> Plan:
+    """A variation of a long take, as long as the take: every window conditioned on the CLAP audio embedding
+    of its own passage, so the variation follows the take's course."""
+    long = LongInput(ctx, req, scheduler, take)
+
+    def plan_of(i: int) -> Plan:
+        inp = long.input(i)
+        cond = audio_condition(ctx.model, inp.wave, req.negative, req.guidance, req.candidates)
+        return long.plan(i, cond, inp.wave)
+
+    return _new_clip_windows(long, plan_of)
+
+
+def _upsample_windows(source: Upsample, ctx: Context, req: GenerateRequest, scheduler: Any, take: Take) -> Plan:
+    """An upsample of a long take: each window's missing band made as a whole take's is, the windows joined on
+    what they add to the take (so below the crossover the take passes as it is, across the joins too), and the
+    take's own samples added back as each stretch is finished."""
+    long = LongInput(ctx, req, scheduler, take)
+    msr = ctx.geometry.sample_rate
+    cutoff = float(source.cutoff_hz) if source.cutoff_hz else _take_cutoff(take, msr)
+    bins = _known_bins(ctx, cutoff)
+    req = long.req = req.with_source(cutoff_hz=round(cutoff, 1))
+    rate = _upsample_rate(req, take, msr)
+    subtype = take.wav_subtype(req.sample_format)
+    band = _band_probe(req, take.range_at(rate, 0, round(BAND_PROBE_S * rate)), rate)
+    fixed = bool(req.prompt.strip()) or ctx.model.clap is None  # a text condition: the same for every window
+    text = text_condition(ctx.model, req.prompt, req.negative, req.guidance, req.candidates) if fixed else None
+    heard: dict[int, InputAudio] = {}
+    total = take.length_at(rate)
+    spool = Spool(take.channels)
+
+    def emit(at: int, added: np.ndarray) -> None:
+        spool.append(_limit(take.range_at(rate, at, at + len(added)) + added, subtype))
+
+    joiner = long.joiner(rate, total, emit)
+
+    def plan_of(i: int) -> Plan:
+        inp = heard[i] = long.input(i)
+        k = req.candidates
+        cond = text if text is not None else audio_condition(ctx.model, inp.wave, req.negative, req.guidance, k)
+        plan = long.plan(i, cond, inp.wave)
+        mask = torch.zeros(1, 1, long.layout.size, ctx.geometry.latent_bins, dtype=torch.bool, device=plan.noise.device)
+        mask[:, :, :, :bins] = True
+        return _follow_known(ctx, plan, scheduler, inp, mask)
+
+    def add(i: int, wave: np.ndarray) -> None:
+        first, n = long.span(i, rate)
+        kept = take.range_at(rate, first, first + n).astype(np.float64)
+        new = fit_length(resample(heard.pop(i).restore(wave), msr, rate), len(kept)).astype(np.float64)[:, None]
+        out = _fill_band(req, kept, new, rate, msr, cutoff, band, int(req.seed or 0) + i)
+        joiner.add(i, out - kept)
+
+    return long.run(plan_of, add, lambda: spool.normalized(req.normalize_db), rate, subtype)
+
+
+def _take_cutoff(take: Take, model_rate: int, chunk_s: float = WINDOW_S) -> float:
+    """:func:`detect_cutoff` of a long take's mono at the model's rate, its spectrum averaged over the whole
+    take read in chunks."""
+    n = take.length_at(model_rate)
+    step = round(chunk_s * model_rate)
+    total, frames = None, 0
+    for first in range(0, n, step):
+        power, count = _band_power(take.mono_range(model_rate, first, min(n, first + step)))
+        total = power if total is None else total + power
+        frames += count
+    assert total is not None
+    return _cutoff_from(total / frames, model_rate)
 
 
 def _circular_decoder(ctx: Context) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -298,6 +298,7 @@ class GenerateRequest:
     sample_rate: int | None = MODE_DEFAULT  # None: the input's (the edits); see Param.mode_defaults
     sample_format: str | None = MODE_DEFAULT
     normalize_db: float | None = MODE_DEFAULT
+    full_band: bool = _default("full_band")
     recipe: int = RECIPE
 
     def __post_init__(self) -> None:
@@ -404,6 +405,7 @@ class GenerateRequest:
         _known(rest, {*REQUEST_FIELDS, "recipe"}, "request")
         if "fit" not in rest and PARAMS["fit"].applies_to(mode):
             rest["fit"] = False  # a sidecar from before tempo fitting: its clip was not fitted
+        rest.setdefault("full_band", False)  # a sidecar from before the bandwidth extension: 8 kHz at any rate
         return cls(SOURCES[mode](**source), **rest)
 
 
@@ -445,6 +447,7 @@ def _from_flat(data: Mapping[str, Any]) -> GenerateRequest:
         flat.pop("duration", None)
     if PARAMS["fit"].applies_to(mode):
         flat.setdefault("fit", False)  # written before tempo fitting
+    flat.setdefault("full_band", False)  # written before the bandwidth extension
     for name in list(flat):
         if not PARAMS[name].applies_to(mode):
             flat.pop(name)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 from test_patches import parse_maxpat, problems
@@ -24,6 +25,7 @@ from test_patches import parse_maxpat, problems
 from audioldm_daw.bridge import protocol
 from audioldm_daw.bridge.protocol import parse_request
 from audioldm_daw.bridge.server.osc_server import parse_packet
+from audioldm_daw.engine.input_audio import check_request_input
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = ROOT / "max_patch" / "device"
@@ -183,9 +185,12 @@ def test_javascript_under_node():
 def test_every_request_the_device_builds_is_accepted_by_the_engine(tmp_path):
     """The device's requests, caught on a UDP socket and parsed by the engine's own parser. ``folder`` is the
     device's per-set subfolder: until the engine has that option (see max_patch/README.md) the pair is checked
-    as a sanitised stem and left out of the parse; once protocol.OPTIONS has it, the whole request is parsed."""
+    as a sanitised stem and left out of the parse; once protocol.OPTIONS has it, the whole request is parsed.
+    The input is a four-channel take: every mode's request for it passes the engine's door checks, and the edits
+    (inpaint, continue, upsample) leave the rate to the take, so the result lines up with it sample for sample."""
     wav = tmp_path / "in.wav"
-    sf.write(wav, [0.0] * 16000, 16000)
+    t = np.arange(48000) / 48000
+    sf.write(wav, np.stack([0.1 * (c + 1) * np.sin(2 * np.pi * 220 * t) for c in range(4)], axis=1), 48000)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(1.0)
@@ -211,7 +216,9 @@ def test_every_request_the_device_builds_is_accepted_by_the_engine(tmp_path):
             del args[i : i + 2]
         req = parse_request(address, args)
         request = req.to_request()
-        assert request.sample_rate == 44100 and request.seed == req.options["seed"]
+        edit = request.mode in ("inpaint", "continue", "upsample")
+        assert request.sample_rate == (None if edit else 44100) and request.seed == req.options["seed"]
+        check_request_input(request, cell_seconds=0.04)  # a four-channel take is accepted at the engine's door
     generate = dict(zip(requests[0][1][2::2], requests[0][1][3::2], strict=False))
     assert (generate["bpm"], generate["bars"], generate["beats"], generate["loop"]) == (96, 2, 3, 1)
     assert re.fullmatch(r"soft-rain-on-a-roof_s\d+_96bpm", generate["name"])

@@ -460,3 +460,78 @@ def test_the_pd_patch_keeps_the_engines_models_and_shows_the_command_for_one():
     get, split = index["text get audioldm-models"], index["list split 5"]
     assert (get, 0, split, 0) in main.connections
     assert (split, 1, index["set audioldm-daw serve --model $1"], 0) in main.connections  # the 6th: serve --model
+
+
+def test_the_live_device_has_an_engine_setting_and_a_menu_of_the_engines_found():
+    """The device's presentation carries Engine Host (the OSC server: host or host:port), Engine URL and Engine
+    Key File (Start Engine's ``serve --engine URL --token-file FILE``), each a saved setting wired to the script,
+    and a menu the script fills from /audioldm/engines whose pick fills Engine URL; no address is fixed in it."""
+    import importlib.util
+    import shutil
+    import subprocess
+
+    spec = importlib.util.spec_from_file_location("build_amxd", PATCHES.parent / "scripts" / "build_amxd.py")
+    assert spec is not None and spec.loader is not None
+    build_amxd = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_amxd)
+    device = PATCHES / "device"
+    patcher = build_amxd.unpack((device / "AudioLDM.amxd").read_bytes())[1]["patcher"]
+    assert patcher == json.loads((device / "AudioLDM.maxpat").read_text())["patcher"] | {"project": patcher["project"]}
+    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
+    lines = {(ln["patchline"]["source"][0], ln["patchline"]["source"][1], ln["patchline"]["destination"][0])
+             for ln in patcher["lines"]}  # fmt: skip
+    script = next(k for k, b in boxes.items() if b.get("text", "").startswith("node.script"))
+    for var, longname in (("host", "Engine Host"), ("remote", "Engine URL"), ("keyfile", "Engine Key File")):
+        field_id = next(k for k, b in boxes.items() if b.get("varname") == var)
+        field_box = boxes[field_id]
+        assert field_box["maxclass"] == "textedit" and field_box["presentation"] == 1 and field_box["hint"]
+        assert field_box["saved_attribute_attributes"]["valueof"]["parameter_longname"] == longname
+        pre = next(d for s, o, d in lines if s == field_id and o == 0)
+        assert boxes[pre]["text"] == f"prepend {var}" and (pre, 0, script) in lines
+    route = next(k for k, b in boxes.items() if b.get("text") == "route engines remote host")
+    assert any(boxes[s].get("text", "").startswith("route models") and d == route for s, _, d in lines)
+    menu = next(d for s, o, d in lines if s == route and o == 0)
+    assert boxes[menu]["maxclass"] == "umenu" and boxes[menu]["presentation"] == 1
+    pick = next(d for s, o, d in lines if s == menu and o == 0)
+    assert boxes[pick]["text"] == "prepend engine_menu" and (pick, 0, script) in lines
+    setter = next(d for s, o, d in lines if s == route and o == 1)
+    assert any(s == setter and boxes[d].get("varname") == "remote" for s, _, d in lines)
+    for name in ("AudioLDM.maxpat", "audioldm_core.js", "audioldm_node.js"):
+        assert "127.0.0.1" not in (device / name).read_text(), name
+    assert "engine_menu: (i) => device.pickEngine" in (device / "audioldm_node.js").read_text()
+    assert "/audioldm/engines" in protocol.ADDRESSES and "/audioldm/engine" in protocol.REPLIES
+
+    node = shutil.which("node")
+    assert node, "Node.js is needed for the device's JavaScript: apt-get install nodejs"
+    script_js = r"""
+const { Device } = require(process.argv[1]);
+const out = [], spawned = [];
+const d = new Device({ out: (...a) => out.push(a), post: () => {}, now: () => 0, random: () => 0.5,
+  spawn: (cmd, args) => { spawned.push(args); return { on() {}, stdout: null, stderr: null, kill() {} }; } });
+d.sock = { send: (buf, port, host) => out.push(["sent", port, host]), close() {} };
+d.open = () => { out.push(["reopened", d.local() ? "loopback" : "every interface"]); return Promise.resolve(0); };
+d.listEngines();
+d.reply("/audioldm/engine", ["studio gpu", "http://10.0.0.7:8750", "tiny", "A100"]);
+d.reply("/audioldm/engines_end", [1]);
+d.pickEngine(1);
+d.set("keyfile", "text", "/keys/engine.key");
+d.startEngine();
+d.child = null;
+d.set("host", "text", "192.168.1.5:9100");
+d.startEngine();
+console.log(JSON.stringify({ out, spawned, host: d.host, port: d.port }));
+"""
+    proc = subprocess.run([node, "-e", script_js, str(device / "audioldm_core.js")], capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    menu_items = [a[2] for a in got["out"] if a[:2] == ["engines", "append"]]
+    assert menu_items == ["this computer", "studio gpu (tiny, A100)", "find engines on the network"]
+    assert ["remote", "http://10.0.0.7:8750"] in got["out"]
+    assert ["sent", 9000, "localhost"] in got["out"]  # /audioldm/engines went to the default engine host
+    assert got["spawned"] == [
+        ["serve", "--port", "9000", "--engine", "http://10.0.0.7:8750", "--token-file", "/keys/engine.key"]
+    ]  # the second Start Engine is refused: the engine host is another computer
+    assert (got["host"], got["port"]) == ("192.168.1.5", 9100)
+    assert ["reopened", "every interface"] in got["out"]  # replies from another computer: the socket listens wider
+    assert any(a[0] == "status" and "start audioldm-daw serve there" in a[1] for a in got["out"])

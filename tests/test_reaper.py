@@ -345,3 +345,50 @@ def test_settings_offer_the_models_and_a_pick_becomes_the_default_serve_starts_w
     assert not named(calls, "gfx.showmenu")
     assert ["SetExtState", "audioldm_daw", "exe", "/opt/audioldm-daw", "true"] in calls
     assert json.loads(config.read_text()) == {"default": str(mine)}
+
+
+def test_inpaint_inserts_a_take_that_lines_up_sample_for_sample(engine_ext: dict[str, str], tmp_path: Path) -> None:
+    """A stereo 44.1 kHz take played at 1.25x from 0.5 s into its source, in a 96 kHz project: the new take is the
+    source at its own rate (no --sr: nothing resampled), as long as it, the span given to the engine to well under
+    a sample, and it plays with the original's start offset, rate and pitch settings, so every sample outside the
+    span lands where the original's does."""
+    sr = 44100
+    t = np.arange(3 * sr) / sr
+    audio = np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.2 * np.sin(2 * np.pi * 330 * t)], axis=1)
+    source = tmp_path / "vocal take.wav"
+    sf.write(source, audio, sr, subtype="PCM_24")
+    item = {
+        "item": "ITEM0",
+        "item_path": str(source),
+        "item_info": {"D_POSITION": 5.0, "D_LENGTH": 2.0},
+        "take_info": {"D_STARTOFFS": 0.5, "D_PLAYRATE": 1.25, "B_PPITCH": 1.0, "D_PITCH": 0.0, "I_CHANMODE": 0.0},
+    }
+    ts0, ts1 = 5.1234567, 5.6
+    calls = run_script(
+        tmp_path,
+        "process_selected",
+        "inpaint",
+        ext=engine_ext,
+        ts0=ts0,
+        ts1=ts1,
+        device_sr="96000",
+        answers=[[""]],
+        **item,
+    )
+    [exe] = named(calls, "ExecProcess")
+    assert "--sr" not in exe[1]
+    side = _new_take(calls)
+    src = side["request"]["source"]
+    assert src["start"] == pytest.approx(0.5 + (ts0 - 5.0) * 1.25, abs=1e-9)
+    assert src["end"] == pytest.approx(0.5 + (ts1 - 5.0) * 1.25, abs=1e-9)
+    [new] = named(calls, "PCM_Source_CreateFromFile")
+    out, rate = sf.read(new[1], dtype="int32", always_2d=True)
+    before = sf.read(str(source), dtype="int32", always_2d=True)[0]
+    assert rate == sr and out.shape == before.shape
+    s0, s1 = round(src["start"] * sr), round(src["end"] * sr)
+    np.testing.assert_array_equal(out[:s0], before[:s0])
+    np.testing.assert_array_equal(out[s1:], before[s1:])
+    for key, value in (("D_STARTOFFS", "0.5"), ("D_PLAYRATE", "1.25"), ("B_PPITCH", "1.0"), ("D_PITCH", "0.0")):
+        assert ["SetMediaItemTakeInfo_Value", "TAKE_NEW", key, value] in calls, key
+    assert ["SetMediaItemTakeInfo_Value", "TAKE_NEW", "I_CHANMODE", "0.0"] in calls
+    assert not [c for c in named(calls, "SetMediaItemInfo_Value") if c[1] == "ITEM0"]  # the item stays as it was

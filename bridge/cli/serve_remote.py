@@ -16,8 +16,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from audioldm_daw.engine.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from audioldm_daw.bridge.server.ports import AuditionPort
 
 CLIENT_ID_FILE = "relay-client-id"  # in the state folder: the relay's id with its engines, kept across restarts
 
@@ -155,7 +159,7 @@ def _serve(
     return 0
 
 
-def _audition(args: argparse.Namespace) -> object | None:
+def _audition(args: argparse.Namespace) -> AuditionPort | None:
     """Audition plays on this computer, as with a local engine."""
     if args.no_audition:
         return None

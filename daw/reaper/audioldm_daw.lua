@@ -45,6 +45,10 @@ function M.quote(s, windows)
   return '"' .. s:gsub('([\\"$`])', "\\%1") .. '"'
 end
 
+-- The modes that return the input take with a part of it changed: their clip keeps the take's own sample
+-- rate (no --sr), so that it lines up with the take sample for sample, with no resampling between them.
+M.EDIT_MODES = { inpaint = true, continue = true, upsample = true }
+
 -- The `send` command for `mode`: positional arguments in order, then options (a list of {name, value};
 -- value true is a bare flag). The executable setting may be several words (e.g. `"python" -m ...`): it is
 -- used as written.
@@ -65,7 +69,7 @@ function M.command(mode, positional, options, windows)
     parts[#parts + 1] = "--steps"
     parts[#parts + 1] = steps
   end
-  local rate = M.project_rate()
+  local rate = not M.EDIT_MODES[mode] and M.project_rate()
   if rate then
     parts[#parts + 1] = "--sr"
     parts[#parts + 1] = tostring(rate)
@@ -280,6 +284,9 @@ local function trim(s) return (s or ""):match("^%s*(.-)%s*$") end
 
 local function fmt(x) return string.format("%.6g", x) end
 
+-- Seconds in a take, for the engine: to well under a sample at any rate over the longest take (20 minutes).
+local function seconds_arg(x) return string.format("%.12g", x) end
+
 -- the project -------------------------------------------------------------------------------------------
 -- A new take on `item` (or a new item on `track` at `pos`) playing `clip.path`, named `name`.
 function M.place(clip, name, track, pos, item, startoffs)
@@ -296,6 +303,17 @@ function M.place(clip, name, track, pos, item, startoffs)
   reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", name, true)
   reaper.SetActiveTake(take)
   return item, take
+end
+
+-- The take properties that decide which source sample plays when: an edit of a take (the whole take at its
+-- own rate, a part of it changed) plays with the original's, so every sample lines up with the original's.
+M.TIMING = { "D_PLAYRATE", "B_PPITCH", "D_PITCH", "I_CHANMODE" }
+
+function M.play_as(take, original)
+  for _, key in ipairs(M.TIMING) do
+    local v = reaper.GetMediaItemTakeInfo_Value(original, key)
+    if type(v) == "number" then reaper.SetMediaItemTakeInfo_Value(take, key, v) end
+  end
 end
 
 function M.take_name(what, clip)
@@ -374,7 +392,7 @@ function M.process_selected(mode)
     local v = M.ask("AudioLDM: inpaint the time selection", { "Prompt (empty: the rest of the item guides it)" },
       { "" })
     if not v then return end
-    positional[2], positional[3] = fmt(start_s), fmt(end_s)
+    positional[2], positional[3] = seconds_arg(start_s), seconds_arg(end_s)
     if trim(v[1]) ~= "" then positional[4] = trim(v[1]) end
     what = string.format("inpaint %s-%s s%s", fmt(start_s), fmt(end_s), trim(v[1]) ~= "" and (": " .. trim(v[1])) or "")
   else
@@ -384,7 +402,8 @@ function M.process_selected(mode)
     if not clips then return M.error(err) end
     reaper.Undo_BeginBlock()
     local offs = (mode == "variation") and 0 or s.offs -- the other modes keep the input's timeline
-    M.place(clips[1], M.take_name(what, clips[1]), nil, nil, s.item, offs)
+    local _, take = M.place(clips[1], M.take_name(what, clips[1]), nil, nil, s.item, offs)
+    if M.EDIT_MODES[mode] then M.play_as(take, s.take) end
     reaper.UpdateArrange()
     reaper.Undo_EndBlock("AudioLDM: " .. mode, -1)
   end)

@@ -3109,6 +3109,283 @@
      ],
      "text": "prepend set"
     }
+   },
+   {
+    "box": {
+     "id": "obj-127",
+     "maxclass": "textedit",
+     "numinlets": 1,
+     "numoutlets": 4,
+     "patching_rect": [
+      1730.0,
+      620.0,
+      140.0,
+      18.0
+     ],
+     "outlettype": [
+      "",
+      "int",
+      "",
+      ""
+     ],
+     "text": "",
+     "varname": "host",
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Engine Host",
+       "parameter_shortname": "Engine Host",
+       "parameter_type": 3,
+       "parameter_invisible": 1
+      }
+     },
+     "fontsize": 10.0,
+     "hint": "the OSC server this device talks to: host or host:port (empty: this computer, port 9000)",
+     "presentation": 1,
+     "presentation_rect": [
+      262.0,
+      118.0,
+      70.0,
+      18.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-128",
+     "maxclass": "textedit",
+     "numinlets": 1,
+     "numoutlets": 4,
+     "patching_rect": [
+      1880.0,
+      620.0,
+      200.0,
+      18.0
+     ],
+     "outlettype": [
+      "",
+      "int",
+      "",
+      ""
+     ],
+     "text": "",
+     "varname": "remote",
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Engine URL",
+       "parameter_shortname": "Engine URL",
+       "parameter_type": 3,
+       "parameter_invisible": 1
+      }
+     },
+     "fontsize": 10.0,
+     "hint": "a remote engine for Start Engine (serve --engine URL): pick one in the menu or type its URL; empty: render on this computer",
+     "presentation": 1,
+     "presentation_rect": [
+      450.0,
+      118.0,
+      114.0,
+      18.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-129",
+     "maxclass": "textedit",
+     "numinlets": 1,
+     "numoutlets": 4,
+     "patching_rect": [
+      2090.0,
+      620.0,
+      200.0,
+      18.0
+     ],
+     "outlettype": [
+      "",
+      "int",
+      "",
+      ""
+     ],
+     "text": "",
+     "varname": "keyfile",
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Engine Key File",
+       "parameter_shortname": "Engine Key File",
+       "parameter_type": 3,
+       "parameter_invisible": 1
+      }
+     },
+     "fontsize": 10.0,
+     "hint": "the remote engine's key file (a copy of its serve --token-file) for Start Engine",
+     "presentation": 1,
+     "presentation_rect": [
+      570.0,
+      134.0,
+      166.0,
+      16.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-130",
+     "maxclass": "umenu",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      1730.0,
+      540.0,
+      200.0,
+      22.0
+     ],
+     "outlettype": [
+      "int",
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      336.0,
+      118.0,
+      110.0,
+      18.0
+     ],
+     "fontsize": 10.0,
+     "hint": "engines announced on the local network: a pick fills Engine URL for Start Engine (serve --engine URL)"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-131",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 4,
+     "outlettype": [
+      "",
+      "",
+      "",
+      ""
+     ],
+     "patching_rect": [
+      1730.0,
+      500.0,
+      160.0,
+      22.0
+     ],
+     "text": "route engines remote host"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-132",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1730.0,
+      580.0,
+      130.0,
+      22.0
+     ],
+     "text": "prepend engine_menu"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-133",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1900.0,
+      540.0,
+      80.0,
+      22.0
+     ],
+     "text": "prepend set"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-134",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      2000.0,
+      540.0,
+      80.0,
+      22.0
+     ],
+     "text": "prepend set"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-135",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1730.0,
+      660.0,
+      90.0,
+      22.0
+     ],
+     "text": "prepend host"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-136",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      1880.0,
+      660.0,
+      100.0,
+      22.0
+     ],
+     "text": "prepend remote"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-137",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      2090.0,
+      660.0,
+      100.0,
+      22.0
+     ],
+     "text": "prepend keyfile"
+    }
    }
   ],
   "lines": [
@@ -5012,18 +5289,6 @@
     "patchline": {
      "source": [
       "obj-123",
-      2
-     ],
-     "destination": [
-      "obj-3",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
-      "obj-123",
       0
      ],
      "destination": [
@@ -5076,6 +5341,222 @@
      ],
      "destination": [
       "obj-42",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-123",
+      2
+     ],
+     "destination": [
+      "obj-131",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-131",
+      3
+     ],
+     "destination": [
+      "obj-3",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-131",
+      0
+     ],
+     "destination": [
+      "obj-130",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-130",
+      0
+     ],
+     "destination": [
+      "obj-132",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-132",
+      0
+     ],
+     "destination": [
+      "obj-1",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-131",
+      1
+     ],
+     "destination": [
+      "obj-133",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-133",
+      0
+     ],
+     "destination": [
+      "obj-128",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-131",
+      2
+     ],
+     "destination": [
+      "obj-134",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-134",
+      0
+     ],
+     "destination": [
+      "obj-127",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-127",
+      0
+     ],
+     "destination": [
+      "obj-135",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-135",
+      0
+     ],
+     "destination": [
+      "obj-1",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-104",
+      0
+     ],
+     "destination": [
+      "obj-127",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-128",
+      0
+     ],
+     "destination": [
+      "obj-136",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-136",
+      0
+     ],
+     "destination": [
+      "obj-1",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-104",
+      0
+     ],
+     "destination": [
+      "obj-128",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-129",
+      0
+     ],
+     "destination": [
+      "obj-137",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-137",
+      0
+     ],
+     "destination": [
+      "obj-1",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-104",
+      0
+     ],
+     "destination": [
+      "obj-129",
       0
      ]
     }
@@ -5248,7 +5729,22 @@
      ]
     }
    },
-   "inherited_shortname": 1
+   "inherited_shortname": 1,
+   "obj-127": [
+    "Engine Host",
+    "Engine Host",
+    0
+   ],
+   "obj-128": [
+    "Engine URL",
+    "Engine URL",
+    0
+   ],
+   "obj-129": [
+    "Engine Key File",
+    "Engine Key File",
+    0
+   ]
   },
   "dependency_cache": [
    {

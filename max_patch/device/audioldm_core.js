@@ -1,6 +1,7 @@
 // The AudioLDM device's logic, without Max: OSC over UDP, engine presence (ping / online / offline / retry),
-// launching `audioldm-daw serve`, requests built from the device's controls, replies routed by job id,
-// clip names from prompt and seed, and the take history.
+// launching `audioldm-daw serve` (here, or relaying to a remote engine: `serve --engine URL`), the engines
+// announced on the network (/audioldm/engines), requests built from the device's controls, replies routed by
+// job id, clip names from prompt and seed, and the take history.
 //
 // Everything that touches the outside world is passed in (`deps`), so tests drive it with node and fakes:
 //   deps.out(...atoms)         a message to the patch (Node for Max: maxAPI.outlet)
@@ -13,12 +14,18 @@
 
 const path = require("path");
 
-const ENGINE_HOST = "127.0.0.1";
+// The OSC server this device talks to: the Engine Host setting ("host" or "host:port"), saved with the set.
+// "localhost" resolves to the IPv4 loopback on the device's udp4 socket.
+const ENGINE_HOST = "localhost";
 const ENGINE_PORT = 9000;
 const PING_MS = 500; // while online: one ping each 500 ms, so silence is noticed well within 2 s
 const OFFLINE_MS = 1600; // no answer for this long: offline
 const START_TIMEOUT_MS = 180000; // a launched engine that has not answered by then has failed
 const MODES = ["generate", "variation", "transfer", "inpaint", "continue", "upsample"];
+// The modes that return the input take with a part of it changed: sent without `sr`, so the engine keeps the
+// take's own rate and the result lines up with the take sample for sample (Live plays any rate).
+const EDIT_MODES = ["inpaint", "continue", "upsample"];
+const LIVE_CHANNELS = 2; // Live plays mono and stereo files only
 const SAMPLE_RATES = [16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000];
 const MAX_SEED = 9999999; // Live stores parameter values as floats: seeds up to 2^24 survive exactly
 const TAKES_FILE = "audioldm-takes.json";
@@ -134,6 +141,28 @@ function defaultFolder(now) {
   const p = (n) => String(n).padStart(2, "0");
   return `live-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}`;
 }
+// The channel count in a WAV file's header (its 'fmt ' chunk), or 0 where the file cannot be read here (an
+// engine on another machine, no file system).
+function wavChannels(fs, file) {
+  if (!fs || !fs.openSync) return 0;
+  let fd = null;
+  try {
+    fd = fs.openSync(file, "r");
+    const head = Buffer.alloc(4096);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    if (n < 12 || !["RIFF", "RF64"].includes(head.toString("ascii", 0, 4))) return 0;
+    for (let at = 12; at + 12 <= n; ) {
+      const size = head.readUInt32LE(at + 4);
+      if (head.toString("ascii", at, at + 4) === "fmt ") return head.readUInt16LE(at + 10);
+      at += 8 + size + (size % 2);
+    }
+    return 0;
+  } catch (e) {
+    return 0;
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
+}
 function engineRate(liveRate) {
   // the clip's sample rate follows Live's: the same where the engine offers it, else the nearest above
   // (192000 for a rate above that, which Live would resample)
@@ -147,6 +176,7 @@ class Device {
     this.deps = deps;
     this.host = options.host || ENGINE_HOST;
     this.port = options.port || ENGINE_PORT;
+    this.defaultPort = this.port;
     this.instance = options.instance || Math.floor(deps.random() * 36 ** 6).toString(36);
     this.state = {
       prompt: "",
@@ -172,6 +202,9 @@ class Device {
       autoinsert: 0,
       engine: "audioldm-daw",
       model: "",
+      host: "", // the OSC server: "host" or "host:port" (empty: localhost and the default port)
+      remote: "", // Start Engine renders on this remote engine (serve --engine URL); empty: on this computer
+      keyfile: "", // the remote engine's key file (serve --token-file)
     };
     this.online = false;
     this.lastPong = -Infinity;
@@ -191,6 +224,37 @@ class Device {
     this.replyPort = 0;
     this.models = []; // the engine's /audioldm/model replies: {name, licence, knows, isDefault, loaded, model}
     this.incomingModels = null; // filled between /audioldm/models and /audioldm/models_end
+    this.engines = []; // the /audioldm/engine replies: {name, url, model, gpu}
+    this.incomingEngines = null; // filled between /audioldm/engines and /audioldm/engines_end
+  }
+
+  // whether replies can only come from this computer (then the socket listens on loopback alone)
+  local() {
+    return /^(localhost|127\.|::1$|\[::1\])/i.test(this.host);
+  }
+  // an engine on another computer answers only a socket that registered with its key (Engine Key File)
+  notifyArgs() {
+    if (this.local() || !this.state.keyfile || !this.deps.fs) return [this.replyPort];
+    try {
+      return [this.replyPort, String(this.deps.fs.readFileSync(this.state.keyfile, "utf8")).trim()];
+    } catch (err) {
+      this.status(`could not read the key file ${this.state.keyfile}: ${err.message}`);
+      return [this.replyPort];
+    }
+  }
+  // "host" or "host:port" -> this.host, this.port (a port alone keeps the host)
+  setHost(text) {
+    const t = String(text || "").trim();
+    const m = /^(.*?)(?::(\d{1,5}))?$/.exec(t);
+    const host = (m && m[1]) || ENGINE_HOST;
+    const port = m && m[2] ? Number(m[2]) : this.defaultPort;
+    if (!(port >= 1 && port <= 65535)) return this.status(`engine host: expected host or host:port, got ${t}`);
+    if (host === this.host && port === this.port) return;
+    const wasLocal = this.local();
+    this.host = host;
+    this.port = port;
+    this.setOnline(false);
+    if (this.sock && wasLocal !== this.local()) this.reopen(); // replies from another computer: listen wider
   }
 
   // -- transport ---------------------------------------------------------------------------------------
@@ -209,7 +273,8 @@ class Device {
       });
       sock.once("error", reject);
       // one socket per device, on a port the system picks: the engine sends this device's replies here
-      sock.bind(0, "127.0.0.1", () => {
+      // (on loopback for an engine on this computer, on every interface for one elsewhere)
+      sock.bind(0, this.local() ? "localhost" : "0.0.0.0", () => {
         this.sock = sock;
         this.replyPort = sock.address().port;
         this.deps.out("replyport", this.replyPort);
@@ -225,6 +290,12 @@ class Device {
     this.sock = null;
     this.stopEngine(true);
   }
+  reopen() {
+    if (this.timer) this.deps.clearInterval(this.timer);
+    if (this.sock) this.sock.close();
+    this.sock = null;
+    this.open().catch((err) => this.deps.post(`audioldm: could not open a UDP socket: ${err.message}`));
+  }
   send(address, ...args) {
     if (!this.sock) return;
     this.sock.send(encode(address, args), this.port, this.host);
@@ -234,7 +305,7 @@ class Device {
   tick() {
     const now = this.deps.now();
     if (this.online && now - this.lastPong > OFFLINE_MS) this.setOnline(false);
-    if (!this.online) this.send("/audioldm/notify", this.replyPort); // (again) after an engine restart
+    if (!this.online) this.send("/audioldm/notify", ...this.notifyArgs()); // (again) after an engine restart
     this.send("/audioldm/ping");
     if (this.startedAt !== null && !this.online && now - this.startedAt > START_TIMEOUT_MS) {
       this.startedAt = null;
@@ -251,10 +322,11 @@ class Device {
       this.startedAt = null;
       this.send("/audioldm/status");
       this.listModels();
+      this.listEngines();
       this.status(`online: ${this.model} (engine ${this.version})`);
       for (const id of this.jobs.keys()) this.send("/audioldm/job", id); // replies lost while away
     } else {
-      this.status("offline: no engine on port " + this.port + " (click Start Engine, or run audioldm-daw serve)");
+      this.status(`offline: no engine at ${this.host}:${this.port} (click Start Engine, or run audioldm-daw serve)`);
     }
   }
   status(text) {
@@ -265,8 +337,12 @@ class Device {
   startEngine() {
     if (this.online) return this.status("the engine is already running");
     if (this.child) return this.status("the engine is starting ...");
+    if (!this.local()) return this.status(`the engine host is ${this.host}: start audioldm-daw serve there`);
     const args = ["serve", "--port", String(this.port)];
-    if (this.state.model) args.push("--model", this.state.model);
+    if (this.state.remote) {
+      args.push("--engine", this.state.remote); // renders there: no model is loaded on this computer
+      if (this.state.keyfile) args.push("--token-file", this.state.keyfile);
+    } else if (this.state.model) args.push("--model", this.state.model);
     let child;
     try {
       child = this.deps.spawn(this.state.engine, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -306,7 +382,7 @@ class Device {
   // -- controls ----------------------------------------------------------------------------------------
   set(key, ...value) {
     if (!(key in this.state)) return this.deps.post(`audioldm: unknown setting ${key}`);
-    const text = ["prompt", "folder", "input", "engine", "model"].includes(key);
+    const text = ["prompt", "folder", "input", "engine", "model", "host", "remote", "keyfile"].includes(key);
     let v = text ? value.join(" ") : Number(value[0]);
     if (text && /^text$/.test(value[0]) && value.length >= 1) v = value.slice(1).join(" "); // textedit's "text ..."
     if (key === "input") v = String(v).replace(/^"|"$/g, "");
@@ -316,6 +392,7 @@ class Device {
     }
     if (!text && !Number.isFinite(v)) return;
     this.state[key] = v;
+    if (key === "host") this.setHost(v);
   }
 
   lengthBars() {
@@ -327,7 +404,8 @@ class Device {
     const seed = s.seed;
     const folder = s.folder;
     const jobId = `m4l-${this.instance}-${++this.counter}`;
-    const opts = ["steps", Math.round(s.steps), "guidance", s.guidance, "seed", seed, "sr", engineRate(s.samplerate)];
+    const opts = ["steps", Math.round(s.steps), "guidance", s.guidance, "seed", seed];
+    if (!EDIT_MODES.includes(mode)) opts.push("sr", engineRate(s.samplerate)); // an edit keeps its take's rate
     const length = [];
     const bars = s.lengthmode === 0;
     if (mode === "generate" || mode === "variation") {
@@ -405,6 +483,7 @@ class Device {
     }
     if (address === "/audioldm/notified") return;
     if (address === "/audioldm/model" || address === "/audioldm/models_end") return this.modelReply(address, args);
+    if (address === "/audioldm/engine" || address === "/audioldm/engines_end") return this.engineReply(address, args);
     if (address === "/audioldm/status") {
       this.clipsDir = String(args[4] || "");
       if (this.takes.length === 0) this.loadTakes();
@@ -445,6 +524,7 @@ class Device {
     this.jobs.delete(job.take.job);
     const take = { ...job.take, path: String(file), seconds: Number(seconds), sr: Number(rate), seed: Number(seed) };
     if (this.oneShot(take.path)) take.oneShot = true;
+    take.channels = wavChannels(this.deps.fs, take.path); // an edit of a multichannel take keeps its channels
     this.takes.push(take);
     this.selected = this.takes.length - 1;
     this.saveTakes();
@@ -503,10 +583,52 @@ class Device {
     this.status(`the engine serves ${this.model}: ${how} to use ${about}`);
   }
 
+  // -- the engine menu ---------------------------------------------------------------------------------
+  // The engines announced on the local network (/audioldm/engines: the OSC server listens a few seconds), listed
+  // after "this computer"; a pick fills Engine URL, which Start Engine passes as `serve --engine URL`. The last
+  // item asks again.
+  listEngines() {
+    this.incomingEngines = [];
+    this.send("/audioldm/engines");
+  }
+  engineReply(address, args) {
+    if (address === "/audioldm/engine") {
+      const [name, url, model, gpu] = args.map((a) => String(a == null ? "" : a));
+      if (this.incomingEngines) this.incomingEngines.push({ name, url, model, gpu });
+      return;
+    }
+    if (!this.incomingEngines) return;
+    this.engines = this.incomingEngines;
+    this.incomingEngines = null;
+    this.showEngines();
+  }
+  showEngines() {
+    this.deps.out("engines", "clear");
+    this.deps.out("engines", "append", "this computer");
+    this.engines.forEach((e) => this.deps.out("engines", "append", `${e.name} (${e.model || "?"}, ${e.gpu || "cpu"})`));
+    this.deps.out("engines", "append", "find engines on the network");
+    const chosen = this.engines.findIndex((e) => e.url === this.state.remote);
+    this.deps.out("engines", "set", this.state.remote ? chosen + 1 : 0);
+  }
+  pickEngine(i) {
+    if (i === this.engines.length + 1) {
+      this.status("listening for engines on the network ...");
+      return this.listEngines();
+    }
+    const e = i === 0 ? null : this.engines[i - 1];
+    if (i !== 0 && !e) return;
+    this.state.remote = e ? e.url : "";
+    this.deps.out("remote", this.state.remote); // the Engine URL field: saved with the set, used by Start Engine
+    const where = e ? `${e.name} (${e.url})` : "this computer";
+    const how = this.child ? "click Stop Engine, then Start Engine" : "click Start Engine";
+    this.status(`${how} to render on ${where}`);
+  }
+
   // -- takes -------------------------------------------------------------------------------------------
   label(t, i) {
     const len = t.bars ? `${t.bars} bar${t.bars === 1 ? "" : "s"}` : `${Math.round(t.seconds * 10) / 10} s`;
-    return `${i + 1}. ${t.name} (${t.mode}, ${len})`;
+    const channels = t.channels > LIVE_CHANNELS ? `, ${t.channels} channels` : "";
+    return `${i + 1}. ${t.name} (${t.mode}, ${len}${channels})`;
   }
   showTakes() {
     this.deps.out("takes", "clear");
@@ -547,6 +669,14 @@ class Device {
     const beats = t.bars ? t.bars * (t.settings.signature || 4) : 0;
     const target = ["session", "arrangement", "file"][this.state.target] || "session";
     if (target === "file") return this.reveal(t.path, "");
+    if (t.channels > LIVE_CHANNELS) {
+      // the engine kept every channel of the take; Live cannot load such a file, so it goes to the folder at once
+      this.reveal(t.path, "");
+      return this.status(
+        `${path.basename(t.path)} has ${t.channels} channels, like its take; Live plays mono and stereo clips only: ` +
+          "its folder is open (the first two channels play in Play)",
+      );
+    }
     // warp (and loop) only a loop that plays at the tempo: a clip the engine left unfitted has no beat to warp by
     this.deps.out("insert", target, t.path, t.name, beats, t.loop && !t.oneShot ? 1 : 0);
   }
@@ -608,4 +738,4 @@ class Device {
   }
 }
 
-module.exports = { Device, encode, decode, slug, clipName, folderName, defaultFolder, engineRate, MODES, PING_MS, OFFLINE_MS };
+module.exports = { Device, encode, decode, slug, clipName, folderName, defaultFolder, engineRate, wavChannels, MODES, EDIT_MODES, PING_MS, OFFLINE_MS };

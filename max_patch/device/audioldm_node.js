@@ -33,6 +33,7 @@ const actions = {
   inserted: (...a) => device.inserted(...a),
   take: (i) => device.take(Number(i)),
   model_menu: (i) => device.pickModel(Number(i)),
+  engine_menu: (i) => device.pickEngine(Number(i)),
   start_engine: () => device.startEngine(),
   stop_engine: () => device.stopEngine(false),
   engine_port: (p) => {

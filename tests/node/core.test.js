@@ -162,8 +162,67 @@ test("requests: bars at Live's tempo, loop, sample rate from Live, options only 
   assert.ok(byMode["/audioldm/transfer"].includes("strength"));
   assert.deepEqual(byMode["/audioldm/inpaint"].slice(1, 5), ["/clips/in.wav", 1, 2, "funk drum loop"]);
   assert.deepEqual(byMode["/audioldm/continue"].slice(1, 4), ["/clips/in.wav", 5, "funk drum loop"]); // 2 bars at 96
+  for (const addr of ["/audioldm/generate", "/audioldm/variation", "/audioldm/transfer"]) {
+    assert.ok(byMode[addr].includes("sr"), `${addr}: new audio comes at Live's rate`);
+  }
+  for (const addr of ["/audioldm/inpaint", "/audioldm/continue", "/audioldm/upsample"]) {
+    assert.ok(!byMode[addr].includes("sr"), `${addr}: an edit keeps its take's rate, sample for sample`);
+  }
+  d.state.mode = 0;
   d.state.samplerate = 96000;
   assert.ok(d.request().args.join(" ").includes("sr 96000"));
+});
+
+// A WAV header (44 bytes, PCM_16) with `channels` channels and no samples.
+function wavHeader(channels, rate = 48000) {
+  const b = Buffer.alloc(44);
+  b.write("RIFF", 0, "ascii");
+  b.writeUInt32LE(36, 4);
+  b.write("WAVEfmt ", 8, "ascii");
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20);
+  b.writeUInt16LE(channels, 22);
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * channels * 2, 28);
+  b.writeUInt16LE(channels * 2, 32);
+  b.writeUInt16LE(16, 34);
+  b.write("data", 36, "ascii");
+  return b;
+}
+
+test("multichannel takes: accepted as input, kept by the engine, sent to the folder since Live plays two", () => {
+  const fs = require("fs");
+  const os = require("os");
+  const path = require("path");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "audioldm-device-"));
+  const quad = path.join(dir, "take-inpaint_s3.wav");
+  const stereo = path.join(dir, "take-inpaint_s4.wav");
+  fs.writeFileSync(quad, wavHeader(4));
+  fs.writeFileSync(stereo, wavHeader(2));
+  assert.equal(core.wavChannels(fs, quad), 4);
+  assert.equal(core.wavChannels(fs, path.join(dir, "missing.wav")), 0);
+  assert.equal(core.wavChannels(null, quad), 0);
+  const { d, out, last, spawned } = makeDevice(9, { fs: { ...fs, writeFileSync: () => {}, readFileSync: fs.readFileSync } });
+  d.online = true;
+  d.send = (address, ...args) => out.push(["sent", address, ...args]);
+  Object.assign(d.state, { mode: 3, input: "/takes/quad take.wav", start: 1, end: 2, newseed: 0, seed: 3 });
+  d.generate();
+  const sent = last("sent");
+  assert.equal(sent[1], "/audioldm/inpaint");
+  assert.deepEqual(sent.slice(3, 6), ["/takes/quad take.wav", 1, 2]); // any channel count goes to the engine
+  d.reply("/audioldm/done", [sent[2], quad, 3, 48000, 3, ""]);
+  assert.equal(d.takes[0].channels, 4);
+  assert.ok(out.some((a) => a[0] === "takes" && a[1] === "append" && /\(inpaint, .*4 channels\)/.test(a[2])));
+  const inserts = out.filter((a) => a[0] === "insert").length;
+  d.insert();
+  assert.equal(out.filter((a) => a[0] === "insert").length, inserts, "Live is not asked for a clip it cannot load");
+  assert.deepEqual(spawned.pop().args, ["-R", quad]);
+  assert.match(last("status")[1], /has 4 channels, like its take; Live plays mono and stereo clips only/);
+  d.generate();
+  d.reply("/audioldm/done", [last("sent")[2], stereo, 3, 48000, 3, ""]);
+  d.insert();
+  assert.deepEqual(last("insert").slice(0, 3), ["insert", "session", stereo]);
+  fs.rmSync(dir, { recursive: true });
 });
 
 test("an engine without the folder option: the job is sent again without it, once", async () => {
