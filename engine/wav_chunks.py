@@ -180,7 +180,13 @@ def add_tempo_chunks(
         path.read_bytes(), bpm=bpm, beats=beats, loop=loop, numerator=numerator, denominator=denominator,
         root_note=root_note,
     )  # fmt: skip
-    fd, tmp = tempfile.mkstemp(prefix=".chunks-", suffix=".tmp", dir=path.parent)
+    replace_bytes(path, data, prefix=".chunks-")
+
+
+def replace_bytes(path: Path, data: bytes, prefix: str = ".") -> None:
+    """Write ``data`` at ``path`` atomically: a hidden temporary file beside it, renamed over it when whole, so
+    a DAW watching the folder never reads half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

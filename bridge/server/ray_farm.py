@@ -191,6 +191,7 @@ class FarmEngine:
         import soundfile as sf
 
         from audioldm_daw.engine.engine import Clip, RenderResult
+        from audioldm_daw.engine.wav_chunks import replace_bytes
 
         take, suffix = None, ".wav"
         if request.input_path is not None:
@@ -214,14 +215,7 @@ class FarmEngine:
         wav, sidecar = Path(out_path), Path(out_path).with_suffix(".json")
         wav.parent.mkdir(parents=True, exist_ok=True)
         for path, data in ((sidecar, final[2]), (wav, final[1])):
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            replace_bytes(path, data, prefix=f".{path.name}.")
         meta = sf.info(str(wav))
         import json
 
