@@ -185,3 +185,25 @@ def test_the_engines_error_is_shown(engine_cfg: dict, tmp_path: Path) -> None:
     assert "bars" in err[1] and "expected 0.5..60 s" in err[1], err
     assert any(r[0] == "popup" and r[1].startswith("AudioLDM error: ") for r in rec)
     assert not [r for r in rec if r[0] == "insertFile"]
+
+
+@pytest.mark.parametrize(
+    "switches",
+    [{"Fit to tempo": "Off"}, {"Full band": "Off"}, {"Fit to tempo": "Off", "Full band": "Off"}],
+    ids=["fit-off", "fullband-off", "both-off"],
+)
+def test_fit_to_tempo_and_full_band_turned_off_reach_the_engine(
+    engine_cfg: dict, tmp_path: Path, switches: dict[str, str]
+) -> None:
+    """Each setting, Off, sends ``fit 0`` / ``fullband 0``; On (the default, as the engine's) sends nothing for it,
+    as test_generate_sends_the_request_and_inserts_the_clip checks."""
+    cfg = engine_cfg | {"Reply port": free_udp_port(), "Prompt": "drum loop", "Bars": 0.5, "Steps": 2, "tempo": 120}
+    rec = run_script(tmp_path, cfg | switches)
+    options = [r for r in rec if r[0] == "send"][1][4:]  # after the address, the job id and the prompt
+    pairs = dict(zip(options[0::2], options[1::2], strict=True))
+    fit_off, fullband_off = "Fit to tempo" in switches, "Full band" in switches
+    assert ("fit" in pairs, "fullband" in pairs) == (fit_off, fullband_off), options
+    assert all(pairs[key] == 0 for key in ("fit", "fullband") if key in pairs), options
+    [insert] = [r for r in rec if r[0] == "insertFile"]
+    request = json.loads(Path(insert[2]).with_suffix(".json").read_text())["request"]
+    assert request["fit"] is not fit_off and request["full_band"] is not fullband_off

@@ -535,3 +535,141 @@ console.log(JSON.stringify({ out, spawned, host: d.host, port: d.port }));
     assert (got["host"], got["port"]) == ("192.168.1.5", 9100)
     assert ["reopened", "every interface"] in got["out"]  # replies from another computer: the socket listens wider
     assert any(a[0] == "status" and "start audioldm-daw serve there" in a[1] for a in got["out"])
+
+
+# The Live device's on/off controls of engine options that are on by default: (varname, long name, the word
+# the patch sends the script, the engine parameter).
+DEVICE_SWITCHES = (
+    ("fit_to_tempo", "Fit to Tempo", "fit", "fit"),
+    ("full_band", "Full Band", "fullband", "full_band"),
+)
+
+# Drives the device's node.script entry as Max does (the stub max-api calls the handlers the script registered):
+# each pair of switch values, then Generate in every mode; the requests go to the test's UDP socket.
+SWITCH_DRIVER = r"""
+const maxAPI = require("max-api");
+const entry = require(process.argv[1]);
+const [port, input, combos] = [Number(process.argv[2]), process.argv[3], JSON.parse(process.argv[4])];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+(async () => {
+  while (!maxAPI.outlets.some((a) => a[0] === "ready")) await sleep(20);
+  await maxAPI.send("engine_port", port);
+  entry.device.reply("/audioldm/pong", ["test", "tiny"]); // online: no engine answers the test's socket
+  await maxAPI.send("prompt", "text", "soft", "rain");
+  await maxAPI.send("input", input);
+  await maxAPI.send("newseed", 0);
+  for (const [fit, fullband] of combos) {
+    await maxAPI.send("fit", fit);
+    await maxAPI.send("fullband", fullband);
+    for (let m = 0; m < 6; m++) {
+      await maxAPI.send("mode", m);
+      await maxAPI.send("generate");
+      await sleep(10);
+    }
+  }
+  await sleep(200);
+  entry.device.close();
+  process.exit(0);
+})();
+"""
+
+
+def _box_wiring(patcher: dict) -> tuple[dict[str, dict], set[tuple[str, int, str]]]:
+    boxes = {b["box"]["id"]: b["box"] for b in patcher["boxes"]}
+    lines = {(ln["patchline"]["source"][0], ln["patchline"]["source"][1], ln["patchline"]["destination"][0])
+             for ln in patcher["lines"]}  # fmt: skip
+    return boxes, lines
+
+
+def test_the_live_device_switches_tempo_fit_and_full_band():
+    """Fit to Tempo and Full Band are two saved toggles on the device strip, on at first as the engine's own
+    defaults are (engine/params.py), in the source and in the .amxd built from it. Each goes to the script as
+    ``fit`` / ``fullband``, is set again from a recalled take, and is re-sent when the script starts."""
+    import importlib.util
+
+    from audioldm_daw.engine.params import FLAG, PARAMS
+
+    spec = importlib.util.spec_from_file_location("build_amxd", PATCHES.parent / "scripts" / "build_amxd.py")
+    assert spec is not None and spec.loader is not None
+    build_amxd = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_amxd)
+    source = json.loads((PATCHES / "device" / "AudioLDM.maxpat").read_text())["patcher"]
+    built = build_amxd.unpack((PATCHES / "device" / "AudioLDM.amxd").read_bytes())[1]["patcher"]
+    assert built == source | {"project": built["project"]}, "run python scripts/build_amxd.py"
+    boxes, lines = _box_wiring(source)
+    script = next(k for k, b in boxes.items() if b.get("text", "").startswith("node.script"))
+    first = next(d for s, o, d in lines if s == script and o == 0)
+    routed = boxes[first]["text"].split()[1:]
+    dump = next(k for k, b in boxes.items() if b.get("text") == "r ---audioldm_dump")
+    for var, longname, word, param in DEVICE_SWITCHES:
+        assert PARAMS[param].kind == FLAG and PARAMS[param].default is True, param
+        toggle_id = next(k for k, b in boxes.items() if b.get("varname") == var)
+        toggle = boxes[toggle_id]
+        value = toggle["saved_attribute_attributes"]["valueof"]
+        assert toggle["maxclass"] == "live.text" and toggle["mode"] == 1 and toggle["parameter_enable"] == 1
+        assert toggle["presentation"] == 1 and toggle["presentation_rect"][1] + toggle["presentation_rect"][3] <= 169
+        assert value["parameter_longname"] == longname and value["parameter_type"] == 2
+        assert (value.get("parameter_mmin", 0), value["parameter_mmax"]) == (0, 1) and len(value["parameter_enum"]) == 2
+        assert value["parameter_initial"] == [int(PARAMS[param].default)] and value["parameter_initial_enable"] == 1
+        assert toggle["texton"] == value["parameter_enum"][1] and toggle["text"] == value["parameter_enum"][0]
+        assert source["parameters"][toggle_id] == [longname, value["parameter_shortname"], 0]
+        pre = next(d for s, o, d in lines if s == toggle_id and o == 0)
+        assert boxes[pre]["text"] == f"prepend {word}" and (pre, 0, script) in lines
+        assert (first, routed.index(word), toggle_id) in lines, f"a recalled take sets {var}"
+        assert (dump, 0, toggle_id) in lines, f"{var} is sent again when the script starts"
+    models = next(k for k, b in boxes.items() if b.get("text") == "route models model")
+    assert (first, boxes[first]["numoutlets"] - 1, models) in lines, "what the first route leaves over goes on"
+
+
+def option(args: list, key: str) -> object:
+    """The value after ``key`` in an OSC request's arguments."""
+    return args[args.index(key) + 1]
+
+
+def test_the_live_devices_switches_reach_the_engine():
+    """Through the script's own entry, as the patch's ``prepend fit`` / ``prepend fullband`` send them: each switch
+    off sends ``fit 0`` / ``fullband 0``, on sends 1 (the device states every option, as it does ``loop``), and the
+    engine's own parser reads the request so. ``fit`` goes with generate and variation only: the engine refuses it
+    for the other modes."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+
+    from audioldm_daw.bridge.protocol import parse_request
+    from audioldm_daw.bridge.server.osc_server import parse_packet
+
+    node = shutil.which("node")
+    assert node, "Node.js is needed for the device's JavaScript: apt-get install nodejs"
+    root = PATCHES.parent
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(1.0)
+    got: list[tuple[str, list]] = []
+    combos = [[1, 1], [0, 1], [1, 0], [0, 0]]  # [fit, fullband]: both on, each alone off, both off
+    try:
+        entry = str(PATCHES / "device" / "audioldm_node.js")
+        cmd = [node, "-e", SWITCH_DRIVER, entry, str(sock.getsockname()[1]), "/clips/take.wav", json.dumps(combos)]
+        env = dict(os.environ, NODE_PATH=str(root / "tests" / "node" / "stub"))
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=root)
+        assert proc.returncode == 0, proc.stderr
+        while True:
+            try:
+                got += parse_packet(sock.recv(65536))
+            except TimeoutError:
+                break
+    finally:
+        sock.close()
+    modes = ("generate", "variation", "transfer", "inpaint", "continue", "upsample")
+    requests = [(a, args) for a, args in got if a.removeprefix(PREFIX) in modes]
+    assert [a.removeprefix(PREFIX) for a, _ in requests] == list(modes) * len(combos)
+    for n, (address, args) in enumerate(requests):
+        fit, fullband = combos[n // len(modes)]
+        mode = address.removeprefix(PREFIX)
+        assert option(args, "fullband") == fullband, (address, args)
+        request = parse_request(address, args).to_request()
+        assert request.full_band is bool(fullband), (address, args)
+        if mode in ("generate", "variation"):
+            assert option(args, "fit") == fit and request.fit is bool(fit), (address, args)
+        else:
+            assert "fit" not in args, (address, args)

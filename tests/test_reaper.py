@@ -35,7 +35,8 @@ local calls = {}
 local deferred = {}  -- reaper.defer's queue: REAPER runs each once, at its next redraw
 local function rec(name, ...)
   local t = { name }
-  for i = 1, select("#", ...) do t[#t + 1] = tostring((select(i, ...))) end
+  -- one line per call in the output: a newline in an argument (the dialogs' fields) is written as \n
+  for i = 1, select("#", ...) do t[#t + 1] = (tostring((select(i, ...))):gsub("\n", "\\n")) end
   calls[#calls + 1] = t
 end
 local impl = {
@@ -328,7 +329,9 @@ def test_settings_offer_the_models_and_a_pick_becomes_the_default_serve_starts_w
 
     calls = run_script(tmp_path, "settings", ext=ext, menu=2)
     [menu] = named(calls, "gfx.showmenu")
-    assert menu[1] == "!audioldm-daw-mini (MIT)|my/model (licence not stated)|Client, host, port and steps..."
+    assert menu[1] == (
+        "!audioldm-daw-mini (MIT)|my/model (licence not stated)|Client, host, port, steps, tempo fit and full band..."
+    )
     assert json.loads(config.read_text()) == {"default": str(mine)}
     [box] = named(calls, "ShowMessageBox")
     assert "my|model is now the default" in box[1] and "restart it" in box[1]
@@ -336,6 +339,9 @@ def test_settings_offer_the_models_and_a_pick_becomes_the_default_serve_starts_w
 
     calls = run_script(tmp_path, "settings", ext=ext, menu=3, answers=[["audioldm-daw", "127.0.0.1", "9005", ""]])
     assert ["SetExtState", "audioldm_daw", "port", "9005", "true"] in calls
+    # an answer left empty (here: the dialog's last two fields) keeps tempo fit and full band on
+    assert ["SetExtState", "audioldm_daw", "fit", "1", "true"] in calls
+    assert ["SetExtState", "audioldm_daw", "fullband", "1", "true"] in calls
 
     calls = run_script(tmp_path, "settings", ext=ext, menu=0)  # dismissed: nothing changes
     assert not named(calls, "GetUserInputs") and not named(calls, "SetExtState")
@@ -392,3 +398,61 @@ def test_inpaint_inserts_a_take_that_lines_up_sample_for_sample(engine_ext: dict
         assert ["SetMediaItemTakeInfo_Value", "TAKE_NEW", key, value] in calls, key
     assert ["SetMediaItemTakeInfo_Value", "TAKE_NEW", "I_CHANMODE", "0.0"] in calls
     assert not [c for c in named(calls, "SetMediaItemInfo_Value") if c[1] == "ITEM0"]  # the item stays as it was
+
+
+@pytest.mark.parametrize(
+    ("switches", "flags"),
+    [
+        ({}, []),  # never set: both on, as the engine's defaults are, and nothing is sent for them
+        ({"fit": "0"}, ["--no-fit"]),
+        ({"fullband": "0"}, ["--no-fullband"]),
+        ({"fit": "off", "fullband": "0"}, ["--no-fit", "--no-fullband"]),
+    ],
+)
+def test_tempo_fit_and_full_band_settings_reach_the_engine_on_generate(
+    engine_ext: dict[str, str], tmp_path: Path, switches: dict[str, str], flags: list[str]
+) -> None:
+    calls = run_script(
+        tmp_path, "generate_at_cursor", ext=engine_ext | switches, track="T", bpm=120, answers=[["drums", "0.5"]]
+    )
+    [exe] = named(calls, "ExecProcess")
+    for flag in ("--no-fit", "--no-fullband"):
+        assert (flag in exe[1].split()) == (flag in flags), exe[1]
+    [src] = named(calls, "PCM_Source_CreateFromFile")
+    request = json.loads(Path(src[1]).with_suffix(".json").read_text())["request"]
+    assert request["fit"] is ("--no-fit" not in flags) and request["full_band"] is ("--no-fullband" not in flags)
+
+
+def test_tempo_fit_and_full_band_settings_on_the_edits(engine_ext: dict[str, str], item: dict, tmp_path: Path) -> None:
+    """Full band goes with every mode; tempo fit with variation (as with generate) but not with transfer or
+    inpaint, which the engine does not fit and whose requests it would refuse with ``fit``."""
+    off = engine_ext | {"fit": "0", "fullband": "0"}
+    calls = run_script(tmp_path, "process_selected", "variation", ext=off, **item)
+    [exe] = named(calls, "ExecProcess")
+    assert "--no-fit" in exe[1].split() and "--no-fullband" in exe[1].split()
+    request = _new_take(calls)["request"]
+    assert request["fit"] is False and request["full_band"] is False
+    calls = run_script(tmp_path, "process_selected", "transfer", ext=off, answers=[["a choir", "0.5"]], **item)
+    [exe] = named(calls, "ExecProcess")
+    assert "--no-fit" not in exe[1].split() and "--no-fullband" in exe[1].split()
+    assert _new_take(calls)["request"]["full_band"] is False
+    calls = run_script(tmp_path, "process_selected", "inpaint", ext=off, ts0=10.25, ts1=10.5, answers=[[""]], **item)
+    [exe] = named(calls, "ExecProcess")
+    assert "--no-fit" not in exe[1].split() and "--no-fullband" in exe[1].split()
+    assert _new_take(calls)["request"]["full_band"] is False
+
+
+def test_the_settings_dialog_turns_tempo_fit_and_full_band_off_and_on(tmp_path: Path) -> None:
+    ext = {"exe": "/nonexistent/audioldm-daw"}  # no model list: the dialog opens at once
+    calls = run_script(tmp_path, "settings", ext=ext, answers=[["audioldm-daw", "127.0.0.1", "9000", "", "0", "off"]])
+    [dialog] = named(calls, "GetUserInputs")
+    assert dialog[2] == "6" and "Fit to tempo" in dialog[3] and "Full band" in dialog[3]
+    assert dialog[4].split("\\n")[-2:] == ["1", "1"]  # both on until turned off
+    assert ["SetExtState", "audioldm_daw", "fit", "0", "true"] in calls
+    assert ["SetExtState", "audioldm_daw", "fullband", "0", "true"] in calls
+
+    off = ext | {"fit": "0", "fullband": "0"}
+    calls = run_script(tmp_path, "settings", ext=off, answers=[["audioldm-daw", "127.0.0.1", "9000", "", "1", "on"]])
+    assert named(calls, "GetUserInputs")[0][4].split("\\n")[-2:] == ["0", "0"]  # the dialog shows what is saved
+    assert ["SetExtState", "audioldm_daw", "fit", "1", "true"] in calls
+    assert ["SetExtState", "audioldm_daw", "fullband", "1", "true"] in calls

@@ -2,8 +2,8 @@
 //
 // Install: copy this file into Bitwig's "Controller Scripts" folder (Documents/Bitwig Studio/Controller Scripts),
 // then Settings > Controllers > Add controller > audioldm-daw > AudioLDM. The script's panel (the controller's
-// entry in the Studio I/O panel) has a Prompt, Bars and Steps and a Generate button; the length follows the
-// project tempo. Progress and the result show as popup notifications; the clip is inserted into the selected
+// entry in the Studio I/O panel) has a Prompt, Bars, Steps, Fit to tempo, Full band and a Generate button; the
+// length follows the project tempo. Progress and the result show as popup notifications; the clip is inserted into the selected
 // track's first clip launcher slot (Preferences: "Insert into the selected track"), and its path is printed
 // in the Controller Script Console. Engine address and the port replies come back to are in the preferences.
 //
@@ -21,6 +21,8 @@ var S = {
   prompt: "warm analog pad",
   bars: 4,
   steps: 0,
+  fit: "On",
+  fullband: "On",
   insert: "On",
   sampleRate: 48000,
   tempo: 120,
@@ -54,6 +56,11 @@ function init() {
     .addRawValueObserver(function (v) { S.bars = v; });
   doc.getNumberSetting("Steps (0: the engine's default)", "AudioLDM", 0, 1000, 1, "", S.steps)
     .addRawValueObserver(function (v) { S.steps = Math.round(v); });
+  // Fit to tempo: a rhythmic clip is stretched onto the project's grid (one without a clear beat stays as
+  // rendered). Full band: the engine adds the band above the model's own at the higher output rates.
+  doc.getEnumSetting("Fit to tempo", "AudioLDM", ["On", "Off"], S.fit).addValueObserver(function (v) { S.fit = v; });
+  doc.getEnumSetting("Full band (above 8 kHz)", "AudioLDM", ["On", "Off"], S.fullband)
+    .addValueObserver(function (v) { S.fullband = v; });
   doc.getSignalSetting("Generate", "AudioLDM", "Generate").addSignalObserver(generate);
 
   var transport = host.createTransport();
@@ -81,6 +88,9 @@ function generateArgs(jobId) {
     args.push("bars", S.bars, "bpm", S.tempo, "beats", S.numerator * 4 / S.denominator); // quarter-note beats
   }
   if (S.steps > 0) args.push("steps", S.steps);
+  // both are on by default: only "off" is sent, so a default stays the engine's
+  if (S.fit === "Off") args.push("fit", 0);
+  if (S.fullband === "Off") args.push("fullband", 0);
   args.push("sr", S.sampleRate);
   args.push("name", S.prompt.substring(0, 40).replace(/[\/\\:]+/g, "-"));
   return args;

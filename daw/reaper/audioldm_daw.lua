@@ -6,8 +6,8 @@
 -- reaper.defer (once per redraw) watches for the client's result file, and when it is there puts the clip
 -- into the project: a new item at the edit cursor on the selected track (generate), or a new take on the
 -- selected item (variation, transfer, inpaint over the time selection). Errors from the engine are shown
--- as they come. Settings (the client's path, host, port, steps) live in REAPER's ExtState
--- "audioldm_daw"; run "AudioLDM - Settings" once if `audioldm-daw` is not on REAPER's PATH.
+-- as they come. Settings (the client's path, host, port, steps, tempo fit and full band) live in REAPER's
+-- ExtState "audioldm_daw"; run "AudioLDM - Settings" once if `audioldm-daw` is not on REAPER's PATH.
 --
 -- Tested outside REAPER with a stub `reaper` table (tests/test_reaper.py): keep every REAPER call on the
 -- global `reaper`, looked up when a function runs.
@@ -15,7 +15,8 @@
 local M = {}
 
 M.SECTION = "audioldm_daw"
-M.DEFAULTS = { exe = "audioldm-daw", host = "127.0.0.1", port = "9000", steps = "", bars = "4" }
+M.DEFAULTS = { exe = "audioldm-daw", host = "127.0.0.1", port = "9000", steps = "", bars = "4", fit = "1",
+  fullband = "1" }
 
 -- settings ---------------------------------------------------------------------------------------------
 function M.get(key)
@@ -28,6 +29,14 @@ end
 
 function M.set(key, value)
   reaper.SetExtState(M.SECTION, key, tostring(value), true)
+end
+
+-- An on/off setting (fit, fullband): off only when it says so, so that a value typed loosely, or none at
+-- all, leaves the engine's default (on) in place.
+M.OFF_WORDS = { ["0"] = true, off = true, no = true, ["false"] = true }
+
+function M.is_on(key)
+  return not M.OFF_WORDS[tostring(M.get(key)):lower():match("^%s*(.-)%s*$")]
 end
 
 function M.is_windows()
@@ -49,6 +58,10 @@ end
 -- rate (no --sr), so that it lines up with the take sample for sample, with no resampling between them.
 M.EDIT_MODES = { inpaint = true, continue = true, upsample = true }
 
+-- The modes whose length the caller chooses, the only ones the engine fits to the tempo: it refuses `fit`
+-- for the others.
+M.FIT_MODES = { generate = true, variation = true }
+
 -- The `send` command for `mode`: positional arguments in order, then options (a list of {name, value};
 -- value true is a bare flag). The executable setting may be several words (e.g. `"python" -m ...`): it is
 -- used as written.
@@ -69,6 +82,9 @@ function M.command(mode, positional, options, windows)
     parts[#parts + 1] = "--steps"
     parts[#parts + 1] = steps
   end
+  -- both are on unless turned off in the settings: only "off" is sent, so a default stays the engine's
+  if M.FIT_MODES[mode] and not M.is_on("fit") then parts[#parts + 1] = "--no-fit" end
+  if not M.is_on("fullband") then parts[#parts + 1] = "--no-fullband" end
   local rate = not M.EDIT_MODES[mode] and M.project_rate()
   if rate then
     parts[#parts + 1] = "--sr"
@@ -417,18 +433,27 @@ end
 function M.settings()
   local models = M.models()
   if models and #models > 0 then
-    local pick = M.show_menu(M.model_menu(models) .. "|Client, host, port and steps...")
+    local pick = M.show_menu(M.model_menu(models) .. "|Client, host, port, steps, tempo fit and full band...")
     if pick == 0 then return end
     if pick <= #models then return M.choose_model(models[pick]) end
   end
   M.settings_dialog()
 end
 
+-- Fit to tempo: a rhythmic clip of generate or variation is stretched onto the project's grid (one without a
+-- clear beat stays as rendered). Full band: the engine adds the band above the model's own at the higher output
+-- rates. Both are on by default; the captions hold no commas, which GetUserInputs reads as separators.
 function M.settings_dialog()
   local v = M.ask("AudioLDM settings", { "audioldm-daw client (full path)", "Engine host", "Engine port",
-    "Steps (empty: the engine's default)" }, { M.get("exe"), M.get("host"), M.get("port"), M.get("steps") })
+    "Steps (empty: the engine's default)", "Fit to tempo (1 on / 0 off)", "Full band above 8 kHz (1 on / 0 off)" },
+    { M.get("exe"), M.get("host"), M.get("port"), M.get("steps"), M.is_on("fit") and "1" or "0",
+      M.is_on("fullband") and "1" or "0" })
   if not v then return end
   M.set("exe", trim(v[1])); M.set("host", trim(v[2])); M.set("port", trim(v[3])); M.set("steps", trim(v[4]))
+  for i, key in ipairs({ "fit", "fullband" }) do
+    local answer = trim(v[4 + i])
+    M.set(key, M.OFF_WORDS[answer:lower()] and "0" or "1")
+  end
 end
 
 -- The models `audioldm-daw models --json` lists (each {name, model, licence, knows, default, ...}), or nil.

@@ -64,11 +64,11 @@
      "id": "obj-2",
      "maxclass": "newobj",
      "numinlets": 1,
-     "numoutlets": 23,
+     "numoutlets": 25,
      "patching_rect": [
       600.0,
       460.0,
-      900.0,
+      1000.0,
       22.0
      ],
      "outlettype": [
@@ -94,9 +94,11 @@
       "",
       "",
       "",
+      "",
+      "",
       ""
      ],
-     "text": "route ready status online seed newseed prompt folder input load audition takes insert mode bars seconds lengthmode loop steps guidance strength progress replyport"
+     "text": "route ready status online seed newseed prompt folder input load audition takes insert mode bars seconds lengthmode loop steps guidance strength progress replyport fit fullband"
     }
    },
    {
@@ -3386,6 +3388,134 @@
      ],
      "text": "prepend keyfile"
     }
+   },
+   {
+    "box": {
+     "id": "obj-138",
+     "maxclass": "live.text",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      1940.0,
+      320.0,
+      80.0,
+      15.0
+     ],
+     "outlettype": [
+      "",
+      ""
+     ],
+     "text": "no fit",
+     "presentation": 1,
+     "presentation_rect": [
+      570.0,
+      152.0,
+      80.0,
+      15.0
+     ],
+     "varname": "fit_to_tempo",
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Fit to Tempo",
+       "parameter_shortname": "Fit",
+       "parameter_type": 2,
+       "parameter_enum": [
+        "no fit",
+        "fit to tempo"
+       ],
+       "parameter_mmax": 1,
+       "parameter_initial": [
+        1
+       ],
+       "parameter_initial_enable": 1
+      }
+     },
+     "mode": 1,
+     "texton": "fit to tempo"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-139",
+     "maxclass": "live.text",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      2040.0,
+      320.0,
+      80.0,
+      15.0
+     ],
+     "outlettype": [
+      "",
+      ""
+     ],
+     "text": "up to 8 kHz",
+     "presentation": 1,
+     "presentation_rect": [
+      654.0,
+      152.0,
+      82.0,
+      15.0
+     ],
+     "varname": "full_band",
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Full Band",
+       "parameter_shortname": "Full Band",
+       "parameter_type": 2,
+       "parameter_enum": [
+        "up to 8 kHz",
+        "full band"
+       ],
+       "parameter_mmax": 1,
+       "parameter_initial": [
+        1
+       ],
+       "parameter_initial_enable": 1
+      }
+     },
+     "mode": 1,
+     "texton": "full band"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-140",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      1940.0,
+      360.0,
+      94.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend fit"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-141",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      2040.0,
+      360.0,
+      115.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend fullband"
+    }
    }
   ],
   "lines": [
@@ -3405,7 +3535,7 @@
     "patchline": {
      "source": [
       "obj-2",
-      22
+      24
      ],
      "destination": [
       "obj-123",
@@ -5560,6 +5690,102 @@
       0
      ]
     }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-138",
+      0
+     ],
+     "destination": [
+      "obj-140",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-140",
+      0
+     ],
+     "destination": [
+      "obj-1",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-139",
+      0
+     ],
+     "destination": [
+      "obj-141",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-141",
+      0
+     ],
+     "destination": [
+      "obj-1",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-2",
+      22
+     ],
+     "destination": [
+      "obj-138",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-2",
+      23
+     ],
+     "destination": [
+      "obj-139",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-104",
+      0
+     ],
+     "destination": [
+      "obj-138",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-104",
+      0
+     ],
+     "destination": [
+      "obj-139",
+      0
+     ]
+    }
    }
   ],
   "parameters": {
@@ -5743,6 +5969,16 @@
    "obj-129": [
     "Engine Key File",
     "Engine Key File",
+    0
+   ],
+   "obj-138": [
+    "Fit to Tempo",
+    "Fit",
+    0
+   ],
+   "obj-139": [
+    "Full Band",
+    "Full Band",
     0
    ]
   },

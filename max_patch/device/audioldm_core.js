@@ -170,6 +170,12 @@ function engineRate(liveRate) {
   return SAMPLE_RATES.find((x) => x >= r) || 192000;
 }
 
+// An on/off control as the engine reads it: 1 or 0. A take saved before the control existed has none, and was
+// made with the engine's default, which is on.
+function flag(value) {
+  return value === undefined || value === null || Number(value) ? 1 : 0;
+}
+
 // -- the device ----------------------------------------------------------------------------------------
 class Device {
   constructor(deps, options = {}) {
@@ -185,6 +191,8 @@ class Device {
       seconds: 8,
       lengthmode: 0, // 0 bars at Live's tempo, 1 seconds
       loop: 0,
+      fit: 1, // a rhythmic clip stretched onto Live's grid (engine option `fit`, on by default)
+      fullband: 1, // the band above the model's own added at the higher rates (`fullband`, on by default)
       steps: 50,
       guidance: 2.5,
       seed: 1234,
@@ -406,12 +414,13 @@ class Device {
     const jobId = `m4l-${this.instance}-${++this.counter}`;
     const opts = ["steps", Math.round(s.steps), "guidance", s.guidance, "seed", seed];
     if (!EDIT_MODES.includes(mode)) opts.push("sr", engineRate(s.samplerate)); // an edit keeps its take's rate
+    opts.push("fullband", flag(s.fullband)); // every mode: an edit adds it up to the band its take has
     const length = [];
     const bars = s.lengthmode === 0;
     if (mode === "generate" || mode === "variation") {
       if (bars) length.push("bpm", s.tempo, "bars", s.bars, "beats", s.signature);
       else length.push("duration", s.seconds);
-      length.push("loop", s.loop ? 1 : 0);
+      length.push("loop", s.loop ? 1 : 0, "fit", flag(s.fit)); // the engine takes `fit` for these two only
     }
     const loop = (mode === "generate" || mode === "variation") && !!s.loop;
     const name = clipName({ prompt: mode === "variation" ? "" : s.prompt, seed, loop, bpm: bars ? s.tempo : 0, mode, input: s.input });
@@ -647,6 +656,10 @@ class Device {
     for (const key of ["mode", "bars", "seconds", "lengthmode", "loop", "steps", "guidance", "strength"]) {
       this.state[key] = s[key];
       this.deps.out(key, s[key]);
+    }
+    for (const key of ["fit", "fullband"]) {
+      this.state[key] = flag(s[key]);
+      this.deps.out(key, this.state[key]);
     }
     this.state.prompt = s.prompt;
     this.deps.out("prompt", s.prompt);

@@ -137,14 +137,14 @@ test("requests: bars at Live's tempo, loop, sample rate from Live, options only 
   let r = d.request();
   assert.equal(r.address, "/audioldm/generate");
   assert.deepEqual(r.args.slice(1), [
-    "funk drum loop", "bpm", 96, "bars", 2, "beats", 4, "loop", 1, "steps", 20, "guidance", 3, "seed", 77,
-    "sr", 44100, "name", "funk-drum-loop_s77_96bpm", "folder", "my-set",
+    "funk drum loop", "bpm", 96, "bars", 2, "beats", 4, "loop", 1, "fit", 1, "steps", 20, "guidance", 3,
+    "seed", 77, "sr", 44100, "fullband", 1, "name", "funk-drum-loop_s77_96bpm", "folder", "my-set",
   ]);  // prettier-ignore
   d.state.lengthmode = 1;
   d.state.seconds = 6.5;
   d.state.loop = 0;
   r = d.request();
-  assert.deepEqual(r.args.slice(2, 6), ["duration", 6.5, "loop", 0]);
+  assert.deepEqual(r.args.slice(2, 8), ["duration", 6.5, "loop", 0, "fit", 1]);
   assert.ok(!r.args.includes("bpm"));
   d.state.lengthmode = 0;
   d.state.input = "/clips/in.wav";
@@ -155,7 +155,7 @@ test("requests: bars at Live's tempo, loop, sample rate from Live, options only 
     byMode[req.address] = req.args;
   }
   for (const addr of ["/audioldm/transfer", "/audioldm/inpaint", "/audioldm/continue", "/audioldm/upsample"]) {
-    for (const key of ["duration", "bpm", "bars", "beats", "loop"]) assert.ok(!byMode[addr].includes(key), `${addr} ${key}`);
+    for (const key of ["duration", "bpm", "bars", "beats", "loop", "fit"]) assert.ok(!byMode[addr].includes(key), `${addr} ${key}`);
   }
   assert.ok(byMode["/audioldm/variation"].includes("bpm"));
   assert.deepEqual(byMode["/audioldm/transfer"].slice(1, 3), ["/clips/in.wav", "funk drum loop"]);
@@ -339,6 +339,39 @@ test("takes: audition, recall, re-roll, use as input, insert into Live, fall bac
   d.inserted(0, "Live did not create the clip (Live 12.0.5 or newer needed)");
   assert.deepEqual(spawned.pop().args, ["-R", "/clips/set/warm-pad_s5.wav"]);
   assert.match(last("status")[1], /Live 12.0.5 or newer needed\): opened the folder of warm-pad_s5.wav/);
+});
+
+test("fit to tempo and full band: 1 or 0 in the request, recalled with the take; older takes had both on", () => {
+  const { d, out, last } = makeDevice(9);
+  d.online = true;
+  d.send = (address, ...args) => out.push(["sent", address, ...args]);
+  Object.assign(d.state, { prompt: "warm pad", tempo: 120, bars: 4, seed: 5, newseed: 0 });
+  d.set("fit", 0);
+  d.set("fullband", 0);
+  d.generate();
+  const sent = last("sent");
+  assert.equal(sent[sent.indexOf("fit") + 1], 0);
+  assert.equal(sent[sent.indexOf("fullband") + 1], 0);
+  d.reply("/audioldm/done", [sent[2], "/clips/set/warm-pad_s5.wav", 8, 48000, 5, ""]);
+  d.set("fit", 1);
+  d.set("fullband", 1);
+  d.recall();
+  assert.deepEqual([d.state.fit, d.state.fullband], [0, 0]);
+  assert.deepEqual([last("fit"), last("fullband")], [["fit", 0], ["fullband", 0]]); // the toggles follow
+  d.reroll();
+  const again = last("sent");
+  assert.equal(again[again.indexOf("fit") + 1], 0, "a re-roll keeps its take's settings");
+  // a take from the list saved before these controls existed
+  d.takes[0].settings = { ...d.takes[0].settings };
+  delete d.takes[0].settings.fit;
+  delete d.takes[0].settings.fullband;
+  d.recall();
+  assert.deepEqual([d.state.fit, d.state.fullband], [1, 1]);
+  d.state.mode = 2; // transfer: the engine takes no `fit` there
+  d.state.input = "/clips/in.wav";
+  const transfer = d.request().args;
+  assert.ok(!transfer.includes("fit"));
+  assert.equal(transfer[transfer.indexOf("fullband") + 1], 1);
 });
 
 test("the take list is kept beside the clips and read back", () => {

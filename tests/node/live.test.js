@@ -122,7 +122,7 @@ test("the node.script entry registers every handler and says ready with its own 
   for (const name of ["generate", "cancel", "reroll", "recall", "use_input", "insert", "inserted", "take"]) {
     assert.equal(typeof maxAPI.handlers[name], "function", name);
   }
-  for (const name of ["start_engine", "stop_engine", "prompt", "bars", "loop", "tempo", "signature", "samplerate"]) {
+  for (const name of ["start_engine", "stop_engine", "prompt", "bars", "loop", "fit", "fullband", "tempo", "signature", "samplerate"]) {
     assert.equal(typeof maxAPI.handlers[name], "function", name);
   }
   const t0 = Date.now();
