@@ -37,6 +37,7 @@ from audioldm_daw.engine.errors import ModelLoadError
 from audioldm_daw.engine.fast_sampling import StepGraphs, StepTable, step_table, table_denoise
 from audioldm_daw.engine.input_audio import check_request_input, content_hash
 from audioldm_daw.engine.knowledge import Knowledge, load_knowledge
+from audioldm_daw.engine.memory import give_back_freed_memory, keep_large_blocks_apart
 from audioldm_daw.engine.model import AudioLDMModel, load_model
 from audioldm_daw.engine.output import finish, normalize_peak, read_sidecar, write_clip
 from audioldm_daw.engine.params import DEFAULT_DURATION_S, ORIGINAL_CANDIDATES
@@ -149,6 +150,7 @@ class Engine:
         unless that is another backend, e.g. ONNX Runtime asked for by name). ``compile_in_background``: each
         new shape compiles on a thread of its own, started after the first clip, while the plain modules serve
         that shape (a server's way: ready at once, faster a minute later); otherwise where it is first met."""
+        keep_large_blocks_apart()  # before the first tensor: a long session must not keep its largest job
         m = load_model(model, device=device, dtype=dtype, vocoder=vocoder)
         if compile_unet:
             m.unet = ShapeCompiled(m.unet, name="UNet", background=compile_in_background)
@@ -432,7 +434,10 @@ class Engine:
         cancel: CancelFn | None = None,
     ) -> RenderResult:
         """Generate and write ``out_path`` (WAV) plus its ``.json`` sidecar, both atomically."""
-        clip = self.generate(request, progress=progress, cancel=cancel)
+        try:
+            clip = self.generate(request, progress=progress, cancel=cancel)
+        finally:
+            give_back_freed_memory()
         req = clip.request
         tempo: dict[str, Any] | None = None
         if req.bpm is not None and req.bars is not None:  # a tempo-synced clip: DAWs read its tempo and length

@@ -66,7 +66,7 @@ from audioldm_daw.engine.tempo_fit import material_seconds
 
 LOOP_CONTEXT_CELLS = 8  # latent cells of wrap-around context each side (0.32 s at the public geometry)
 SPLICE_RAMP_S = 0.01  # crossfade between the reconstruction and the generated span (recipes 1 and 2)
-CONTEXT_S = 8.0  # seconds of the take each side of an inpainted span (before a continuation) that the model hears
+CONTEXT_S = 4.0  # seconds of the take each side of an inpainted span (before a continuation) that the model hears
 LEVEL_CONTEXT_S = 0.5  # the take just outside a span whose RMS the new audio is matched to, each side
 SILENT_RMS = 1e-5  # -100 dBFS: context this quiet sets no level; the new audio keeps the model's, at the take's
 FADE_OUT_S = 0.005  # the end of a continuation (a generated clip's own fade)
@@ -730,7 +730,7 @@ def _fill_band(
 
 # -- long inputs in windows (recipe 3) ---------------------------------------------------------------------
 WINDOWED_ABOVE_S = MAX_DURATION_S  # transfer, variation and upsample of a longer input run in windows
-WINDOW_S = 20.0  # each window: as long as an inpaint's (a span with CONTEXT_S of the take each side)
+WINDOW_S = 20.0  # each window: long enough for a phrase, short enough that one window's work fits the memory target
 WINDOW_OVERLAP_S = 2.0  # each window overlaps the next by this much, where the next takes over
 WINDOW_MARGIN_S = 0.5  # kept clear of a window's edge where it hands over: the crossfade is the overlap less two
 
