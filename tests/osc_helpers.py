@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import soundfile as sf
 from pythonosc.osc_message import OscMessage
 from pythonosc.udp_client import SimpleUDPClient
 
@@ -33,6 +35,23 @@ def dead_pid() -> int:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     return p.pid
+
+
+def write_take(folder: Path) -> Path:
+    """A 1 s stereo take at 16 kHz, ``my take.wav`` in ``folder`` (a space in the name, as users' files have):
+    the laptop-side file the remote tests send, a path the engines never see. One copy here, so the send and
+    relay tests upload the same take; each test module wraps it in its own module-scoped ``take`` fixture."""
+    path = folder / "my take.wav"
+    t = np.arange(16000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    sf.write(path, np.stack([tone, tone], axis=1), 16000, subtype="PCM_16")
+    return path
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Half-written files a download could leave (hidden temporary names) anywhere under ``folder``; the remote
+    tests assert there are none after every fetch, failed or not."""
+    return sorted(p.name for p in folder.rglob(".*") if p.is_file())
 
 
 def free_udp_port() -> int:

@@ -22,7 +22,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
@@ -30,7 +29,7 @@ from audioldm_daw.bridge.clients.relay import Relay, request_params
 from audioldm_daw.bridge.server.http_api import HttpDoor, HttpServer, bind_tcp
 from audioldm_daw.bridge.server.osc_server import OscServer
 from audioldm_daw.engine.errors import InvalidRequest
-from tests.osc_helpers import FINAL, Client, Serve
+from tests.osc_helpers import FINAL, Client, Serve, leftovers, write_take
 
 KEY = "k-relay-test-key"
 FAST = ("duration", 0.5, "sr", 16000, "fullband", 0, "steps", 2)
@@ -105,17 +104,8 @@ def laptop(engines, tmp_path):
 
 @pytest.fixture(scope="module")
 def take(tmp_path_factory) -> Path:
-    """A 1 s stereo take at 16 kHz on the laptop's disk (the engines never see this path)."""
-    path = tmp_path_factory.mktemp("takes") / "my take.wav"
-    t = np.arange(16000) / 16000
-    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-    sf.write(path, np.stack([tone, tone], axis=1), 16000, subtype="PCM_16")
-    return path
-
-
-def leftovers(folder: Path) -> list[str]:
-    """Half-written files a download could leave (hidden temporary names)."""
-    return sorted(p.name for p in folder.rglob(".*") if p.is_file())
+    """The laptop's take (osc_helpers.write_take), written once per module."""
+    return write_take(tmp_path_factory.mktemp("takes"))
 
 
 def finals(messages: list) -> collections.Counter:
