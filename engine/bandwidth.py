@@ -1,8 +1,9 @@
 """Bandwidth extension: the band above the model's 8 kHz, for clips delivered at 44.1 or 48 kHz.
 
 Every model renders 16 kHz audio, so a clip delivered at a higher rate is empty above 8 kHz and sounds dull
-beside anything else in a session. :func:`extend_band` adds the missing band, up to :data:`TOP_HZ`, and leaves
-the band below the crossover as it was:
+beside anything else in a session. :func:`extend_band` adds the missing band, up to the Nyquist frequency (a
+generated clip, an upsample) or to the band a take has beside an edit, and leaves the band below the crossover
+as it was:
 
 1. The audio at the output rate is analysed by an STFT (about 43 ms frames, a quarter of that hop, at every
    rate). Per frame, the low band's log power in sixth-octave bands relative to the band edge
@@ -55,10 +56,6 @@ WEIGHTS = "bandwidth.safetensors"
 BAND_CLIFF_DB = 30.0  # detect_band: the drop within BAND_CLIFF_OCTAVES that marks a band limit
 BAND_CLIFF_OCTAVES = 0.5
 BAND_SMOOTH_HZ = 200.0  # detect_band: the long-term spectrum averaged over this much (single partials do not count)
-#: Where the new band ends by default. Recordings as sessions hold them (sample libraries in Vorbis or MP3, most
-#: of the benchmark's) end near here; a band guessed above it raised the benchmark's distance to them far more
-#: than it lowered the distance to the lossless ones (docs/benchmarks.md, "Bandwidth extension").
-TOP_HZ = 16000.0
 
 
 #: ``(features, reference, bands) -> band log10 powers``: an envelope other than the network's (see extend_band).
@@ -266,8 +263,9 @@ def extend_band(
     envelope: Envelope | None = None,
 ) -> np.ndarray:
     """``audio`` (samples,) or (samples, channels) at ``sr``, whose content ends at ``band_hz``, at ``out_sr``
-    (default ``sr``) with a band added from ``band_hz`` up to ``top_hz`` (default :data:`TOP_HZ`; never above the
-    output's Nyquist frequency nor 3.17 times ``band_hz``).
+    (default ``sr``) with a band added from ``band_hz`` up to ``top_hz`` (default: the output's Nyquist frequency;
+    never above it nor 3.17 times ``band_hz``). Up to the Nyquist frequency because that is the band of what a
+    session records; a lower default was measured and dropped (docs/benchmarks.md, "Bandwidth extension").
 
     The band is new only above ``CROSSOVER * band_hz``; below, the result is the input resampled to ``out_sr``
     (by the engine's resampler), so an upsample keeps its take's own band. ``seed`` draws the noise part of the
@@ -282,7 +280,7 @@ def extend_band(
     x = np.asarray(audio, dtype=np.float32)
     if sr != out_sr:
         x = resample(x, sr, out_sr) if x.ndim == 1 else np.stack([resample(c, sr, out_sr) for c in x.T], axis=1)
-    top = min(out_sr / 2, band_hz * 2 ** (HIGH_BANDS / BANDS_PER_OCTAVE), TOP_HZ if top_hz is None else top_hz)
+    top = min(out_sr / 2, band_hz * 2 ** (HIGH_BANDS / BANDS_PER_OCTAVE), out_sr / 2 if top_hz is None else top_hz)
     if top <= band_hz * 1.05 or len(x) == 0 or not np.any(x):
         return x
     mono = x.ndim == 1

@@ -394,9 +394,9 @@ PARAMS: dict[str, Param] = {
             "full_band",
             "fullband",
             FLAG,
-            "at rates above 16000 Hz, add the band from the model's 8 kHz up to 16 kHz (a learned envelope over the "
-            "clip's own upper partials and noise from the seed); inpaint and continue add it up to the band the take "
-            "has, upsample above the band the take and the model give",
+            "at rates above 16000 Hz, add the band from the model's 8 kHz up to the Nyquist frequency (a learned "
+            "envelope over the clip's own upper partials and noise from the seed); inpaint and continue add it up to "
+            "the band the take has, upsample above the band the take and the model give",
             default=True,
         ),
     )

@@ -120,7 +120,9 @@ def test_nothing_is_added_where_the_rate_leaves_no_room_and_silence_stays_silent
     capped = bw.extend_band(x, SR, 8000.0, SR, seed=0, top_hz=12000.0)
     assert band_db(capped, 13000, 24000) < band_db(capped, 9000, 11500) - 30  # up to the top asked for
     default = bw.extend_band(x, SR, 8000.0, SR, seed=0)
-    assert band_db(default, 17000, 24000) < band_db(default, 9000, 15000) - 30  # up to TOP_HZ by default
+    top = band_db(default, 17000, 23500) - band_db(default, 0, 8000)
+    assert top > band_db(x, 17000, 23500) - band_db(x, 0, 8000) + 20  # up to the Nyquist frequency by default
+    assert band_db(default, 17000, 23500) > band_db(default, 9000, 15000) - 30
 
 
 def test_a_loop_period_wraps_around() -> None:
