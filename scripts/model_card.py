@@ -66,6 +66,7 @@ def card(
         f"- Size on disk: {size / 2**20:.1f} MB",
         f"- Decodes with: {_vocoder_line(mine.get('vocoder', 'hifigan'))}",
         f"- {bandwidth_line()}",
+        f"- {tempo_line()}",
         "- Trained with:",
         "",
         "```sh",
@@ -163,6 +164,7 @@ def licence() -> list[str]:
 
 
 RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+TEMPO_TARGET = 0.9  # the share of rhythmic clips whose delivered tempo should be within 2% of the one asked for
 BANDWIDTH_TARGET_PCT = 40  # the distance above 8 kHz the extension should take off the band-limited clip's
 
 
@@ -214,6 +216,32 @@ def bandwidth_line(results: Path = RESULTS) -> str:
     if not parts:
         return line
     return f"{line}; " + "; ".join(parts) + f" (docs/benchmarks.md; `benchmarks/results/{reports[-1].name}`)"
+
+
+def tempo_line(results: Path = RESULTS) -> str:
+    """What ``--bpm`` does to a rhythmic clip (the engine's tempo fit), with the "all" row of the newest
+    ``benchmarks/bench_tempo_fit.py`` report in ``results``, where there is one."""
+    line = (
+        "With `--bpm`, a rhythmic clip is stretched hit by hit onto the tempo's grid and starts on a beat "
+        "(`engine/tempo_fit.py`, on unless `--no-fit`); a clip without a clear beat is left as made, a one-shot"
+    )
+    reports = sorted(results.glob("tempo_fit-cpu-*.txt"))
+    if not reports:
+        return line
+    for row in reports[-1].read_text().splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if cells[0] == "all" and len(cells) >= 8:
+            after = [c.split(" / ")[-1] for c in cells[2:5]]
+            median, near = (c.strip() for c in cells[6].split(",", 1))
+            shares = [int(a.split("/")[0]) / int(a.split("/")[1].split()[0]) for a in after]
+            verdict = "reached" if min(shares) >= TEMPO_TARGET else "not reached"
+            return (
+                f"{line}; on {cells[1].split('/')[-1]} drum clips at 90, 124 and 140 bpm, within 2% of the tempo: "
+                f"{', '.join(after)} by three estimators (target {TEMPO_TARGET:.0%}: {verdict}); first beat a median "
+                f"{median} from the clip start, {near} within 10 ms (docs/benchmarks.md; "
+                f"`benchmarks/results/{reports[-1].name}`)"
+            )
+    return line
 
 
 def _on_real(*reports: dict[str, Any]) -> float | None:

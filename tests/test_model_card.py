@@ -138,3 +138,19 @@ def test_the_committed_card_matches_its_generator() -> None:
     card = (Path(__file__).resolve().parent.parent / "models" / "audioldm-daw-mini" / "README.md").read_text()
     assert "\n".join(_card_module().licence()) in card
     assert "Log of replacements" not in card
+
+
+def test_the_card_quotes_the_newest_tempo_report_and_judges_it(tmp_path: Path) -> None:
+    card = _card_module()
+    assert f"- {card.tempo_line()}" in (SCRIPT.parent.parent / "models" / "audioldm-daw-mini" / "README.md").read_text()
+    head = "| bpm | fitted | A | B | C | before | after | own beat | other |"
+    for name, counts, verdict in (
+        ("tempo_fit-cpu-2026-01-01.txt", ("2/60 / 55/60", "2/60 / 54/60", "3/60 / 56/60"), "target 90%: reached"),
+        ("tempo_fit-cpu-2026-02-01.txt", ("2/60 / 55/60", "2/60 / 53/60", "3/60 / 56/60"), "target 90%: not reached"),
+    ):
+        row = f"| all | 60/60 | {' | '.join(counts)} | 120.0 ms, 3/60 | 1.5 ms, 57/60 | 1.4 ms, 58/60 | 0/15 |"
+        (tmp_path / name).write_text(f"{head}\n|---|\n{row}\n")
+        line = card.tempo_line(tmp_path)  # the newest report by name
+        assert verdict in line and "55/60, " + counts[1].split(" / ")[1] in line, line
+        assert "a median 1.5 ms from the clip start, 57/60 within 10 ms" in line and name in line
+    assert card.tempo_line(tmp_path / "none").startswith("With `--bpm`")
