@@ -60,6 +60,19 @@ def free_udp_port() -> int:
         return s.getsockname()[1]
 
 
+def drain(sock: socket.socket) -> list[tuple[str, list[Any]]]:
+    """Every OSC message that reaches ``sock`` until it stays quiet for its timeout: what a script under test
+    sent, bundles unpacked, in arrival order."""
+    from audioldm_daw.bridge.server.osc_server import parse_packet
+
+    got: list[tuple[str, list[Any]]] = []
+    while True:
+        try:
+            got += parse_packet(sock.recv(65536))
+        except TimeoutError:
+            return got
+
+
 class Replies:
     """A UDP socket on a free loopback port that decodes every OSC message it receives, in order."""
 

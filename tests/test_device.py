@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from osc_helpers import drain
 from test_patches import parse_maxpat, problems
 
 from audioldm_daw.bridge import protocol
 from audioldm_daw.bridge.protocol import parse_request
-from audioldm_daw.bridge.server.osc_server import parse_packet
 from audioldm_daw.engine.input_audio import check_request_input
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,12 +197,7 @@ def test_every_request_the_device_builds_is_accepted_by_the_engine(tmp_path):
     try:
         cmd = [node(), str(ROOT / "tests" / "node" / "emit_requests.js"), str(sock.getsockname()[1]), str(wav)]
         subprocess.run(cmd, check=True, timeout=30)
-        got: list[tuple[str, list]] = []
-        while True:
-            try:
-                got += parse_packet(sock.recv(65536))
-            except TimeoutError:
-                break
+        got = drain(sock)
     finally:
         sock.close()
     requests = [(a, args) for a, args in got if a.removeprefix("/audioldm/") in protocol.MODE_ADDRESSES]

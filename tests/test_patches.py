@@ -636,8 +636,9 @@ def test_the_live_devices_switches_reach_the_engine():
     import socket
     import subprocess
 
+    from osc_helpers import drain
+
     from audioldm_daw.bridge.protocol import parse_request
-    from audioldm_daw.bridge.server.osc_server import parse_packet
 
     node = shutil.which("node")
     assert node, "Node.js is needed for the device's JavaScript: apt-get install nodejs"
@@ -653,11 +654,7 @@ def test_the_live_devices_switches_reach_the_engine():
         env = dict(os.environ, NODE_PATH=str(root / "tests" / "node" / "stub"))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=root)
         assert proc.returncode == 0, proc.stderr
-        while True:
-            try:
-                got += parse_packet(sock.recv(65536))
-            except TimeoutError:
-                break
+        got = drain(sock)
     finally:
         sock.close()
     modes = ("generate", "variation", "transfer", "inpaint", "continue", "upsample")
