@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from osc_helpers import free_udp_port, shared_server
+
+from tests.osc_helpers import free_udp_port, shared_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "daw" / "bitwig" / "AudioLDM.control.js"

@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-from osc_helpers import Client, serve_env
 
 from audioldm_daw.bridge import protocol
 from audioldm_daw.engine import output
 from audioldm_daw.engine.names import windows_reserved
+from tests.osc_helpers import Client, serve_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "export", "bridge")

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from osc_helpers import Serve, free_udp_port, serve_env, shared_server
+
+from tests.osc_helpers import Serve, free_udp_port, serve_env, shared_server
 
 EXE = [sys.executable, "-m", "audioldm_daw.bridge.cli"]
 FAST = {"steps": 2, "duration": 0.5}

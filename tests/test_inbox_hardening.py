@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from osc_helpers import Serve, serve_env, shared_server
 
 from audioldm_daw.bridge.clients import inbox as inbox_mod
 from audioldm_daw.bridge.clients.client import MAX_DATAGRAM
 from audioldm_daw.bridge.clients.inbox import MAX_JSON_BYTES, Inbox
+from tests.osc_helpers import Serve, serve_env, shared_server
 
 FAST = {"steps": 2, "duration": 0.5}
 SECRET = "root:$6$not-a-real-hash$shadowline:19000:0:99999:7:::"

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from osc_helpers import free_udp_port, shared_server
+
+from tests.osc_helpers import free_udp_port, shared_server
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "daw" / "reaper" / "audioldm_daw.lua"

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from osc_helpers import FINAL, Client, Serve, leftovers, write_take
 
 from audioldm_daw.bridge.clients.relay import Relay, request_params
 from audioldm_daw.bridge.server.http_api import HttpDoor, HttpServer, bind_tcp
 from audioldm_daw.bridge.server.osc_server import OscServer
 from audioldm_daw.engine.errors import InvalidRequest
+from tests.osc_helpers import FINAL, Client, Serve, leftovers, write_take
 
 KEY = "k-relay-test-key"
 FAST = ("duration", 0.5, "sr", 16000, "fullband", 0, "steps", 2)

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from osc_helpers import leftovers, write_take
 
 from audioldm_daw.bridge.cli import main
 from audioldm_daw.bridge.clients.client import Result
 from audioldm_daw.bridge.clients.remote import RemoteEngine
 from audioldm_daw.bridge.server.http_api import HttpDoor, HttpServer, bind_tcp
 from audioldm_daw.bridge.server.osc_server import OscServer
+from tests.osc_helpers import leftovers, write_take
 
 KEY = "k-remote-send-test-key"
 FAST = ["--duration", "0.5", "--sr", "16000", "--steps", "2"]

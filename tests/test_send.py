@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from osc_helpers import free_udp_port, shared_server
+
+from tests.osc_helpers import free_udp_port, shared_server
 
 EXE = [sys.executable, "-m", "audioldm_daw.bridge.cli"]
 HEAVY = {"torch", "numpy", "scipy", "diffusers", "transformers", "onnxruntime"}

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from osc_helpers import free_udp_port, serve_env
 
 from audioldm_daw.engine.model import content_hash
+from tests.osc_helpers import free_udp_port, serve_env
 
 ROOT = Path(__file__).resolve().parent.parent
 MODE = os.environ.get("AUDIOLDM_DAW_WHEEL_TEST", "reuse")
