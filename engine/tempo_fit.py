@@ -61,7 +61,9 @@ LEVEL_S = 0.01  # the window of the level a hit's start is read from
 QUIET_S = 0.005  # the level below the threshold this long before a hit's rise: a dip shorter is within the hit
 CONTEXT_S = 0.05  # audio either side of a span stretched with it, for the stretcher's windows and the seam
 SEAM_S = 0.004  # the crossfade where two spans meet, just before a hit
-MAX_CORRECTION_S = 0.025  # the largest miss of a hit's start that a second stretch corrects
+#: The largest miss of a hit's start that a second stretch corrects: as far past its line as a hit is looked
+#: for (:func:`attack_start`), so that a loud hit the stretcher smeared late is not left where it came out.
+MAX_CORRECTION_S = 0.04
 HOP = 64  # onset-envelope hop, samples (a few milliseconds at the model rate)
 N_FFT = 512
 LOW_HZ = 200.0  # the bands below this carry the kick, which marks the downbeat

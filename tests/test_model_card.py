@@ -143,14 +143,24 @@ def test_the_committed_card_matches_its_generator() -> None:
 def test_the_card_quotes_the_newest_tempo_report_and_judges_it(tmp_path: Path) -> None:
     card = _card_module()
     assert f"- {card.tempo_line()}" in (SCRIPT.parent.parent / "models" / "audioldm-daw-mini" / "README.md").read_text()
-    head = "| bpm | fitted | A | B | C | before | after | own beat | other |"
-    for name, counts, verdict in (
-        ("tempo_fit-cpu-2026-01-01.txt", ("2/60 / 55/60", "2/60 / 54/60", "3/60 / 56/60"), "target 90%: reached"),
-        ("tempo_fit-cpu-2026-02-01.txt", ("2/60 / 55/60", "2/60 / 53/60", "3/60 / 56/60"), "target 90%: not reached"),
-    ):
-        row = f"| all | 60/60 | {' | '.join(counts)} | 120.0 ms, 3/60 | 1.5 ms, 57/60 | 1.4 ms, 58/60 | 0/15 |"
+    head = (
+        "| bpm | rhythmic prompts fitted | within 2%, A before / after | B before / after | C before / after "
+        "| D before / after | most estimators, before / after | first beat before | first beat after "
+        "| after, on the clip's own beat | own beat, from B | other prompts fitted |"
+    )
+    cases = (  # (report, tempo counts A-D, by most, own beat within 10 ms, tempo verdict, first-beat verdict)
+        ("tempo_fit-cpu-2026-01-01.txt", ("55/60", "52/60", "56/60", "60/60"), "58/60", "55/60", "reached", "reached"),
+        ("tempo_fit-cpu-2026-02-01.txt", ("50/60", "49/60", "56/60", "60/60"), "53/60", "53/60", "not reached", "not"),
+        ("tempo_fit-cpu-2026-03-01.txt", ("55/60", "54/60", "56/60", "-"), "56/60", "54/60", "reached", "reached"),
+    )
+    for name, counts, most, own, tempo_verdict, beat_verdict in cases:
+        tempo = " | ".join(("- / " if c == "-" else "2/60 / ") + c for c in (*counts, most))
+        row = f"| all | 60/60 | {tempo} | 120.0 ms, 3/60 | 1.5 ms, 44/60 | 1.4 ms, {own} | 1.3 ms, 50/60 | 0/15 |"
         (tmp_path / name).write_text(f"{head}\n|---|\n{row}\n")
         line = card.tempo_line(tmp_path)  # the newest report by name
-        assert verdict in line and "55/60, " + counts[1].split(" / ")[1] in line, line
-        assert "a median 1.5 ms from the clip start, 57/60 within 10 ms" in line and name in line
+        ran = [f"{n} {c}" for n, c in zip("ABCD", counts, strict=True) if c != "-"]
+        assert f"by most of {len(ran)} estimators: {most} (target 90%: {tempo_verdict}; by each: " in line, line
+        assert f"by each: {', '.join(ran)})" in line, line
+        assert f"a median 1.4 ms from the clip start, {own} within 10 ms (target 90%: {beat_verdict}" in line, line
+        assert name in line
     assert card.tempo_line(tmp_path / "none").startswith("With `--bpm`")

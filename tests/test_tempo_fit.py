@@ -146,6 +146,27 @@ def test_the_clip_starts_on_the_bar_the_kick_marks() -> None:
     assert len(out) == n
 
 
+@pytest.mark.parametrize(("gains", "accent_db"), [((0.35, 1.0), 9.0), ((1.0, 0.35), 9.0), ((0.9, 1.0), 0.9)])
+def test_at_double_time_the_requested_beat_falls_on_the_louder_hits(gains: tuple[float, ...], accent_db: float) -> None:
+    """Material whose pulse is twice the requested tempo (hits at 176 bpm for a clip at 90): every other hit
+    is a beat of the clip, and it is the louder of the two, whichever the material starts on; under 1 dB of
+    accent the kick's low band decides, and here the louder hits carry the more of it."""
+    bpm, source = 90.0, 176.0
+    n = round(2 * 4 * 60 / bpm * SR)
+    audio = clicks(source, tf.material_seconds(n / SR, bpm, 60.0), first=0.05, gains=gains)
+    out, fit = tf.fit_to_tempo(audio, SR, bpm, n)
+    assert fit.fitted and len(out) == n
+    lev = tf.level(out, SR)
+    half = round(60 / (2 * bpm) * SR)  # the hits between the clip's beats
+
+    def peak_db(starts: range) -> float:
+        return float(np.mean([20 * np.log10(lev[s : s + round(0.02 * SR)].max()) for s in starts]))
+
+    on_beats = peak_db(range(0, n - half, 2 * half))
+    between = peak_db(range(half, n - half, 2 * half))
+    assert on_beats - between > accent_db * 0.6, (on_beats, between)
+
+
 def test_a_hit_starts_15_db_below_its_peak_passing_over_dips_within_it() -> None:
     t = np.arange(SR) / SR
     rise = 10 ** ((t - 0.54) / 0.04 * 3)  # from silence to the peak at 0.54 s, 60 dB in 40 ms
