@@ -233,12 +233,15 @@ def judge(audio: np.ndarray, sr: int, bpm: float, own_bpm: float | None = None) 
     env, fps = flux_envelope(audio, sr)
     a, b, d = autocorr_tempo(env, fps, bpm), grid_tempo(env, fps, bpm), tracker_tempo(audio, sr)
     times, levels = hit_onsets(audio, sr)
-    line = hit_grid(times, levels, 60.0 / b)
     own = max(bpm, own_bpm or bpm)
-    own_b = hit_grid(times, levels, 60.0 / b * bpm / own) if own > bpm else line
-    seed = b if math.isnan(d) else nearest_octave(d, bpm)
-    at_bpm = hit_grid(times, levels, 60.0 / seed)
-    at_own = hit_grid(times, levels, 60.0 / seed * bpm / own) if own > bpm else at_bpm
+
+    def grids(tempo: float) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+        """The hits' grid started from ``tempo``'s period, at the requested beat and at the clip's own."""
+        at_bpm = hit_grid(times, levels, 60.0 / tempo)
+        return at_bpm, (hit_grid(times, levels, 60.0 / tempo * bpm / own) if own > bpm else at_bpm)
+
+    line, own_b = grids(b)
+    at_bpm, at_own = (line, own_b) if math.isnan(d) else grids(nearest_octave(d, bpm))
     return {
         "a": a,
         "b": b,
